@@ -1,0 +1,41 @@
+# Set-up and checks in two commands: `make demo` and `make test`.
+# PYTHON picks the interpreter that creates .venv; TORCH_SPEC the torch to install when none is present
+# (a CPU build by default; for CUDA: make demo TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu124").
+PYTHON ?= python3
+TORCH_SPEC ?= torch==2.13.0
+VENV := .venv
+BIN := $(VENV)/bin
+CONFIG ?= examples/fashion_mnist_default.yaml
+
+.PHONY: setup data demo test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+setup: $(BIN)/python
+	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+
+# Debian's dataset-fashion-mnist where apt works; otherwise dnnconf downloads the files on first use.
+data:
+	@if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
+	  echo "Fashion-MNIST: /usr/share/datasets/fashion-mnist"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
+	    || echo "apt-get could not install dataset-fashion-mnist; dnnconf will download Fashion-MNIST"; \
+	else \
+	  echo "no apt: dnnconf will download Fashion-MNIST into ~/.cache/dnnconf/fashion_mnist on first use"; \
+	fi
+
+demo: setup data
+	$(BIN)/dnnconf train $(CONFIG) --out runs/demo --force
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks examples
+
+test: setup data lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+import sys
+
+from dnnconf.cli import main
+
+sys.exit(main())

@@ -1,0 +1,118 @@
+"""The `dnnconf` command. Heavy imports (torch) happen inside the commands, so `--help` is instant.
+
+Exit codes: 0 success; 1 the work ran and found errors (a diverged run); 2 bad input, reported as one
+line naming the file, key or value (a traceback only with --debug).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import sys
+from pathlib import Path
+
+FAMILIES = ("initializers", "activations", "optimizers", "schedules", "layers")
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints the whole usage)
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def _tune_malloc() -> None:
+    """Keep glibc from returning freed tensor memory to the OS every step (the design notes measured
+    ~2.3M page faults an epoch without this, ~79k with it, and 3–15% faster epochs)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 4 * 1024 * 1024 * 1024 - 1)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to tune
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dnnconf.config import load_config
+    from dnnconf.run import train
+
+    _tune_malloc()
+    config = load_config(args.config, args.set)
+    result = train(config, Path(args.out) if args.out else None, resume=Path(args.resume) if args.resume else None,
+                   force=args.force, quiet=args.quiet)
+    test = ", ".join(f"{k} {v:.4f}" for k, v in result.test.items())
+    print(f"run folder: {result.folder}")
+    if test:
+        print(f"test: {test}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from dnnconf.run import evaluate_run
+
+    metrics = evaluate_run(Path(args.run), args.split)
+    print(f"{args.split}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from dnnconf.nn.activations import ACTIVATIONS
+    from dnnconf.nn.initializers import INITIALIZERS
+    from dnnconf.nn.layers import LAYERS
+    from dnnconf.optim.optimizers import OPTIMIZERS
+    from dnnconf.optim.schedules import SCHEDULES
+
+    registries = {"initializers": INITIALIZERS, "activations": ACTIVATIONS, "optimizers": OPTIMIZERS,
+                  "schedules": SCHEDULES, "layers": LAYERS}
+    chosen = [args.family] if args.family else list(registries)
+    for family in chosen:
+        print(f"{family}:")
+        for entry in registries[family]:
+            params = ", ".join(entry.params.model_fields)
+            aliases = f" (also {', '.join(entry.aliases)})" if entry.aliases else ""
+            print(f"  {entry.name:<20} {entry.description}{aliases}" + (f"  [{params}]" if params else ""))
+    return 0
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="dnnconf", description="Configure and train deep neural networks as the note teaches.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
+
+    train = commands.add_parser("train", help="train a config into a run folder")
+    train.add_argument("config", help="YAML config file")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key, e.g. optimizer.learning_rate=0.1 (repeatable)")
+    train.add_argument("--out", help="the run folder (default runs/<name>-<timestamp>)")
+    train.add_argument("--resume", metavar="RUN", help="continue the run in this folder from its last checkpoint")
+    train.add_argument("--quiet", action="store_true", help="one line per epoch at most, no progress bar")
+    train.add_argument("--force", action="store_true", help="write into a non-empty --out; resume a changed config")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="metrics of a trained run")
+    evaluate.add_argument("run", help="run folder")
+    evaluate.add_argument("--split", choices=("train", "valid", "test"), default="test")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    listing = commands.add_parser("list", help="the names each registry knows")
+    listing.add_argument("family", nargs="?", choices=FAMILIES)
+    listing.set_defaults(handler=cmd_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from dnnconf.errors import DnnconfError
+
+    try:
+        return args.handler(args)
+    except DnnconfError as error:
+        if args.debug:
+            raise
+        print(f"dnnconf {args.command}: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"dnnconf {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

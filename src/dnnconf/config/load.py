@@ -1,0 +1,162 @@
+"""Read, override, validate and write configurations.
+
+Every failure is a `ConfigError` with one line: the file, the key path (`model.hidden.1`), the value
+received and what is accepted, with the nearest valid key or name.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from dnnconf.config.schema import COMPACT_KEYS, Config
+from dnnconf.errors import ConfigError
+from dnnconf.registry import nearest
+
+
+def _model_at(path: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that holds the key at `path` (for listing the accepted keys)."""
+    model: Any = Config
+    for part in path[:-1]:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            return None
+        annotation = field.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return None
+    return model
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    first = error.errors()[0]
+    loc = tuple(part for part in first["loc"] if not (isinstance(part, str) and "[" in part))
+    key = ".".join(str(part) for part in loc) or "(top level)"
+    prefix = f"{source}: " if source else ""
+    if first["type"] == "extra_forbidden":
+        model = _model_at(loc)
+        known = list(model.model_fields) if model else []
+        return f"{prefix}{key}: unknown key{nearest(str(loc[-1]), known)}; accepted: {', '.join(known)}"
+    received = first.get("input")
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{prefix}{key}: {message} (received {received!r})"
+
+
+def config_from_dict(raw: Any, source: str = "") -> Config:
+    """Validate plain data into a `Config`, then resolve registry names (initializers, optimizers, …)."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source or 'config'}: expected a mapping at the top level (received {raw!r})")
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, source)) from None
+    from dnnconf.config.resolve import resolve_names
+
+    try:
+        return resolve_names(config)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}" if source else str(error)) from None
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read the config ({error.__class__.__name__}: {error})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> None:
+    """Apply one `a.b.c=value` override in place; the value is parsed as YAML (`0.1`, `[300, 100]`, `null`)."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. optimizer.learning_rate=0.1")
+    key, _, text = assignment.partition("=")
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {assignment!r}: the key {key!r} has an empty part")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {assignment!r}: the value {text!r} is not valid YAML") from None
+    node: Any = raw
+    for index, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            node = _list_item(node, part, parts[: index + 1], assignment)
+            continue
+        child = node.get(part)
+        if isinstance(child, str):  # a shorthand (`activation: relu`) grows into a mapping to hold the key
+            child = {"position": child} if part == "batch_norm" else {"name": child}
+            node[part] = child
+        elif child is None:
+            child = {}
+            node[part] = child
+        node = child
+    last = parts[-1]
+    if isinstance(node, list):
+        index = _index(node, last, parts, assignment)
+        node[index] = value
+    else:
+        node[last] = value
+
+
+def _index(node: list[Any], part: str, parts: list[str], assignment: str) -> int:
+    if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
+        raise ConfigError(
+            f"--set {assignment!r}: {'.'.join(parts)} is not an index of a list of {len(node)} items"
+        )
+    return int(part)
+
+
+def _list_item(node: list[Any], part: str, parts: list[str], assignment: str) -> Any:
+    return node[_index(node, part, parts, assignment)]
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config (None: all defaults), apply `--set` overrides in order, validate."""
+    raw: Any = {} if path is None else _read_yaml(Path(path))
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level (received {type(raw).__name__})")
+    raw = copy.deepcopy(raw)
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    return config_from_dict(raw, str(path) if path is not None else "")
+
+
+def dump_config(config: Config) -> str:
+    """The resolved config as YAML, in the schema's key order; loading it gives the same config."""
+    data = config.model_dump(mode="json")
+    if data["model"]["layers"] is not None:
+        for key in COMPACT_KEYS:
+            del data["model"][key]
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style for mappings, flow style for lists of plain values (`hidden: [300, 100]`)."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, value: list[Any]) -> yaml.Node:
+    flat = all(not isinstance(item, dict | list) for item in value)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flat)
+
+
+_Dumper.add_representer(list, _represent_list)

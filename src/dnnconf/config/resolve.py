@@ -1,0 +1,82 @@
+"""Resolve the registry names a config mentions into complete, validated plain mappings.
+
+After this step the config holds every parameter explicitly (Keras's defaults filled in), so the saved
+`config.yaml` replays to the same run even if a default changes later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dnnconf.config.schema import Config, OptimizerConfig
+from dnnconf.errors import ConfigError
+
+CLIPPING_KEYS = ("clipnorm", "global_clipnorm", "clipvalue")
+
+
+def _resolve_optimizer(optimizer: OptimizerConfig) -> OptimizerConfig:
+    from dnnconf.optim.optimizers import OPTIMIZERS
+
+    raw = optimizer.model_dump()
+    if "name" not in optimizer.model_fields_set:
+        # a section that names no optimizer tunes the default one (the note's Nesterov SGD)
+        raw = {**Config().optimizer.model_dump(), **{k: raw[k] for k in optimizer.model_fields_set}}
+        raw.update(optimizer.model_extra or {})
+    clipping = {key: raw.pop(key) for key in CLIPPING_KEYS}
+    resolved = OPTIMIZERS.resolve(raw, "optimizer")
+    return OptimizerConfig(**resolved, **clipping)
+
+
+def _resolve_schedule(spec: Any, default: dict[str, Any]) -> dict[str, Any]:
+    from dnnconf.optim.schedules import SCHEDULES
+
+    if isinstance(spec, dict) and "name" not in spec:
+        spec = {**default, **spec}
+    return SCHEDULES.resolve(spec, "schedule")
+
+
+def resolve_names(config: Config) -> Config:
+    from dnnconf.nn.activations import ACTIVATIONS
+    from dnnconf.nn.initializers import INITIALIZERS
+    from dnnconf.nn.layers import resolve_layers
+
+    model = config.model
+    updates: dict[str, Any] = {}
+    if model.layers is not None:
+        updates["layers"] = resolve_layers(model.layers, "model.layers")
+    else:
+        updates["activation"] = ACTIVATIONS.resolve(model.activation, "model.activation")
+        updates["kernel_initializer"] = INITIALIZERS.resolve(model.kernel_initializer, "model.kernel_initializer")
+    output = model.output.model_copy(
+        update={
+            "kernel_initializer": INITIALIZERS.resolve(
+                model.output.kernel_initializer, "model.output.kernel_initializer"
+            )
+        }
+    )
+    updates["output"] = output
+    new_model = model.model_copy(update=updates)
+    default_schedule = Config().schedule
+    schedule = _resolve_schedule(config.schedule, default_schedule)
+    resolved = config.model_copy(
+        update={"model": new_model, "optimizer": _resolve_optimizer(config.optimizer), "schedule": schedule}
+    )
+    _check_consistency(resolved)
+    return resolved
+
+
+def _check_consistency(config: Config) -> None:
+    """Cross-field rules that no single field can check."""
+    data, output, loss = config.data, config.model.output, config.loss
+    if data.positive_class is not None and output.activation == "softmax":
+        raise ConfigError(
+            "model.output.activation: a binary task (data.positive_class) needs sigmoid, not softmax"
+        )
+    pairs = {"softmax": "sparse_categorical_crossentropy", "sigmoid": "binary_crossentropy", "linear": "mse"}
+    if output.activation and loss and pairs[output.activation] != loss and not (
+        output.activation == "linear" and loss in ("mse",)
+    ):
+        raise ConfigError(
+            f"loss: {loss!r} does not fit model.output.activation {output.activation!r}; "
+            f"use {pairs[output.activation]!r}"
+        )

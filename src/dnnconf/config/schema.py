@@ -1,0 +1,202 @@
+"""The configuration: typed plain data whose defaults are the note's default configuration.
+
+Defaults and where they come from (the note's summary table, "default configuration"):
+He initialization, ReLU (shallow network), no batch norm, early stopping, Nesterov accelerated
+gradient, performance scheduling. Numeric semantics are Keras's (the note's framework): batch-norm
+`momentum: 0.99` keeps 99% of the moving average, `epsilon: 1e-3`; `l2: 0.01` adds 0.01·Σw².
+
+Names of registry entries (initializers, activations, optimizers, schedules) are validated against
+the registries by `dnnconf.config.load`, which also fills in their parameters' defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Spec = str | dict[str, Any]  # a registry name, or {name: ..., **params}
+# keys of the compact model form; the explicit `layers` form sets these per layer instead
+COMPACT_KEYS = ("hidden", "activation", "kernel_initializer", "batch_norm", "dropout", "kernel_regularizer",
+                "kernel_constraint")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Strict):
+    """Where the data comes from and how it is split and normalized."""
+
+    dataset: Literal["fashion_mnist", "digits", "npz", "csv"] = Field(
+        "fashion_mnist", description="fashion_mnist (IDX files), digits (scikit-learn), npz or csv (your own)"
+    )
+    path: str | None = Field(
+        None, description="folder of the IDX files, or the .npz/.csv file; fashion_mnist searches the usual places"
+    )
+    valid_size: int | float = Field(
+        5000, description="examples held out of the training split for validation: a count, or a fraction in (0, 1)"
+    )
+    test_size: float = Field(
+        0.2, gt=0, lt=1, description="share held out for test when the source has no test split (digits, csv, npz)"
+    )
+    normalize: Literal["standardize", "minmax", "none"] = Field(
+        "standardize", description="standardize or minmax with statistics of the training split only; none"
+    )
+    classes: list[int] | None = Field(
+        None, description="keep only these original classes, relabelled 0..k-1 in the order given"
+    )
+    positive_class: int | None = Field(
+        None, description="binary task: this original class is 1, every other kept class 0"
+    )
+    train_limit: int | None = Field(
+        None, ge=1, description="keep only the first N training examples (after the class filter)"
+    )
+    label_column: str | int = Field(-1, description="csv: the label column, by header name or index")
+    task: Literal["auto", "classification", "regression"] = Field(
+        "auto", description="auto: classification for integer labels, regression otherwise"
+    )
+    split_seed: int = Field(0, description="seed of the shuffle that makes the validation/test splits")
+
+    @field_validator("valid_size")
+    @classmethod
+    def _valid_size(cls, value: int | float) -> int | float:
+        if isinstance(value, float) and not 0 <= value < 1:
+            raise ValueError("a fraction must be in [0, 1)")
+        if isinstance(value, int) and value < 0:
+            raise ValueError("a count must be >= 0")
+        return value
+
+
+class BatchNormConfig(Strict):
+    """Batch normalization with Keras's parameters (momentum keeps that share of the moving average)."""
+
+    position: Literal["none", "before_activation", "after_activation"] = Field(
+        "none", description="where batch norm goes in each hidden layer (a plain string sets only this)"
+    )
+    momentum: float = Field(0.99, gt=0, lt=1, description="share of the moving averages kept at each step")
+    epsilon: float = Field(1e-3, gt=0, description="added to the variance before the square root")
+    center: bool = Field(True, description="learn the offset β")
+    scale: bool = Field(True, description="learn the scale γ")
+
+
+class DropoutConfig(Strict):
+    """Dropout on the top `top_layers` hidden layers (the note: one to three, 10–50%)."""
+
+    rate: float = Field(0.2, ge=0, lt=1, description="probability of dropping each input while training")
+    top_layers: int = Field(2, ge=0, description="hidden layers, from the top, followed by dropout; more than "
+                            "there are also drops the inputs")
+
+
+class RegularizerConfig(Strict):
+    """Penalty added to the loss: l1·Σ|w| + l2·Σw² over kernels (biases and BN untouched)."""
+
+    l1: float = Field(0.0, ge=0, description="weight of Σ|w| in the loss")
+    l2: float = Field(0.0, ge=0, description="weight of Σw² in the loss")
+
+
+class ConstraintConfig(Strict):
+    """max_norm: after each optimizer step, each neuron's incoming weight vector is scaled to ‖w‖ ≤ r."""
+
+    max_norm: float = Field(gt=0, description="largest L2 norm of each neuron's incoming weights")
+
+
+class OutputConfig(Strict):
+    """The output layer; `null` values are inferred from the data (classes → units, task → activation)."""
+
+    units: int | None = Field(None, ge=1, description="null: classes (softmax), 1 (sigmoid, linear)")
+    activation: Literal["softmax", "sigmoid", "linear"] | None = Field(
+        None, description="null: softmax for classes, sigmoid for a binary task, linear for regression"
+    )
+    kernel_initializer: Spec = Field("glorot_uniform", description="Keras's default for the output layer")
+
+
+class ModelConfig(Strict):
+    """The network: the compact form (hidden, activation, …) or the explicit `layers` list."""
+
+    input_shape: list[int] | None = Field(None, description="inferred from the data when null")
+    hidden: list[int] = Field([300, 100], min_length=1, description="units of each hidden dense layer")
+    activation: Spec = Field("relu", description="hidden activation: a name or {name, params}")
+    kernel_initializer: Spec = Field("he_normal", description="hidden kernels' initializer")
+    batch_norm: BatchNormConfig = Field(default_factory=BatchNormConfig, description="none | "
+                                        "before_activation | after_activation, or a mapping")
+    dropout: DropoutConfig | None = Field(None, description="dropout on the top hidden layers")
+    kernel_regularizer: RegularizerConfig | None = Field(None, description="l1/l2 penalty on every dense kernel")
+    kernel_constraint: ConstraintConfig | None = Field(None, description="max-norm on the hidden kernels")
+    output: OutputConfig = Field(default_factory=OutputConfig, description="the output layer")
+    layers: list[dict[str, Any]] | None = Field(
+        None, description="explicit form: [{flatten: {}}, {dense: {units: 300}}, {activation: relu}, …]"
+    )
+
+    @field_validator("hidden")
+    @classmethod
+    def _hidden(cls, value: list[int]) -> list[int]:
+        if any(units < 1 for units in value):
+            raise ValueError("every hidden layer needs at least 1 unit")
+        return value
+
+    @field_validator("batch_norm", mode="before")
+    @classmethod
+    def _batch_norm_shorthand(cls, value: Any) -> Any:
+        return {"position": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ModelConfig:
+        compact = set(COMPACT_KEYS) & self.model_fields_set
+        if self.layers is not None and compact:
+            raise ValueError(
+                f"give either the explicit 'layers' or the compact keys, not both (found {sorted(compact)})"
+            )
+        return self
+
+
+class OptimizerConfig(Strict):
+    """The optimizer as a registry spec plus Keras's clipping options (null: no clipping)."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    name: str = Field("sgd", description="a name from `dnnconf list optimizers`; its parameters sit beside it")
+    clipnorm: float | None = Field(None, gt=0, description="clip each gradient tensor to this L2 norm")
+    global_clipnorm: float | None = Field(None, gt=0, description="clip all gradients together to this norm")
+    clipvalue: float | None = Field(None, gt=0, description="clip every gradient component to [-v, v]")
+
+
+class EarlyStoppingConfig(Strict):
+    """Keras's EarlyStopping: stop after `patience` epochs without an improvement of `min_delta`."""
+
+    monitor: str = Field("val_loss", description="a logged metric: val_loss, val_accuracy, loss, …")
+    mode: Literal["auto", "min", "max"] = Field("auto", description="auto: max for accuracies, min otherwise")
+    min_delta: float = Field(0.0, ge=0, description="smallest change that counts as an improvement")
+    patience: int = Field(10, ge=0, description="epochs without improvement before stopping")
+    restore_best_weights: bool = Field(True, description="end with the best epoch's weights")
+
+
+class TrainingConfig(Strict):
+    epochs: int = Field(100, ge=1, description="most epochs to train")
+    batch_size: int = Field(32, ge=1, description="examples per optimizer step (Keras's default 32)")
+    early_stopping: EarlyStoppingConfig | None = Field(
+        default_factory=EarlyStoppingConfig, description="null turns it off"
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto: a GPU when there is one")
+    threads: int | None = Field(None, ge=1, description="CPU threads; null: all cores")
+    eval_batch_size: int = Field(4096, ge=1, description="examples per forward pass when evaluating")
+
+
+class Config(Strict):
+    """A whole run: data, model, loss, optimizer, schedule, training."""
+
+    name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="names the run folder")
+    seed: int = Field(42, description="initial weights, batch order and dropout masks all follow it")
+    data: DataConfig = Field(default_factory=DataConfig, description="the data")
+    model: ModelConfig = Field(default_factory=ModelConfig, description="the network")
+    loss: Literal["sparse_categorical_crossentropy", "binary_crossentropy", "mse"] | None = Field(
+        None, description="null: follows the output (softmax → sparse CE, sigmoid → binary CE, linear → MSE)"
+    )
+    optimizer: OptimizerConfig = Field(
+        default_factory=lambda: OptimizerConfig(name="sgd", learning_rate=0.01, momentum=0.9, nesterov=True),
+        description="Nesterov SGD by default; a section without `name` tunes that default",
+    )
+    schedule: Spec = Field(
+        default_factory=lambda: {"name": "performance", "factor": 0.5, "patience": 5},
+        description="learning-rate schedule: constant, performance, …",
+    )
+    training: TrainingConfig = Field(default_factory=TrainingConfig, description="the loop")

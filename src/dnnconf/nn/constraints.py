@@ -1,0 +1,33 @@
+"""Max-norm: after every optimizer step, each neuron's incoming weight vector is kept to ‖w‖₂ ≤ r.
+
+Keras's `constraints.max_norm(r)` on a dense kernel (in, out) rescales each column:
+w ← w · clip(‖w‖, 0, r) / (ε + ‖w‖) with ε = 1e-7 (Keras's backend epsilon). A torch Linear weight is
+(out, in), so the norm runs over dim 1 (and over every dim but 0 for a conv kernel). It adds nothing to
+the loss: it is applied by the loop after `optimizer.step()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+KERAS_EPSILON = 1e-7
+
+
+@dataclass(frozen=True)
+class MaxNorm:
+    weight: torch.nn.Parameter
+    max_value: float
+
+    @torch.no_grad()
+    def __call__(self) -> None:
+        w = self.weight
+        dims = tuple(range(1, w.dim()))
+        norms = torch.linalg.vector_norm(w, dim=dims, keepdim=True)
+        w.mul_(norms.clamp(max=self.max_value) / (norms + KERAS_EPSILON))
+
+
+def apply_constraints(constraints: list[MaxNorm]) -> None:
+    for constraint in constraints:
+        constraint()

@@ -1,0 +1,250 @@
+"""Learning-rate schedules: pure functions of the optimizer step t (0 at the first step).
+
+The loop asks `schedule(t)` before each step and writes the value into the optimizer; η₀ is the
+optimizer's `learning_rate`. Formulas (the note's section 4, Keras's classes):
+- constant: η(t) = η₀
+- power: η(t) = η₀ / (1 + decay_rate·t/decay_steps)^power  (Keras InverseTimeDecay is power = 1;
+  the note's η₀/(1 + t/s)^c is decay_rate = 1, decay_steps = s, power = c); staircase floors t/s.
+- exponential: η(t) = η₀ · decay_rate^(t/decay_steps)  (Keras ExponentialDecay; the note: 0.1^(t/s)).
+- piecewise_constant: values[i] while boundaries[i-1] < t ≤ boundaries[i] (Keras PiecewiseConstantDecay).
+- one_cycle: the note's OneCycleScheduler: start_lr → max_lr linearly over the first half of the
+  cycle, back to start_lr over the second, then down to last_lr over the last iterations; momentum
+  (when the optimizer has one) goes max_momentum → min_momentum → max_momentum.
+- performance: η₀·λ^k, where k counts the plateaus seen so far (Keras ReduceLROnPlateau); the loop
+  advances it at each epoch end through its listener, so the value depends on t and that count only.
+Any step count can instead be given in epochs (`decay_epochs`, `boundaries_epochs`), converted with the
+number of steps per epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from dnnconf.errors import ConfigError
+from dnnconf.registry import Params, Registry
+
+SCHEDULES = Registry("schedules")
+
+
+class Schedule:
+    """Base: `__call__(step) -> lr`; `momentum(step)` is None unless the schedule cycles momentum."""
+
+    def __call__(self, step: int) -> float:
+        raise NotImplementedError
+
+    def momentum(self, step: int) -> float | None:
+        return None
+
+    def listener(self) -> Any:
+        return None
+
+
+@dataclass
+class Constant(Schedule):
+    base_lr: float
+
+    def __call__(self, step: int) -> float:
+        return self.base_lr
+
+
+class DecayParams(Params):
+    decay_steps: int | None = Field(None, ge=1)
+    decay_epochs: float | None = Field(None, gt=0)
+    staircase: bool = False
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> DecayParams:
+        if (self.decay_steps is None) == (self.decay_epochs is None):
+            raise ValueError("give exactly one of decay_steps or decay_epochs")
+        return self
+
+
+def _steps(steps: int | None, epochs: float | None, steps_per_epoch: int) -> float:
+    return float(steps) if steps is not None else max(1.0, (epochs or 0) * steps_per_epoch)
+
+
+class PowerParams(DecayParams):
+    decay_rate: float = Field(1.0, gt=0)
+    power: float = Field(1.0, gt=0)
+
+
+@dataclass
+class Power(Schedule):
+    base_lr: float
+    decay_steps: float
+    decay_rate: float
+    power: float
+    staircase: bool
+
+    def __call__(self, step: int) -> float:
+        ratio = step / self.decay_steps
+        if self.staircase:
+            ratio = math.floor(ratio)
+        return self.base_lr / (1.0 + self.decay_rate * ratio) ** self.power
+
+
+class ExponentialParams(DecayParams):
+    decay_rate: float = Field(0.1, gt=0)
+
+
+@dataclass
+class Exponential(Schedule):
+    base_lr: float
+    decay_steps: float
+    decay_rate: float
+    staircase: bool
+
+    def __call__(self, step: int) -> float:
+        ratio = step / self.decay_steps
+        if self.staircase:
+            ratio = math.floor(ratio)
+        return self.base_lr * self.decay_rate**ratio
+
+
+class PiecewiseParams(Params):
+    boundaries: list[int] | None = None
+    boundaries_epochs: list[float] | None = None
+    values: list[float]
+
+    @model_validator(mode="after")
+    def _shapes(self) -> PiecewiseParams:
+        bounds = self.boundaries if self.boundaries is not None else self.boundaries_epochs
+        if (self.boundaries is None) == (self.boundaries_epochs is None):
+            raise ValueError("give exactly one of boundaries or boundaries_epochs")
+        if len(self.values) != len(bounds or []) + 1:
+            raise ValueError(f"values needs one more entry than boundaries ({len(bounds or [])} + 1)")
+        if list(bounds or []) != sorted(bounds or []):
+            raise ValueError("boundaries must increase")
+        if any(v <= 0 for v in self.values):
+            raise ValueError("every value must be > 0")
+        return self
+
+
+@dataclass
+class Piecewise(Schedule):
+    boundaries: list[float]
+    values: list[float]
+
+    def __call__(self, step: int) -> float:
+        for boundary, value in zip(self.boundaries, self.values, strict=False):
+            if step <= boundary:
+                return value
+        return self.values[-1]
+
+
+class OneCycleParams(Params):
+    max_lr: float | None = Field(None, gt=0, description="null: the optimizer's learning_rate")
+    start_lr: float | None = Field(None, gt=0, description="null: max_lr / 10")
+    last_iterations: int | None = Field(None, ge=1, description="null: iterations // 10 + 1")
+    last_lr: float | None = Field(None, gt=0, description="null: start_lr / 1000")
+    max_momentum: float = Field(0.95, ge=0, lt=1)
+    min_momentum: float = Field(0.85, ge=0, lt=1)
+
+
+@dataclass
+class OneCycle(Schedule):
+    iterations: int
+    max_lr: float
+    start_lr: float
+    last_iterations: int
+    last_lr: float
+    max_momentum: float
+    min_momentum: float
+    half: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.half = (self.iterations - self.last_iterations) // 2
+
+    @staticmethod
+    def _interpolate(step: int, start: int, end: int, a: float, b: float) -> float:
+        return a if end <= start else (b - a) * (step - start) / (end - start) + a
+
+    def __call__(self, step: int) -> float:
+        if step < self.half:
+            return self._interpolate(step, 0, self.half, self.start_lr, self.max_lr)
+        if step < 2 * self.half:
+            return self._interpolate(step, self.half, 2 * self.half, self.max_lr, self.start_lr)
+        return self._interpolate(min(step, self.iterations), 2 * self.half, self.iterations,
+                                 self.start_lr, self.last_lr)
+
+    def momentum(self, step: int) -> float | None:
+        if step < self.half:
+            return self._interpolate(step, 0, self.half, self.max_momentum, self.min_momentum)
+        if step < 2 * self.half:
+            return self._interpolate(step, self.half, 2 * self.half, self.min_momentum, self.max_momentum)
+        return self.max_momentum
+
+
+class PerformanceParams(Params):
+    monitor: str = "val_loss"
+    mode: Literal["auto", "min", "max"] = "auto"
+    factor: float = Field(0.1, gt=0, lt=1)
+    patience: int = Field(10, ge=0)
+    min_delta: float = Field(1e-4, ge=0)
+    cooldown: int = Field(0, ge=0)
+    min_lr: float = Field(0.0, ge=0)
+
+
+@dataclass
+class Performance(Schedule):
+    """η₀·scale, where the listener multiplies scale by `factor` after `patience` epochs on a plateau."""
+
+    base_lr: float
+    settings: dict[str, Any]
+    scale: float = 1.0
+
+    def __call__(self, step: int) -> float:
+        return self.base_lr * self.scale
+
+    def listener(self) -> Any:
+        from dnnconf.train.callbacks import ReduceOnPlateau
+
+        return ReduceOnPlateau(self, **self.settings)
+
+
+@SCHEDULES.register("constant", "η(t) = η₀")
+def constant(base_lr: float, steps_per_epoch: int, total_steps: int) -> Schedule:
+    return Constant(base_lr)
+
+
+@SCHEDULES.register("power", "η₀ / (1 + decay_rate·t/decay_steps)^power (Keras InverseTimeDecay)", PowerParams)
+def power(base_lr: float, steps_per_epoch: int, total_steps: int, decay_steps: int | None,
+          decay_epochs: float | None, staircase: bool, decay_rate: float, power: float) -> Schedule:
+    return Power(base_lr, _steps(decay_steps, decay_epochs, steps_per_epoch), decay_rate, power, staircase)
+
+
+@SCHEDULES.register("exponential", "η₀ · decay_rate^(t/decay_steps) (Keras ExponentialDecay)",
+                    ExponentialParams)
+def exponential(base_lr: float, steps_per_epoch: int, total_steps: int, decay_steps: int | None,
+                decay_epochs: float | None, staircase: bool, decay_rate: float) -> Schedule:
+    return Exponential(base_lr, _steps(decay_steps, decay_epochs, steps_per_epoch), decay_rate, staircase)
+
+
+@SCHEDULES.register("piecewise_constant", "values[i] between boundaries (Keras PiecewiseConstantDecay)",
+                    PiecewiseParams)
+def piecewise_constant(base_lr: float, steps_per_epoch: int, total_steps: int, boundaries: list[int] | None,
+                       boundaries_epochs: list[float] | None, values: list[float]) -> Schedule:
+    bounds = boundaries if boundaries is not None else [e * steps_per_epoch for e in boundaries_epochs or []]
+    return Piecewise([float(b) for b in bounds], list(values))
+
+
+@SCHEDULES.register("one_cycle", "the note's 1cycle: up to max_lr, back down, then far below", OneCycleParams)
+def one_cycle(base_lr: float, steps_per_epoch: int, total_steps: int, max_lr: float | None,
+              start_lr: float | None, last_iterations: int | None, last_lr: float | None,
+              max_momentum: float, min_momentum: float) -> Schedule:
+    top = max_lr or base_lr
+    start = start_lr or top / 10
+    last = last_iterations or total_steps // 10 + 1
+    if last >= total_steps:
+        raise ConfigError(f"schedule.last_iterations: {last} must be below the run's {total_steps} steps")
+    return OneCycle(total_steps, top, start, last, last_lr or start / 1000, max_momentum, min_momentum)
+
+
+@SCHEDULES.register("performance", "multiply η by factor when the monitored metric plateaus "
+                    "(Keras ReduceLROnPlateau)", PerformanceParams)
+def performance(base_lr: float, steps_per_epoch: int, total_steps: int, **settings: Any) -> Schedule:
+    return Performance(base_lr, settings)

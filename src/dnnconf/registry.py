@@ -1,0 +1,138 @@
+"""One registry per family of named things (initializers, activations, optimizers, schedules, …).
+
+An entry is a name, a factory, a pydantic model of its parameters and a one-line description. A
+config names an entry as a string (`"he_normal"`) or as a mapping with `name` and parameters
+(`{name: leaky_relu, alpha: 0.2}`); `Registry.resolve` validates either form against the entry's
+parameter model and returns the plain, complete mapping that the resolved config stores.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from dnnconf.errors import ConfigError
+
+
+class Params(BaseModel):
+    """Base for parameter models: unknown keys are errors, types are not coerced loosely."""
+
+    model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+
+
+class NoParams(Params):
+    pass
+
+
+def nearest(name: str, known: list[str]) -> str:
+    """`' (did you mean 'x'?)'` for the closest known name, or an empty string."""
+    match = difflib.get_close_matches(str(name), known, n=1, cutoff=0.5)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def describe_validation_error(path: str, error: ValidationError, known_keys: list[str] | None = None) -> str:
+    """One line for the first error of a pydantic ValidationError, prefixed with the key path."""
+    first = error.errors()[0]
+    loc = ".".join(str(part) for part in first["loc"] if part != "__root__")
+    key = f"{path}.{loc}" if path and loc else (path or loc)
+    if first["type"] == "extra_forbidden":
+        hint = nearest(str(first["loc"][-1]), known_keys or []) if known_keys else ""
+        accepted = f"; accepted: {', '.join(known_keys)}" if known_keys else ""
+        return f"{key}: unknown key{hint}{accepted}"
+    message = first["msg"]
+    received = first.get("input")
+    return f"{key}: {message} (received {received!r})"
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    factory: Callable[..., Any]
+    params: type[Params]
+    description: str
+    aliases: tuple[str, ...] = ()
+
+
+class Registry:
+    """Named factories of one family, with validated parameters."""
+
+    def __init__(self, family: str):
+        self.family = family
+        self._entries: dict[str, Entry] = {}
+        self._aliases: dict[str, str] = {}
+
+    def register(
+        self,
+        name: str,
+        description: str,
+        params: type[Params] = NoParams,
+        aliases: tuple[str, ...] = (),
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: `@REGISTRY.register("name", "what it is", ParamsModel)` over the factory."""
+
+        def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
+            if name in self._entries or name in self._aliases:
+                raise ValueError(f"{self.family}: '{name}' is registered twice")
+            self._entries[name] = Entry(name, factory, params, description, aliases)
+            for alias in aliases:
+                self._aliases[alias] = name
+            return factory
+
+        return decorate
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self._entries[name] for name in self.names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries or name in self._aliases
+
+    def get(self, name: str, path: str = "") -> Entry:
+        canonical = self._aliases.get(name, name)
+        if canonical not in self._entries:
+            where = f"{path}: " if path else ""
+            known = self.names()
+            raise ConfigError(
+                f"{where}unknown {self.family} {name!r}{nearest(name, known + list(self._aliases))}; "
+                f"known: {', '.join(known)}"
+            )
+        return self._entries[canonical]
+
+    def resolve(self, spec: Any, path: str = "") -> dict[str, Any]:
+        """Validate a config spec (a name or `{name: ..., **params}`) into a complete plain mapping."""
+        where = path or self.family
+        if isinstance(spec, str):
+            name, raw = spec, {}
+        elif isinstance(spec, dict):
+            if "name" not in spec:
+                raise ConfigError(f"{where}: a mapping needs a 'name' key; known {self.family}: "
+                                  f"{', '.join(self.names())}")
+            raw = {k: v for k, v in spec.items() if k != "name"}
+            name = spec["name"]
+            if not isinstance(name, str):
+                raise ConfigError(f"{where}.name: expected a string (received {name!r})")
+        else:
+            raise ConfigError(
+                f"{where}: expected a name or a mapping with 'name' (received {spec!r}); "
+                f"known {self.family}: {', '.join(self.names())}"
+            )
+        entry = self.get(name, where)
+        try:
+            params = entry.params.model_validate(raw)
+        except ValidationError as error:
+            raise ConfigError(
+                describe_validation_error(where, error, list(entry.params.model_fields))
+            ) from None
+        return {"name": entry.name, **params.model_dump(mode="json")}
+
+    def build(self, spec: Any, path: str = "", **extra: Any) -> Any:
+        """Resolve a spec and call its factory with the validated parameters (plus `extra`)."""
+        resolved = self.resolve(spec, path)
+        entry = self.get(resolved.pop("name"))
+        return entry.factory(**resolved, **extra)

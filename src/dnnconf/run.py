@@ -1,0 +1,226 @@
+"""Run folders: train a config into one, resume one, load one back.
+
+`runs/<name>-<timestamp>/`: config.yaml (resolved, replayable) · model.safetensors · checkpoint/ ·
+history.csv · plots/learning_curves.png · metrics.json · report.md
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from dnnconf.config import Config, config_from_dict, dump_config
+from dnnconf.errors import ConfigError, Diverged, RunFolderError
+from dnnconf.nn.build import Network, count_parameters
+from dnnconf.train import setup
+from dnnconf.train.callbacks import EarlyStopping, Listener
+from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, load_checkpoint, restore, write_atomic
+from dnnconf.train.history import HistoryLog, history_csv
+from dnnconf.train.loop import Loop, TrainState, evaluate
+from dnnconf.train.progress import Progress
+
+REMEDIES = (
+    "lower the learning rate (try `dnnconf lr-find`)",
+    "clip the gradients (optimizer.clipnorm or global_clipnorm: 1.0)",
+    "add batch normalization (model.batch_norm: before_activation)",
+    "use an initialization that fits the activation (He for ReLU family, LeCun for SELU, Glorot for tanh)",
+)
+
+
+@dataclass
+class RunResult:
+    folder: Path
+    config: Config
+    state: TrainState
+    test: dict[str, float]
+    network: Network
+
+
+def default_folder(config: Config, root: Path = Path("runs")) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = root / f"{config.name}-{stamp}"
+    suffix = 1
+    while folder.exists():
+        suffix += 1
+        folder = root / f"{config.name}-{stamp}-{suffix}"
+    return folder
+
+
+def _prepare_folder(folder: Path, force: bool) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise RunFolderError(f"--out {folder}: exists and is not a folder")
+    if folder.exists() and any(folder.iterdir()) and not force:
+        raise RunFolderError(f"--out {folder}: already holds files; choose another folder or pass --force")
+    try:
+        (folder / "plots").mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunFolderError(f"--out {folder}: cannot create the run folder ({error.strerror})") from None
+
+
+def summary_lines(network: Network) -> list[str]:
+    trainable, total = count_parameters(network)
+    lines = [f"{'layer':<16}{'type':<14}{'output shape':<16}{'parameters':>10}"]
+    lines += [f"{info.name:<16}{info.kind:<14}{str(list(info.shape)):<16}{info.parameters:>10,}"
+              for info in network.summary]
+    lines.append(f"parameters: {total:,} ({trainable:,} trainable)")
+    return lines
+
+
+def config_differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+    """Key paths whose values differ between two plain configs."""
+    keys = sorted(set(a) | set(b))
+    out: list[str] = []
+    for key in keys:
+        path = f"{prefix}{key}"
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += config_differences(va, vb, path + ".")
+        elif va != vb:
+            out.append(path)
+    return out
+
+
+def train(config: Config, folder: Path | None = None, *, resume: Path | None = None, force: bool = False,
+          quiet: bool = False, log: Any = print) -> RunResult:
+    """Train `config` into a run folder (or continue the run in `resume`); returns the result.
+
+    Raises Diverged (exit 1) after rolling the weights back to the last good checkpoint when the loss
+    or the weights become NaN or infinite.
+    """
+    from dnnconf.data import load_data
+
+    if config.training.threads:
+        torch.set_num_threads(config.training.threads)
+    device = setup.pick_device(config.training.device)
+    dataset = load_data(config.data)
+    config = setup.resolve_with_data(config, dataset)
+    if resume is not None:
+        folder = resume
+        saved = load_run_config(resume)
+        differences = config_differences(saved.model_dump(mode="json"), config.model_dump(mode="json"))
+        if differences and not force:
+            raise ConfigError(f"--resume {resume}: the config differs from the saved one in "
+                              f"{', '.join(differences)}; pass --force to resume anyway")
+    else:
+        folder = folder or default_folder(config)
+        _prepare_folder(folder, force)
+    setup.seed_everything(config.seed)
+    network = setup.make_network(config).to(device)
+    splits = setup.to_splits(dataset, device)
+    optimizer, clipping = setup.make_optimizer(config, network)
+    schedule = setup.make_schedule(config, setup.steps_per_epoch(config, len(splits.train)))
+    if resume is None:
+        write_atomic(folder / "config.yaml", dump_config(config))
+    if not quiet:
+        log(f"run folder: {folder}")
+        for line in summary_lines(network):
+            log(line)
+    stateful: list[Listener] = []
+    if config.training.early_stopping is not None:
+        stateful.append(EarlyStopping(**config.training.early_stopping.model_dump()))
+    plateau = schedule.listener()
+    if plateau is not None:
+        stateful.insert(0, plateau)
+    listeners = [*stateful, HistoryLog(folder / "history.csv"), Checkpointer(folder / "checkpoint", stateful),
+                 Progress(quiet=quiet)]
+    generator = torch.Generator().manual_seed(config.seed + setup.SHUFFLE_STREAM)
+    loop = Loop(network, optimizer, schedule, config.loss, splits.train, splits.valid, config.training.epochs,
+                config.training.batch_size, clipping, listeners, generator, config.training.eval_batch_size)
+    if resume is not None:
+        restore(latest_checkpoint(folder / "checkpoint"), loop, stateful)
+        if not quiet:
+            log(f"resuming after epoch {loop.state.epoch} (step {loop.state.step})")
+    state = loop.run()
+    if state.diverged:
+        _roll_back(folder, network)
+    test = evaluate(network, splits.test, config.loss, config.training.eval_batch_size) if len(splits.test) else {}
+    save_file({k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()},
+              str(folder / "model.safetensors"))
+    write_atomic(folder / "metrics.json", json.dumps({"test": test, "epochs": state.epoch,
+                                                      "stop_reason": state.stop_reason}, indent=1))
+    if state.history:
+        write_atomic(folder / "history.csv", history_csv(state.history))
+        from dnnconf.plots import learning_curves
+
+        learning_curves(state.history, folder / "plots" / "learning_curves.png", title=config.name)
+    write_atomic(folder / "report.md", report(config, folder, network, state, test))
+    if state.diverged:
+        raise Diverged(f"{folder}: training diverged ({state.stop_reason}) in epoch {state.epoch + 1}; weights "
+                       f"rolled back to the last good checkpoint. Remedies from the note: " + "; ".join(REMEDIES))
+    return RunResult(folder, config, state, test, network)
+
+
+def _roll_back(folder: Path, network: Network) -> None:
+    try:
+        model, _, _, _ = load_checkpoint(latest_checkpoint(folder / "checkpoint"))
+    except RunFolderError:
+        return  # diverged in the first epoch: no good checkpoint, the weights stay as they are
+    network.load_state_dict(model)
+
+
+def report(config: Config, folder: Path, network: Network, state: TrainState, test: dict[str, float]) -> str:
+    last = state.history[-1] if state.history else {}
+    lines = [f"# Run `{folder.name}`", "", f"- config: `{config.name}`, seed {config.seed}, "
+             f"{config.data.dataset} data", f"- epochs run: {state.epoch} of {config.training.epochs}"]
+    if state.stop_reason:
+        lines.append(f"- stopped: {state.stop_reason}")
+    if state.restored_epoch is not None:
+        lines.append(f"- weights restored from the best epoch, {state.restored_epoch}")
+    if state.diverged:
+        lines += ["- **diverged**: weights rolled back to the last good checkpoint; remedies:",
+                  *[f"  - {remedy}" for remedy in REMEDIES]]
+    if test:
+        lines.append("- test: " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()))
+    if last:
+        lines.append("- last epoch: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch"))
+    lines += ["", "## Model", "", "```", *summary_lines(network), "```", "",
+              "![learning curves](plots/learning_curves.png)", ""]
+    return "\n".join(lines)
+
+
+def load_run_config(folder: Path) -> Config:
+    path = folder / "config.yaml"
+    if not folder.is_dir():
+        raise RunFolderError(f"{folder}: no such run folder")
+    if not path.is_file():
+        raise RunFolderError(f"{folder}: not a run folder (config.yaml is missing)")
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        raise RunFolderError(f"{path}: malformed YAML") from None
+    return config_from_dict(raw, str(path))
+
+
+def load_run(folder: Path, device: str = "cpu") -> tuple[Config, Network]:
+    """The resolved config and the trained network of a run folder."""
+    config = load_run_config(folder)
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        raise RunFolderError(f"{folder}: model.safetensors is missing (the run did not finish; "
+                             f"`dnnconf train --resume {folder}` continues it)")
+    network = setup.make_network(config)
+    try:
+        network.load_state_dict(load_file(str(weights)))
+    except Exception as error:  # noqa: BLE001 - a corrupt or foreign file is bad input, one line
+        raise RunFolderError(f"{weights}: cannot load ({str(error).splitlines()[0]})") from None
+    return config, network.to(setup.pick_device(device))
+
+
+def evaluate_run(folder: Path, split: str = "test") -> dict[str, float]:
+    from dnnconf.data import load_data
+
+    config, network = load_run(folder)
+    dataset = load_data(config.data)
+    splits = setup.to_splits(dataset, torch.device("cpu"))
+    chosen = getattr(splits, split)
+    if chosen is None or not len(chosen):
+        raise RunFolderError(f"--split {split}: this run's data has no {split} examples")
+    return evaluate(network, chosen, config.loss, config.training.eval_batch_size)

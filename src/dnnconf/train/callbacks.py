@@ -1,0 +1,133 @@
+"""Listeners of the training loop. Each reacts to the loop's five events and keeps its own state.
+
+Events, in order: `on_train_begin`, then per epoch `on_epoch_begin`, `on_batch_end` (every step,
+so it must stay cheap: no host syncs), `on_epoch_end(logs)`; finally `on_train_end`. A listener may
+set `loop.state.stop`. `state_dict`/`load_state_dict` let checkpoints resume a listener exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dnnconf.optim.schedules import Performance
+    from dnnconf.train.loop import Loop
+
+
+class Listener:
+    def on_train_begin(self, loop: Loop) -> None: ...
+
+    def on_epoch_begin(self, loop: Loop) -> None: ...
+
+    def on_batch_end(self, loop: Loop) -> None: ...
+
+    def on_epoch_end(self, loop: Loop, logs: dict[str, float]) -> None: ...
+
+    def on_train_end(self, loop: Loop) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def _is_better(mode: str, monitor: str, current: float, best: float, min_delta: float) -> bool:
+    """Keras's rule: an improvement beats the best by more than min_delta in the monitored direction."""
+    if mode == "auto":
+        mode = "max" if ("acc" in monitor or monitor.startswith("fmeasure")) else "min"
+    return current > best + min_delta if mode == "max" else current < best - min_delta
+
+
+def _initial_best(mode: str, monitor: str) -> float:
+    maximize = mode == "max" or (mode == "auto" and "acc" in monitor)
+    return -math.inf if maximize else math.inf
+
+
+def _monitored(logs: dict[str, float], monitor: str) -> float:
+    if monitor not in logs:
+        from dnnconf.errors import ConfigError
+
+        known = ", ".join(k for k in logs if k not in ("epoch", "time"))
+        raise ConfigError(f"monitor: {monitor!r} is not a logged metric; available: {known}")
+    return logs[monitor]
+
+
+class EarlyStopping(Listener):
+    """Keras's EarlyStopping: stop after `patience` epochs with no improvement larger than `min_delta`.
+
+    With `restore_best_weights`, the best epoch's weights are restored at the end of training, also
+    when training ran all its epochs (Keras 2 restored only after an early stop).
+    """
+
+    def __init__(self, monitor: str = "val_loss", mode: str = "auto", min_delta: float = 0.0,
+                 patience: int = 10, restore_best_weights: bool = True):
+        self.monitor, self.mode, self.min_delta = monitor, mode, min_delta
+        self.patience, self.restore_best_weights = patience, restore_best_weights
+        self.best = _initial_best(mode, monitor)
+        self.best_epoch = 0
+        self.wait = 0
+        self.best_weights: dict[str, Any] | None = None
+
+    def on_epoch_end(self, loop: Loop, logs: dict[str, float]) -> None:
+        current = _monitored(logs, self.monitor)
+        if _is_better(self.mode, self.monitor, current, self.best, self.min_delta) or self.best_weights is None:
+            self.best, self.best_epoch, self.wait = current, loop.state.epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = {k: v.detach().clone() for k, v in loop.network.state_dict().items()}
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            loop.state.stop = True
+            loop.state.stop_reason = (
+                f"early stopping: {self.monitor} did not improve for {self.patience} epochs "
+                f"(best {self.best:.4f} at epoch {self.best_epoch})"
+            )
+
+    def on_train_end(self, loop: Loop) -> None:
+        if self.restore_best_weights and self.best_weights is not None and not loop.state.diverged:
+            loop.network.load_state_dict(self.best_weights)
+            loop.state.restored_epoch = self.best_epoch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+
+
+class ReduceOnPlateau(Listener):
+    """Performance scheduling (Keras ReduceLROnPlateau): after `patience` epochs without improvement,
+    η ← max(η·factor, min_lr), then wait `cooldown` epochs before counting again."""
+
+    def __init__(self, schedule: Performance, monitor: str, mode: str, factor: float, patience: int,
+                 min_delta: float, cooldown: int, min_lr: float):
+        self.schedule = schedule
+        self.monitor, self.mode, self.factor, self.patience = monitor, mode, factor, patience
+        self.min_delta, self.cooldown, self.min_lr = min_delta, cooldown, min_lr
+        self.best = _initial_best(mode, monitor)
+        self.wait = 0
+        self.cooldown_left = 0
+
+    def on_epoch_end(self, loop: Loop, logs: dict[str, float]) -> None:
+        current = _monitored(logs, self.monitor)
+        if self.cooldown_left > 0:
+            self.cooldown_left -= 1
+            self.wait = 0
+        if _is_better(self.mode, self.monitor, current, self.best, self.min_delta):
+            self.best, self.wait = current, 0
+        elif self.cooldown_left <= 0:
+            self.wait += 1
+            if self.wait >= self.patience:
+                base = self.schedule.base_lr
+                new_lr = max(base * self.schedule.scale * self.factor, self.min_lr)
+                self.schedule.scale = new_lr / base
+                self.cooldown_left, self.wait = self.cooldown, 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "wait": self.wait, "cooldown_left": self.cooldown_left,
+                "scale": self.schedule.scale}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.best, self.wait, self.cooldown_left = state["best"], state["wait"], state["cooldown_left"]
+        self.schedule.scale = state["scale"]

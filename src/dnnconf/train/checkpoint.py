@@ -1,0 +1,175 @@
+"""Checkpoints that survive a crash and never run code when loaded.
+
+Layout: `checkpoint/epoch-NNNN/` holds `model.safetensors` (weights), `optimizer.pt` (tensors and
+numbers only, read with `torch.load(weights_only=True)`), `state.safetensors` (RNG states and the
+early-stopping best weights), `state.json` (counters, listener states, history) and `manifest.json`
+(SHA-256 of each file). A checkpoint is written to a temporary folder, flushed, renamed, and only then
+named in `checkpoint/LATEST` (itself replaced atomically); older checkpoints are removed afterwards, so
+the previous good one stays until the new one is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from dnnconf.errors import RunFolderError
+from dnnconf.train.callbacks import Listener
+
+FILES = ("model.safetensors", "optimizer.pt", "state.safetensors", "state.json")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write a file through a temporary name, fsync, rename: readers see the old or the new file whole."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data.encode() if isinstance(data, str) else data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def rng_state(generator: torch.Generator) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors = {"rng.torch": torch.get_rng_state(), "rng.generator": generator.get_state()}
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    plain = {"python": json.loads(json.dumps(random.getstate())),
+             "numpy": [kind, keys.tolist(), pos, has_gauss, cached]}
+    return tensors, plain
+
+
+def set_rng_state(generator: torch.Generator, tensors: dict[str, torch.Tensor], plain: dict[str, Any]) -> None:
+    torch.set_rng_state(tensors["rng.torch"])
+    generator.set_state(tensors["rng.generator"])
+    version, internal, gauss = plain["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = plain["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
+def save_checkpoint(folder: Path, epoch: int, model: dict[str, torch.Tensor], optimizer: dict[str, Any],
+                    tensors: dict[str, torch.Tensor], state: dict[str, Any], keep: int = 1) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"epoch-{epoch:04d}"
+    final, tmp = folder / name, folder / f"{name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.items()}, str(tmp / "model.safetensors"))
+    torch.save(optimizer, tmp / "optimizer.pt")
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "state.safetensors"))
+    (tmp / "state.json").write_text(json.dumps(state, indent=1))
+    for file in FILES:
+        _fsync(tmp / file)
+    manifest = {file: _sha256(tmp / file) for file in FILES}
+    write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    write_atomic(folder / "LATEST", name + "\n")
+    kept = sorted(p for p in folder.glob("epoch-*") if p.is_dir() and not p.name.endswith(".tmp"))
+    for old in kept[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(folder: Path) -> Path:
+    pointer = folder / "LATEST"
+    if not pointer.is_file():
+        raise RunFolderError(f"{folder}: no complete checkpoint (checkpoint/LATEST is missing)")
+    path = folder / pointer.read_text().strip()
+    if not path.is_dir():
+        raise RunFolderError(f"{pointer}: names {path.name}, which is missing")
+    return path
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, torch.Tensor],
+                                         dict[str, Any]]:
+    """Verify the manifest's checksums, then load without unpickling any object."""
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError) as error:
+        raise RunFolderError(f"{path}/manifest.json: unreadable ({error})") from None
+    for file in FILES:
+        if not (path / file).is_file() or _sha256(path / file) != manifest.get(file):
+            raise RunFolderError(f"{path / file}: missing or fails its checksum; the checkpoint is corrupt")
+    try:
+        model = load_file(str(path / "model.safetensors"))
+        optimizer = torch.load(path / "optimizer.pt", weights_only=True, map_location="cpu")
+        tensors = load_file(str(path / "state.safetensors"))
+        state = json.loads((path / "state.json").read_text())
+    except Exception as error:  # noqa: BLE001 - any failure to parse means a bad file, reported as one line
+        raise RunFolderError(f"{path}: cannot load the checkpoint ({error.__class__.__name__}: {error})") from None
+    return model, optimizer, tensors, state
+
+
+class Checkpointer(Listener):
+    """Listener: a complete checkpoint after every epoch (see the module docstring)."""
+
+    def __init__(self, folder: Path, listeners: list[Any]):
+        self.folder = folder
+        self.listeners = listeners  # whose state goes into the checkpoint, in order
+
+    def on_train_begin(self, loop: Any) -> None:
+        if loop.state.epoch == 0:  # the initial state is the good checkpoint a first-epoch failure rolls back to
+            save(self.folder, loop, self.listeners)
+
+    def on_epoch_end(self, loop: Any, logs: dict[str, float]) -> None:
+        save(self.folder, loop, self.listeners)
+
+
+def save(folder: Path, loop: Any, listeners: list[Any]) -> Path:
+    tensors, plain = rng_state(loop.generator)
+    for listener in listeners:
+        best = getattr(listener, "best_weights", None)
+        if best:
+            tensors.update({f"best.{k}": v for k, v in best.items()})
+    state = {
+        "epoch": loop.state.epoch,
+        "step": loop.state.step,
+        "history": loop.state.history,
+        "rng": plain,
+        "listeners": [listener.state_dict() for listener in listeners],
+    }
+    return save_checkpoint(folder, loop.state.epoch, loop.network.state_dict(), loop.optimizer.state_dict(),
+                           tensors, state)
+
+
+def restore(path: Path, loop: Any, listeners: list[Any]) -> None:
+    """Put a loop and its listeners back exactly where the checkpoint at `path` left them."""
+    model, optimizer, tensors, state = load_checkpoint(path)
+    try:
+        loop.network.load_state_dict(model)
+        loop.optimizer.load_state_dict(optimizer)
+    except (RuntimeError, ValueError, KeyError) as error:
+        raise RunFolderError(f"{path}: does not fit this model ({str(error).splitlines()[0]})") from None
+    loop.state.epoch, loop.state.step = state["epoch"], state["step"]
+    loop.state.history = state["history"]
+    set_rng_state(loop.generator, tensors, state["rng"])
+    for listener, listener_state in zip(listeners, state["listeners"], strict=True):
+        listener.load_state_dict(listener_state)
+        if hasattr(listener, "best_weights"):
+            best = {k.removeprefix("best."): v for k, v in tensors.items() if k.startswith("best.")}
+            listener.best_weights = best or None

@@ -1,0 +1,175 @@
+"""`fit`: the one training loop. Everything optional is a listener (see callbacks.py).
+
+One step, in the order the note's techniques need (and nothing else):
+    lr ← schedule(t) → forward → loss (+ l1/l2 penalties) → backward → clip → optimizer step →
+    constraints (max-norm)
+The data stays in tensors on the device: each epoch permutes the training set once (one gather) and
+slices contiguous batches, with no DataLoader and no per-sample Python. Running sums of loss and
+metric stay on the device and are read once per epoch, so a step costs no host sync.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from dnnconf.nn.build import Network
+from dnnconf.nn.constraints import apply_constraints
+from dnnconf.nn.regularizers import total_penalty
+from dnnconf.optim.clipping import Clipping
+from dnnconf.optim.optimizers import momentum_key
+from dnnconf.optim.schedules import Schedule
+from dnnconf.train.callbacks import Listener
+from dnnconf.train.losses import loss_function, metric_name, metric_sum
+
+GRAD_NORM_EVERY = 16  # steps between samples of the global gradient norm logged per epoch
+FINITE_CHECK_EVERY = 64  # steps between checks that the loss is still finite
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimizer steps taken
+    stop: bool = False
+    stop_reason: str = ""
+    diverged: bool = False
+    restored_epoch: int | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class Split:
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+class Loop:
+    """Holds what the listeners may look at: network, optimizer, schedule, state, generator."""
+
+    def __init__(self, network: Network, optimizer: torch.optim.Optimizer, schedule: Schedule, loss: str,
+                 train: Split, valid: Split | None, epochs: int, batch_size: int, clipping: Clipping,
+                 listeners: list[Listener], generator: torch.Generator, eval_batch_size: int = 4096):
+        self.network, self.optimizer, self.schedule = network, optimizer, schedule
+        self.loss_name, self.loss_fn = loss, loss_function(loss)
+        self.metric = metric_name(loss)
+        self.metric_sum = metric_sum(loss)
+        self.train, self.valid = train, valid
+        self.epochs, self.batch_size, self.eval_batch_size = epochs, batch_size, eval_batch_size
+        self.clipping, self.listeners, self.generator = clipping, listeners, generator
+        self.state = TrainState()
+        self.momentum_key = momentum_key(optimizer)
+        self.steps_per_epoch = math.ceil(len(train) / batch_size)
+
+    def _emit(self, event: str, *args: Any) -> None:
+        for listener in self.listeners:
+            getattr(listener, event)(self, *args)
+
+    def _write_hyperparameters(self, step: int) -> float:
+        lr = self.schedule(step)
+        momentum = self.schedule.momentum(step) if self.momentum_key else None
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group.get("lr_factor", 1.0)
+            if momentum is not None:
+                if self.momentum_key == "betas":
+                    group["betas"] = (momentum, group["betas"][1])
+                else:
+                    group["momentum"] = momentum
+        return lr
+
+    def run(self) -> TrainState:
+        torch.set_flush_denormal(True)  # denormal momentum/Adam state is ~40x slower to multiply
+        self._emit("on_train_begin")
+        while self.state.epoch < self.epochs and not self.state.stop:
+            self._emit("on_epoch_begin")
+            logs = self._train_epoch()
+            if logs is None:
+                self.state.diverged, self.state.stop = True, True
+                self.state.stop_reason = "the loss became NaN or infinite"
+                break
+            self.state.epoch += 1
+            logs["epoch"] = self.state.epoch
+            self.state.history.append(logs)
+            self._emit("on_epoch_end", logs)
+        self._emit("on_train_end")
+        return self.state
+
+    def _train_epoch(self) -> dict[str, float] | None:
+        network, optimizer, clipping = self.network, self.optimizer, self.clipping
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        device = self.train.x.device
+        started = time.perf_counter()
+        order = torch.randperm(len(self.train), generator=self.generator).to(device)
+        x_all, y_all = self.train.x[order], self.train.y[order]
+        loss_sum = torch.zeros((), device=device)
+        metric_total = torch.zeros((), device=device)
+        grad_norm_sum = torch.zeros((), device=device)
+        grad_norm_count = 0
+        lr = current_lr = None
+        network.train()
+        for start in range(0, len(self.train), self.batch_size):
+            step = self.state.step
+            lr = self.schedule(step)
+            if lr != current_lr or self.momentum_key and self.schedule.momentum(step) is not None:
+                current_lr = self._write_hyperparameters(step)
+            xb, yb = x_all[start:start + self.batch_size], y_all[start:start + self.batch_size]
+            output = network(xb)
+            loss = self.loss_fn(output, yb)
+            penalty = total_penalty(network.penalties)
+            objective = loss + penalty if penalty is not None else loss
+            optimizer.zero_grad(set_to_none=True)
+            objective.backward()
+            if clipping.active or step % GRAD_NORM_EVERY == 0:
+                grads = [p.grad for p in params if p.grad is not None]
+                if step % GRAD_NORM_EVERY == 0 and grads:
+                    grad_norm_sum += torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+                    grad_norm_count += 1
+                clipping(grads)
+            optimizer.step()
+            if network.constraints:
+                apply_constraints(network.constraints)
+            with torch.no_grad():
+                loss_sum.add_(objective.detach(), alpha=len(yb))
+                metric_total.add_(self.metric_sum(output.detach(), yb))
+            self.state.step += 1
+            if step % FINITE_CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
+                return None
+            self._emit("on_batch_end")
+        n = len(self.train)
+        train_loss = loss_sum.item() / n
+        if not math.isfinite(train_loss) or not all(torch.isfinite(p).all() for p in params):
+            return None
+        logs = {"loss": train_loss, self.metric: metric_total.item() / n}
+        if self.valid is not None and len(self.valid):
+            valid = evaluate(network, self.valid, self.loss_name, self.eval_batch_size)
+            logs.update({f"val_{key}": value for key, value in valid.items()})
+        logs["lr"] = float(current_lr if current_lr is not None else self.schedule(self.state.step))
+        logs["grad_norm"] = grad_norm_sum.item() / max(grad_norm_count, 1)
+        logs["time"] = time.perf_counter() - started
+        return logs
+
+
+@torch.inference_mode()
+def evaluate(network: Network, split: Split, loss: str, batch_size: int = 4096) -> dict[str, float]:
+    """Loss (with the l1/l2 penalty, as Keras reports it) and metric over a split, in inference mode."""
+    was_training = network.training
+    network.eval()
+    loss_fn, summed = loss_function(loss), metric_sum(loss)
+    loss_total, metric_total = 0.0, 0.0
+    for start in range(0, len(split), batch_size):
+        xb, yb = split.x[start:start + batch_size], split.y[start:start + batch_size]
+        output = network(xb)
+        loss_total += loss_fn(output, yb).item() * len(yb)
+        metric_total += summed(output, yb).item()
+    network.train(was_training)
+    n = max(len(split), 1)
+    penalty = total_penalty(network.penalties)
+    result = {"loss": loss_total / n + (penalty.item() if penalty is not None else 0.0)}
+    result[metric_name(loss)] = metric_total / n
+    return result

@@ -1,0 +1,41 @@
+"""Losses and metrics of the three heads, computed on the output layer's logits.
+
+- softmax head: sparse categorical cross-entropy, −log softmax(z)_y, averaged over the batch.
+- sigmoid head: binary cross-entropy, −[y·log σ(z) + (1−y)·log(1−σ(z))], averaged.
+- linear head: mean squared error.
+Working on logits (log-sum-exp inside) is what Keras does with `from_logits=True`: the same
+values as softmax followed by cross-entropy, without its overflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+HEAD_OF_LOSS = {"sparse_categorical_crossentropy": "softmax", "binary_crossentropy": "sigmoid", "mse": "linear"}
+
+
+def loss_function(name: str) -> LossFn:
+    if name == "sparse_categorical_crossentropy":
+        return F.cross_entropy
+    if name == "binary_crossentropy":
+        return lambda logits, y: F.binary_cross_entropy_with_logits(logits.view(-1), y)
+    if name == "mse":
+        return lambda output, y: F.mse_loss(output.view(-1) if output.shape[-1] == 1 else output, y)
+    raise ValueError(f"unknown loss {name!r}")
+
+
+def metric_name(loss: str) -> str:
+    return "mae" if loss == "mse" else "accuracy"
+
+
+def metric_sum(loss: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Σ over the batch of the head's metric (correct predictions, or absolute errors), on the device."""
+    if loss == "sparse_categorical_crossentropy":
+        return lambda logits, y: (logits.argmax(dim=1) == y).sum()
+    if loss == "binary_crossentropy":
+        return lambda logits, y: ((logits.view(-1) > 0) == (y > 0.5)).sum()
+    return lambda output, y: (output.view(-1) - y).abs().sum()

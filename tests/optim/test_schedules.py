@@ -1,0 +1,65 @@
+import math
+
+import pytest
+
+from dnnconf.errors import ConfigError
+from dnnconf.optim.schedules import SCHEDULES
+
+
+def build(spec, base_lr=0.01, steps_per_epoch=100, total_steps=1000):
+    return SCHEDULES.build(spec, base_lr=base_lr, steps_per_epoch=steps_per_epoch, total_steps=total_steps)
+
+
+@pytest.mark.parametrize("name", SCHEDULES.names())
+def test_every_schedule_has_a_description(name):
+    assert SCHEDULES.get(name).description
+
+
+def test_power_is_the_notes_formula():
+    s = build({"name": "power", "decay_steps": 10_000, "power": 2.0})
+    assert s(5000) == pytest.approx(0.01 / 1.5**2)
+    s = build({"name": "power", "decay_steps": 10, "staircase": True})
+    assert s(19) == pytest.approx(0.01 / 2)
+
+
+def test_exponential_and_epoch_units():
+    s = build({"name": "exponential", "decay_steps": 20_000})
+    assert s(20_000) == pytest.approx(0.001) and s(10_000) == pytest.approx(0.01 * 0.1**0.5)
+    s = build({"name": "exponential", "decay_epochs": 2}, steps_per_epoch=100)
+    assert s(200) == pytest.approx(0.001)
+
+
+def test_piecewise_constant_follows_keras_boundaries():
+    s = build({"name": "piecewise_constant", "boundaries": [50_000, 80_000], "values": [0.01, 0.005, 0.001]})
+    assert [s(0), s(50_000), s(50_001), s(80_001)] == [0.01, 0.01, 0.005, 0.001]
+    with pytest.raises(ConfigError, match="one more entry"):
+        build({"name": "piecewise_constant", "boundaries": [5], "values": [0.1]})
+
+
+def test_one_cycle_is_the_notes_scheduler():
+    iterations = 1000
+    s = build({"name": "one_cycle", "max_lr": 0.1}, total_steps=iterations)
+    last_iterations = iterations // 10 + 1
+    half = (iterations - last_iterations) // 2
+    assert s(0) == pytest.approx(0.01)
+    assert s(half) == pytest.approx(0.1)
+    assert s(2 * half) == pytest.approx(0.01)
+    assert s(iterations) == pytest.approx(0.01 / 1000)
+    assert s.momentum(0) == pytest.approx(0.95) and s.momentum(half) == pytest.approx(0.85)
+    assert s.momentum(iterations - 1) == pytest.approx(0.95)
+
+
+def test_keras_reference_values():
+    keras = pytest.importorskip("keras")
+    sch = keras.optimizers.schedules
+    pairs = [
+        ({"name": "power", "decay_steps": 300, "decay_rate": 0.5}, sch.InverseTimeDecay(0.01, 300, 0.5)),
+        ({"name": "power", "decay_steps": 300, "staircase": True}, sch.InverseTimeDecay(0.01, 300, 1.0, True)),
+        ({"name": "exponential", "decay_steps": 300, "decay_rate": 0.3}, sch.ExponentialDecay(0.01, 300, 0.3)),
+        ({"name": "piecewise_constant", "boundaries": [400, 900], "values": [0.1, 0.05, 0.01]},
+         sch.PiecewiseConstantDecay([400, 900], [0.1, 0.05, 0.01])),
+    ]
+    for spec, reference in pairs:
+        ours = build(spec)
+        for step in (0, 1, 400, 1000):
+            assert math.isclose(ours(step), float(reference(step)), rel_tol=1e-6), (spec, step)
