@@ -32,7 +32,7 @@ demo: setup data
 	$(BIN)/dnnconf train $(CONFIG) --out runs/demo --force
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff check .
 
 test: setup data lint
 	$(BIN)/python -m pytest

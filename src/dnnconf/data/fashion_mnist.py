@@ -2,10 +2,10 @@
 
 Places searched, first match wins (a place must hold all four files, `X-ubyte.gz` or raw `X-ubyte`):
 `data.path` (which must then hold them), `$DNNCONF_DATA` (or its `fashion_mnist` subfolder), the cache
-folder, then `SYSTEM_DIRS` (the Debian package `dataset-fashion-mnist`). The cache folder is `$DNNCONF_CACHE/fashion_mnist`, by
-default `~/.cache/dnnconf/fashion_mnist`; downloads go there, and so does a `.npz` copy of the decoded
-arrays, keyed by the source files' paths, sizes and modification times, which loads several times
-faster than decompressing the IDX files again.
+folder, then `SYSTEM_DIRS` (the Debian package `dataset-fashion-mnist`). The cache folder is
+`$DNNCONF_CACHE/fashion_mnist`, by default `~/.cache/dnnconf/fashion_mnist`; downloads go there, and so
+does a `.npz` copy of the decoded arrays, keyed by the source files' paths, sizes and modification
+times, which loads several times faster than decompressing the IDX files again.
 """
 
 from __future__ import annotations

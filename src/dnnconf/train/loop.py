@@ -66,6 +66,7 @@ class Loop:
         self.state = TrainState()
         self.momentum_key = momentum_key(optimizer)
         self.steps_per_epoch = math.ceil(len(train) / batch_size)
+        self.last_loss: torch.Tensor | None = None
 
     def _emit(self, event: str, *args: Any) -> None:
         for listener in self.listeners:
@@ -112,6 +113,7 @@ class Loop:
         grad_norm_sum = torch.zeros((), device=device)
         grad_norm_count = 0
         lr = current_lr = None
+        first_step = self.state.step
         network.train()
         for start in range(0, len(self.train), self.batch_size):
             step = self.state.step
@@ -138,10 +140,13 @@ class Loop:
                 loss_sum.add_(objective.detach(), alpha=len(yb))
                 metric_total.add_(self.metric_sum(output.detach(), yb))
             self.state.step += 1
+            self.last_loss = objective.detach()  # for listeners that need each batch's own loss (lr-find)
             if step % FINITE_CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
                 return None
             self._emit("on_batch_end")
-        n = len(self.train)
+            if self.state.stop:  # a listener may end training mid-epoch (lr-find on divergence)
+                break
+        n = min(len(self.train), (self.state.step - first_step) * self.batch_size)
         train_loss = loss_sum.item() / n
         if not math.isfinite(train_loss) or not all(torch.isfinite(p).all() for p in params):
             return None
