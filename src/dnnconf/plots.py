@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 def learning_curves(history: list[dict[str, float]], path: Path, title: str = "") -> Path:
     """Loss and each metric per epoch, train against validation; the learning rate on its own axis."""
     epochs = [row["epoch"] for row in history]
-    metrics = [k for k in history[0] if not k.startswith("val_") and k not in ("epoch", "time", "lr", "grad_norm")]
+    skip = ("epoch", "time", "lr", "grad_norm", "momentum")
+    metrics = [k for k in history[0] if not k.startswith("val_") and k not in skip and "/" not in k]
     fig, axes = plt.subplots(1, len(metrics) + 1, figsize=(5 * (len(metrics) + 1), 3.8))
     for ax, metric in zip(axes, metrics, strict=False):
         ax.plot(epochs, [row[metric] for row in history], "o-", ms=3, label=f"train {metric}")
@@ -31,6 +32,25 @@ def learning_curves(history: list[dict[str, float]], path: Path, title: str = ""
     ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def learning_rate_per_step(lrs: list[float], path: Path, steps_per_epoch: int, title: str = "") -> Path:
+    """The learning rate at every optimizer step, with epoch boundaries marked."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    ax.plot(range(len(lrs)), lrs, color="tab:green", lw=1.2)
+    for boundary in range(steps_per_epoch, len(lrs), steps_per_epoch):
+        ax.axvline(boundary, color="0.85", lw=0.6, zorder=0)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("learning rate")
+    if lrs and min(lrs) > 0 and max(lrs) / min(lrs) > 20:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "learning rate per step")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

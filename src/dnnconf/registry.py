@@ -99,7 +99,7 @@ class Registry:
             where = f"{path}: " if path else ""
             known = self.names()
             raise ConfigError(
-                f"{where}unknown {self.family} {name!r}{nearest(name, known + list(self._aliases))}; "
+                f"{where}{name!r} is not one of the known {self.family}{nearest(name, known + list(self._aliases))}; "
                 f"known: {', '.join(known)}"
             )
         return self._entries[canonical]

@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from dnnconf.config import Config, config_from_dict, dump_config
 from dnnconf.errors import ConfigError, Diverged, RunFolderError
 from dnnconf.nn.build import Network, count_parameters
+from dnnconf.optim.schedules import Performance
 from dnnconf.train import setup
 from dnnconf.train.callbacks import EarlyStopping, Listener
 from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, load_checkpoint, restore, write_atomic
@@ -146,14 +147,24 @@ def train(config: Config, folder: Path | None = None, *, resume: Path | None = N
                                                       "stop_reason": state.stop_reason}, indent=1))
     if state.history:
         write_atomic(folder / "history.csv", history_csv(state.history))
-        from dnnconf.plots import learning_curves
+        from dnnconf.plots import learning_curves, learning_rate_per_step
 
         learning_curves(state.history, folder / "plots" / "learning_curves.png", title=config.name)
+        learning_rate_per_step(lr_per_step(schedule, state, loop.steps_per_epoch),
+                               folder / "plots" / "learning_rate.png", loop.steps_per_epoch, config.name)
     write_atomic(folder / "report.md", report(config, folder, network, state, test))
     if state.diverged:
         raise Diverged(f"{folder}: training diverged ({state.stop_reason}) in epoch {state.epoch + 1}; weights "
                        f"rolled back to the last good checkpoint. Remedies from the note: " + "; ".join(REMEDIES))
     return RunResult(folder, config, state, test, network)
+
+
+def lr_per_step(schedule: Any, state: TrainState, steps_per_epoch: int) -> list[float]:
+    """The rate used at each step taken: the schedule is a pure function of the step, except for
+    performance scheduling, whose rate changes only between epochs and is in the history."""
+    if isinstance(schedule, Performance):
+        return [row["lr"] for row in state.history for _ in range(steps_per_epoch)][: state.step]
+    return [schedule(step) for step in range(state.step)]
 
 
 def _roll_back(folder: Path, network: Network) -> None:

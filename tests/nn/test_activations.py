@@ -139,7 +139,7 @@ def test_families_and_helpers():
 
 
 def test_unknown_name_lists_names_and_nearest():
-    pattern = r"model.activation: unknown activations 'rellu' \(did you mean 'relu'\?\); known: .*leaky_relu"
+    pattern = r"model.activation: 'rellu' is not one of the known activations \(did you mean 'relu'\?\); known: .*leaky"
     with pytest.raises(ConfigError, match=pattern):
         ACTIVATIONS.build("rellu", "model.activation")
 

@@ -58,8 +58,11 @@ def test_keras_reference_values():
         ({"name": "exponential", "decay_steps": 300, "decay_rate": 0.3}, sch.ExponentialDecay(0.01, 300, 0.3)),
         ({"name": "piecewise_constant", "boundaries": [400, 900], "values": [0.1, 0.05, 0.01]},
          sch.PiecewiseConstantDecay([400, 900], [0.1, 0.05, 0.01])),
+        ({"name": "cosine", "decay_steps": 700, "alpha": 0.1}, sch.CosineDecay(0.01, 700, alpha=0.1)),
+        ({"name": "cosine", "decay_steps": 700, "warmup_target": 0.1, "warmup_steps": 200},
+         sch.CosineDecay(0.01, 700, warmup_target=0.1, warmup_steps=200)),
     ]
     for spec, reference in pairs:
         ours = build(spec)
-        for step in (0, 1, 400, 1000):
+        for step in (0, 1, 150, 400, 1000):
             assert math.isclose(ours(step), float(reference(step)), rel_tol=1e-6), (spec, step)

@@ -111,3 +111,12 @@ def test_regularization_clipping_and_constraint_run(tmp_path, digits_config):
     for name, tensor in result.network.state_dict().items():
         if name in ("layers.dense_1.weight", "layers.dense_2.weight"):
             assert tensor.norm(dim=1).max() <= 1.0 + 1e-5
+
+
+def test_one_cycle_logs_momentum_and_draws_the_rate_per_step(tmp_path, digits_config):
+    config = digits_config(schedule={"name": "one_cycle", "max_lr": 0.05}, training={"epochs": 3},
+                           optimizer={"name": "sgd", "momentum": 0.9})
+    result = train(config, tmp_path / "run", quiet=True)
+    history = result.state.history
+    assert "momentum" in history[0] and history[0]["momentum"] != history[1]["momentum"]
+    assert (tmp_path / "run" / "plots" / "learning_rate.png").is_file()

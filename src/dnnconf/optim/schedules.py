@@ -7,6 +7,8 @@ optimizer's `learning_rate`. Formulas (the note's section 4, Keras's classes):
   the note's η₀/(1 + t/s)^c is decay_rate = 1, decay_steps = s, power = c); staircase floors t/s.
 - exponential: η(t) = η₀ · decay_rate^(t/decay_steps)  (Keras ExponentialDecay; the note: 0.1^(t/s)).
 - piecewise_constant: values[i] while boundaries[i-1] < t ≤ boundaries[i] (Keras PiecewiseConstantDecay).
+- cosine: η₀·[(1 − alpha)·½(1 + cos(π·min(t, s)/s)) + alpha] (Keras CosineDecay); with `warmup_target`,
+  η rises linearly from η₀ to warmup_target over `warmup_steps`, then decays from warmup_target.
 - one_cycle: the note's OneCycleScheduler: start_lr → max_lr linearly over the first half of the
   cycle, back to start_lr over the second, then down to last_lr over the last iterations; momentum
   (when the optimizer has one) goes max_momentum → min_momentum → max_momentum.
@@ -136,6 +138,34 @@ class Piecewise(Schedule):
         return self.values[-1]
 
 
+class CosineParams(DecayParams):
+    alpha: float = Field(0.0, ge=0, le=1, description="final rate as a share of the starting one")
+    warmup_target: float | None = Field(None, gt=0, description="rate reached by a linear warmup")
+    warmup_steps: int = Field(0, ge=0)
+    warmup_epochs: float | None = Field(None, gt=0)
+
+
+@dataclass
+class Cosine(Schedule):
+    base_lr: float
+    decay_steps: float
+    alpha: float
+    warmup_target: float | None
+    warmup_steps: float
+
+    def _decay(self, step: float, start_lr: float) -> float:
+        cosine = 0.5 * (1.0 + math.cos(math.pi * step / self.decay_steps))
+        return start_lr * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def __call__(self, step: int) -> float:
+        if self.warmup_target is None:
+            return self._decay(min(step, self.decay_steps), self.base_lr)
+        step = min(step, self.decay_steps + self.warmup_steps)
+        if step < self.warmup_steps:
+            return self.base_lr + (self.warmup_target - self.base_lr) * step / self.warmup_steps
+        return self._decay(step - self.warmup_steps, self.warmup_target)
+
+
 class OneCycleParams(Params):
     max_lr: float | None = Field(None, gt=0, description="null: the optimizer's learning_rate")
     start_lr: float | None = Field(None, gt=0, description="null: max_lr / 10")
@@ -230,6 +260,15 @@ def piecewise_constant(base_lr: float, steps_per_epoch: int, total_steps: int, b
                        boundaries_epochs: list[float] | None, values: list[float]) -> Schedule:
     bounds = boundaries if boundaries is not None else [e * steps_per_epoch for e in boundaries_epochs or []]
     return Piecewise([float(b) for b in bounds], list(values))
+
+
+@SCHEDULES.register("cosine", "cosine decay from η₀ (or after a linear warmup) to alpha·η (Keras CosineDecay)",
+                    CosineParams)
+def cosine(base_lr: float, steps_per_epoch: int, total_steps: int, decay_steps: int | None,
+           decay_epochs: float | None, staircase: bool, alpha: float, warmup_target: float | None,
+           warmup_steps: int, warmup_epochs: float | None) -> Schedule:
+    warmup = warmup_epochs * steps_per_epoch if warmup_epochs is not None else float(warmup_steps)
+    return Cosine(base_lr, _steps(decay_steps, decay_epochs, steps_per_epoch), alpha, warmup_target, warmup)
 
 
 @SCHEDULES.register("one_cycle", "the note's 1cycle: up to max_lr, back down, then far below", OneCycleParams)

@@ -155,6 +155,9 @@ class Loop:
             valid = evaluate(network, self.valid, self.loss_name, self.eval_batch_size)
             logs.update({f"val_{key}": value for key, value in valid.items()})
         logs["lr"] = float(current_lr if current_lr is not None else self.schedule(self.state.step))
+        if self.momentum_key is not None:
+            group = optimizer.param_groups[0]
+            logs["momentum"] = float(group["betas"][0] if self.momentum_key == "betas" else group["momentum"])
         logs["grad_norm"] = grad_norm_sum.item() / max(grad_norm_count, 1)
         logs["time"] = time.perf_counter() - started
         return logs
