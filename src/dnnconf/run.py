@@ -128,8 +128,8 @@ def train(config: Config, folder: Path | None = None, *, resume: Path | None = N
     plateau = schedule.listener()
     if plateau is not None:
         stateful.insert(0, plateau)
-    listeners = [*stateful, HistoryLog(folder / "history.csv"), Checkpointer(folder / "checkpoint", stateful),
-                 Progress(quiet=quiet)]
+    checkpointer = Checkpointer(folder / "checkpoint", stateful, config.training.checkpoint_every)
+    listeners = [*stateful, HistoryLog(folder / "history.csv"), checkpointer, Progress(quiet=quiet)]
     generator = torch.Generator().manual_seed(config.seed + setup.SHUFFLE_STREAM)
     loop = Loop(network, optimizer, schedule, config.loss, splits.train, splits.valid, config.training.epochs,
                 config.training.batch_size, clipping, listeners, generator, config.training.eval_batch_size)

@@ -1,6 +1,6 @@
 """Checkpoints that survive a crash and never run code when loaded.
 
-Layout: `checkpoint/epoch-NNNN/` holds `model.safetensors` (weights), `optimizer.pt` (tensors and
+Layout: `checkpoint/step-NNNNNNNNN/` (named by optimizer steps taken) holds `model.safetensors` (weights), `optimizer.pt` (tensors and
 numbers only, read with `torch.load(weights_only=True)`), `state.safetensors` (RNG states and the
 early-stopping best weights), `state.json` (counters, listener states, history) and `manifest.json`
 (SHA-256 of each file). A checkpoint is written to a temporary folder, flushed, renamed, and only then
@@ -71,10 +71,10 @@ def set_rng_state(generator: torch.Generator, tensors: dict[str, torch.Tensor], 
     np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
 
 
-def save_checkpoint(folder: Path, epoch: int, model: dict[str, torch.Tensor], optimizer: dict[str, Any],
+def save_checkpoint(folder: Path, step: int, model: dict[str, torch.Tensor], optimizer: dict[str, Any],
                     tensors: dict[str, torch.Tensor], state: dict[str, Any], keep: int = 1) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"epoch-{epoch:04d}"
+    name = f"step-{step:09d}"
     final, tmp = folder / name, folder / f"{name}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
@@ -89,7 +89,7 @@ def save_checkpoint(folder: Path, epoch: int, model: dict[str, torch.Tensor], op
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     write_atomic(folder / "LATEST", name + "\n")
-    kept = sorted(p for p in folder.glob("epoch-*") if p.is_dir() and not p.name.endswith(".tmp"))
+    kept = sorted(p for p in folder.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp"))
     for old in kept[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
@@ -128,9 +128,14 @@ def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
 class Checkpointer(Listener):
     """Listener: a complete checkpoint after every epoch (see the module docstring)."""
 
-    def __init__(self, folder: Path, listeners: list[Any]):
+    def __init__(self, folder: Path, listeners: list[Any], every: int | None = None):
         self.folder = folder
         self.listeners = listeners  # whose state goes into the checkpoint, in order
+        self.every = every  # also every this many optimizer steps, mid-epoch
+
+    def on_batch_end(self, loop: Any) -> None:
+        if self.every and loop.state.step % self.every == 0:
+            save(self.folder, loop, self.listeners)
 
     def on_train_begin(self, loop: Any) -> None:
         if loop.state.epoch == 0:  # the initial state is the good checkpoint a first-epoch failure rolls back to
@@ -153,7 +158,10 @@ def save(folder: Path, loop: Any, listeners: list[Any]) -> Path:
         "rng": plain,
         "listeners": [listener.state_dict() for listener in listeners],
     }
-    return save_checkpoint(folder, loop.state.epoch, loop.network.state_dict(), loop.optimizer.state_dict(),
+    if loop.progress is not None:  # mid-epoch: how far the epoch got, and its batch order
+        state["progress"] = loop.progress.to_plain()
+        tensors["rng.epoch_generator"] = loop.progress.generator_state
+    return save_checkpoint(folder, loop.state.step, loop.network.state_dict(), loop.optimizer.state_dict(),
                            tensors, state)
 
 
@@ -168,6 +176,11 @@ def restore(path: Path, loop: Any, listeners: list[Any]) -> None:
     loop.state.epoch, loop.state.step = state["epoch"], state["step"]
     loop.state.history = state["history"]
     set_rng_state(loop.generator, tensors, state["rng"])
+    if "progress" in state:
+        from dnnconf.train.loop import EpochProgress
+
+        device = next(loop.network.parameters()).device
+        loop.progress = EpochProgress.from_plain(state["progress"], tensors["rng.epoch_generator"], device)
     for listener, listener_state in zip(listeners, state["listeners"], strict=True):
         listener.load_state_dict(listener_state)
         if hasattr(listener, "best_weights"):

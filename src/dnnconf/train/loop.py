@@ -67,6 +67,7 @@ class Loop:
         self.momentum_key = momentum_key(optimizer)
         self.steps_per_epoch = math.ceil(len(train) / batch_size)
         self.last_loss: torch.Tensor | None = None
+        self.progress: EpochProgress | None = None  # the epoch under way, for mid-epoch checkpoints
 
     def _emit(self, event: str, *args: Any) -> None:
         for listener in self.listeners:
@@ -106,19 +107,18 @@ class Loop:
         params = [p for group in optimizer.param_groups for p in group["params"]]
         device = self.train.x.device
         started = time.perf_counter()
+        progress = self.progress
+        if progress is None:  # a fresh epoch (not one resumed from a mid-epoch checkpoint)
+            progress = self.progress = EpochProgress.start(self.generator.get_state(), device)
+        else:
+            self.generator.set_state(progress.generator_state)  # to draw the same batch order again
         order = torch.randperm(len(self.train), generator=self.generator).to(device)
         x_all, y_all = self.train.x[order], self.train.y[order]
-        loss_sum = torch.zeros((), device=device)
-        metric_total = torch.zeros((), device=device)
-        grad_norm_sum = torch.zeros((), device=device)
-        grad_norm_count = 0
-        lr = current_lr = None
-        first_step = self.state.step
+        current_lr = None
         network.train()
-        for start in range(0, len(self.train), self.batch_size):
+        for start in range(progress.samples, len(self.train), self.batch_size):
             step = self.state.step
-            lr = self.schedule(step)
-            if lr != current_lr or self.momentum_key and self.schedule.momentum(step) is not None:
+            if self.schedule(step) != current_lr or self.momentum_key and self.schedule.momentum(step) is not None:
                 current_lr = self._write_hyperparameters(step)
             xb, yb = x_all[start:start + self.batch_size], y_all[start:start + self.batch_size]
             output = network(xb)
@@ -130,27 +130,29 @@ class Loop:
             if clipping.active or step % GRAD_NORM_EVERY == 0:
                 grads = [p.grad for p in params if p.grad is not None]
                 if step % GRAD_NORM_EVERY == 0 and grads:
-                    grad_norm_sum += torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-                    grad_norm_count += 1
+                    progress.grad_norm_sum += torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+                    progress.grad_norm_count += 1
                 clipping(grads)
             optimizer.step()
             if network.constraints:
                 apply_constraints(network.constraints)
             with torch.no_grad():
-                loss_sum.add_(objective.detach(), alpha=len(yb))
-                metric_total.add_(self.metric_sum(output.detach(), yb))
+                progress.loss_sum.add_(objective.detach(), alpha=len(yb))
+                progress.metric_sum.add_(self.metric_sum(output.detach(), yb))
+            progress.samples += len(yb)
             self.state.step += 1
             self.last_loss = objective.detach()  # for listeners that need each batch's own loss (lr-find)
-            if step % FINITE_CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
+            if step % FINITE_CHECK_EVERY == 0 and not torch.isfinite(progress.loss_sum):
                 return None
             self._emit("on_batch_end")
             if self.state.stop:  # a listener may end training mid-epoch (lr-find on divergence)
                 break
-        n = min(len(self.train), (self.state.step - first_step) * self.batch_size)
-        train_loss = loss_sum.item() / n
+        self.progress = None
+        n = max(progress.samples, 1)
+        train_loss = progress.loss_sum.item() / n
         if not math.isfinite(train_loss) or not all(torch.isfinite(p).all() for p in params):
             return None
-        logs = {"loss": train_loss, self.metric: metric_total.item() / n}
+        logs = {"loss": train_loss, self.metric: progress.metric_sum.item() / n}
         if self.valid is not None and len(self.valid):
             valid = evaluate(network, self.valid, self.loss_name, self.eval_batch_size)
             logs.update({f"val_{key}": value for key, value in valid.items()})
@@ -158,9 +160,40 @@ class Loop:
         if self.momentum_key is not None:
             group = optimizer.param_groups[0]
             logs["momentum"] = float(group["betas"][0] if self.momentum_key == "betas" else group["momentum"])
-        logs["grad_norm"] = grad_norm_sum.item() / max(grad_norm_count, 1)
-        logs["time"] = time.perf_counter() - started
+        logs["grad_norm"] = progress.grad_norm_sum.item() / max(progress.grad_norm_count, 1)
+        logs["time"] = progress.elapsed + time.perf_counter() - started
         return logs
+
+
+@dataclass
+class EpochProgress:
+    """Where the current epoch stands: enough to resume it exactly from a mid-epoch checkpoint."""
+
+    generator_state: torch.Tensor  # the batch-order generator before this epoch's permutation
+    samples: int
+    loss_sum: torch.Tensor
+    metric_sum: torch.Tensor
+    grad_norm_sum: torch.Tensor
+    grad_norm_count: int
+    elapsed: float = 0.0
+
+    @classmethod
+    def start(cls, generator_state: torch.Tensor, device: torch.device) -> EpochProgress:
+        zero = torch.zeros((), device=device)
+        return cls(generator_state, 0, zero.clone(), zero.clone(), zero.clone(), 0)
+
+    def to_plain(self) -> dict[str, float]:
+        return {"samples": self.samples, "loss_sum": self.loss_sum.item(), "metric_sum": self.metric_sum.item(),
+                "grad_norm_sum": self.grad_norm_sum.item(), "grad_norm_count": self.grad_norm_count}
+
+    @classmethod
+    def from_plain(cls, plain: dict[str, float], generator_state: torch.Tensor, device: torch.device
+                   ) -> EpochProgress:
+        def scalar(value: float) -> torch.Tensor:
+            return torch.tensor(value, dtype=torch.float32, device=device)
+
+        return cls(generator_state, int(plain["samples"]), scalar(plain["loss_sum"]), scalar(plain["metric_sum"]),
+                   scalar(plain["grad_norm_sum"]), int(plain["grad_norm_count"]))
 
 
 @torch.inference_mode()

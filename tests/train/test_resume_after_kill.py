@@ -1,0 +1,71 @@
+"""Kill a training process with SIGKILL at random moments (mid-epoch, while writing a checkpoint, inside
+a 1cycle schedule), resume it, and compare the final weights with a run never interrupted: bit for bit."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+CONFIG = """
+name: killed
+seed: 3
+data: {dataset: digits, valid_size: 0.15}
+model: {hidden: [32, 16], dropout: {rate: 0.2, top_layers: 2}}
+optimizer: {name: sgd, learning_rate: 0.01, momentum: 0.9}
+schedule: {name: one_cycle, max_lr: 0.05}
+training: {epochs: 12, batch_size: 8, checkpoint_every: 5, early_stopping: {patience: 100}}
+"""
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def dnnconf(*args):
+    return [sys.executable, "-m", "dnnconf", *map(str, args)]
+
+
+def latest_step(run: Path) -> int:
+    try:
+        return int((run / "checkpoint" / "LATEST").read_text().strip().split("-")[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("reference")
+    config = folder / "config.yaml"
+    config.write_text(CONFIG)
+    subprocess.run(dnnconf("train", config, "--out", folder / "run", "--quiet"), check=True, env=ENV,
+                   capture_output=True, timeout=600)
+    return config, load_file(str(folder / "run" / "model.safetensors"))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_killed_and_resumed_run_ends_with_the_same_weights(reference, tmp_path, seed):
+    config, expected = reference
+    rng = random.Random(seed)
+    run = tmp_path / "run"
+    process = subprocess.Popen(dnnconf("train", config, "--out", run, "--quiet"), env=ENV,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    target = rng.randrange(20, 900)  # steps: the run has ~1,700 in all
+    deadline = time.monotonic() + 120
+    while latest_step(run) < target and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(rng.uniform(0, 0.05))  # land anywhere: inside a step, an epoch end, a checkpoint write
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (run / "model.safetensors").exists(), "the run finished before it could be killed"
+    resumed = subprocess.run(dnnconf("train", config, "--resume", run, "--quiet"), env=ENV, capture_output=True,
+                             text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    weights = load_file(str(run / "model.safetensors"))
+    assert weights.keys() == expected.keys()
+    assert all(torch.equal(weights[k], expected[k]) for k in expected)
+    history = (run / "history.csv").read_text().splitlines()
+    assert len(history) == 1 + 12
