@@ -109,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"dnnconf {args.command}: {error}", file=sys.stderr)
         return error.exit_code
+    except OSError as error:  # an unwritable or full output folder, a file that vanished mid-run
+        if args.debug:
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"dnnconf {args.command}: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"dnnconf {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -31,7 +31,7 @@ def dnnconf(*args):
 
 def latest_step(run: Path) -> int:
     try:
-        return int((run / "checkpoint" / "LATEST").read_text().strip().split("-")[1])
+        return int((run / "checkpoint" / "LATEST").read_text().strip().split("-")[1])  # step-<steps>-<serial>
     except (OSError, IndexError, ValueError):
         return -1
 

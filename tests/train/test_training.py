@@ -120,3 +120,11 @@ def test_one_cycle_logs_momentum_and_draws_the_rate_per_step(tmp_path, digits_co
     history = result.state.history
     assert "momentum" in history[0] and history[0]["momentum"] != history[1]["momentum"]
     assert (tmp_path / "run" / "plots" / "learning_rate.png").is_file()
+
+
+def test_training_leaves_the_denormal_mode_as_it_found_it(tmp_path, digits_config):
+    from dnnconf.train.loop import denormals_flushed
+
+    assert not denormals_flushed()
+    train(digits_config(training={"epochs": 1}), tmp_path / "run", quiet=True)
+    assert not denormals_flushed()

@@ -1,11 +1,12 @@
 """Checkpoints that survive a crash and never run code when loaded.
 
-Layout: `checkpoint/step-NNNNNNNNN/` (named by optimizer steps taken) holds `model.safetensors` (weights), `optimizer.pt` (tensors and
-numbers only, read with `torch.load(weights_only=True)`), `state.safetensors` (RNG states and the
-early-stopping best weights), `state.json` (counters, listener states, history) and `manifest.json`
-(SHA-256 of each file). A checkpoint is written to a temporary folder, flushed, renamed, and only then
-named in `checkpoint/LATEST` (itself replaced atomically); older checkpoints are removed afterwards, so
-the previous good one stays until the new one is complete.
+Layout: `checkpoint/step-NNNNNNNNN-SSSSSS/` (optimizer steps taken, then a serial number) holds
+`model.safetensors` (weights), `optimizer.pt` (tensors and numbers only, read with
+`torch.load(weights_only=True)`), `state.safetensors` (RNG states and the early-stopping best weights),
+`state.json` (counters, listener states, history, and how far a mid-epoch checkpoint's epoch got) and
+`manifest.json` (SHA-256 of each file). A checkpoint is written to a temporary folder under a name never
+used before, flushed, renamed, and only then named in `checkpoint/LATEST` (itself replaced atomically);
+older checkpoints are removed afterwards, so the previous good one stays until the new one is complete.
 """
 
 from __future__ import annotations
@@ -73,25 +74,36 @@ def set_rng_state(generator: torch.Generator, tensors: dict[str, torch.Tensor], 
 
 def save_checkpoint(folder: Path, step: int, model: dict[str, torch.Tensor], optimizer: dict[str, Any],
                     tensors: dict[str, torch.Tensor], state: dict[str, Any], keep: int = 1) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"step-{step:09d}"
+    """Write a complete checkpoint under a new name, then point LATEST at it, then drop older ones.
+
+    A failure to write (a full disk, a vanished folder) leaves the previous checkpoint and LATEST as
+    they were, and raises RunFolderError.
+    """
+    existing = sorted(p for p in folder.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp"))
+    serial = int(existing[-1].name.rsplit("-", 1)[-1]) + 1 if existing else 0
+    name = f"step-{step:09d}-{serial:06d}"  # a fresh name each time: LATEST never names a folder being replaced
     final, tmp = folder / name, folder / f"{name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.items()}, str(tmp / "model.safetensors"))
-    torch.save(optimizer, tmp / "optimizer.pt")
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "state.safetensors"))
-    (tmp / "state.json").write_text(json.dumps(state, indent=1))
-    for file in FILES:
-        _fsync(tmp / file)
-    manifest = {file: _sha256(tmp / file) for file in FILES}
-    write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1))
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    write_atomic(folder / "LATEST", name + "\n")
-    kept = sorted(p for p in folder.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp"))
-    for old in kept[:-keep]:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+        save_file({k: v.detach().cpu().contiguous() for k, v in model.items()}, str(tmp / "model.safetensors"))
+        torch.save(optimizer, tmp / "optimizer.pt")
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "state.safetensors"))
+        (tmp / "state.json").write_text(json.dumps(state, indent=1))
+        for file in FILES:
+            _fsync(tmp / file)
+        manifest = {file: _sha256(tmp / file) for file in FILES}
+        write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1))
+        os.replace(tmp, final)
+        write_atomic(folder / "LATEST", name + "\n")
+    except OSError as error:
+        shutil.rmtree(tmp, ignore_errors=True)
+        kept = f"; the last good checkpoint ({existing[-1].name}) is intact" if existing else ""
+        raise RunFolderError(f"{folder}: cannot write a checkpoint ({error.strerror or error}){kept}") from None
+    for old in existing[: len(existing) + 1 - keep]:
         shutil.rmtree(old, ignore_errors=True)
+    for stale in folder.glob("step-*.tmp"):  # left by a process killed while writing
+        shutil.rmtree(stale, ignore_errors=True)
     return final
 
 

@@ -86,7 +86,14 @@ class Loop:
         return lr
 
     def run(self) -> TrainState:
+        flushing = denormals_flushed()
         torch.set_flush_denormal(True)  # denormal momentum/Adam state is ~40x slower to multiply
+        try:
+            return self._run()
+        finally:
+            torch.set_flush_denormal(flushing)  # a process-wide CPU flag: leave it as it was found
+
+    def _run(self) -> TrainState:
         self._emit("on_train_begin")
         while self.state.epoch < self.epochs and not self.state.stop:
             self._emit("on_epoch_begin")
@@ -163,6 +170,11 @@ class Loop:
         logs["grad_norm"] = progress.grad_norm_sum.item() / max(progress.grad_norm_count, 1)
         logs["time"] = progress.elapsed + time.perf_counter() - started
         return logs
+
+
+def denormals_flushed() -> bool:
+    """Whether this thread's CPU flushes denormal floats to zero (a denormal times 1 reads back as 0)."""
+    return (torch.tensor(1e-44, dtype=torch.float32) * 1.0).item() == 0.0
 
 
 @dataclass

@@ -1,0 +1,80 @@
+"""Checkpoints are verified before they are trusted, and never unpickle objects."""
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import pytest
+
+from dnnconf.errors import RunFolderError
+from dnnconf.run import train
+from dnnconf.train import checkpoint
+from dnnconf.train.checkpoint import latest_checkpoint, load_checkpoint
+
+
+class RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture
+def finished_run(tmp_path, digits_config):
+    train(digits_config(training={"epochs": 1}), tmp_path / "run", quiet=True)
+    return tmp_path / "run"
+
+
+def _rewrite_manifest(path):
+    manifest = {name: checkpoint._sha256(path / name) for name in checkpoint.FILES}
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_pickle_payload_is_refused_and_does_not_run(finished_run, tmp_path):
+    path = latest_checkpoint(finished_run / "checkpoint")
+    marker = tmp_path / "pwned"
+    with open(path / "optimizer.pt", "wb") as handle:
+        pickle.dump({"state": RunsCode(marker)}, handle)
+    _rewrite_manifest(path)  # a crafted checkpoint comes with a matching manifest
+    with pytest.raises(RunFolderError, match="cannot load the checkpoint"):
+        load_checkpoint(path)
+    assert not marker.exists()
+
+
+def test_a_truncated_or_altered_file_fails_its_checksum(finished_run):
+    path = latest_checkpoint(finished_run / "checkpoint")
+    data = (path / "model.safetensors").read_bytes()
+    (path / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(RunFolderError, match="fails its checksum"):
+        load_checkpoint(path)
+
+
+def test_resume_from_a_corrupt_checkpoint_is_one_line_exit_2(finished_run):
+    path = latest_checkpoint(finished_run / "checkpoint")
+    (path / "state.json").write_text("{}")
+    result = subprocess.run([sys.executable, "-m", "dnnconf", "train", str(finished_run / "config.yaml"),
+                             "--resume", str(finished_run)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "checksum" in result.stderr
+
+
+def test_a_full_disk_keeps_the_last_good_checkpoint(tmp_path, digits_config, monkeypatch):
+    calls = {"n": 0}
+    real_save = checkpoint.save_file
+
+    def save_file_until_full(tensors, filename):
+        calls["n"] += 1
+        if calls["n"] > 4:  # the initial checkpoint and the first epoch's go through
+            raise OSError(28, "No space left on device")
+        real_save(tensors, filename)
+
+    monkeypatch.setattr(checkpoint, "save_file", save_file_until_full)
+    with pytest.raises(RunFolderError, match="No space left on device.*is intact"):
+        train(digits_config(training={"epochs": 3}), tmp_path / "run", quiet=True)
+    good = latest_checkpoint(tmp_path / "run" / "checkpoint")
+    _, _, _, state = load_checkpoint(good)
+    assert state["epoch"] == 1
+    assert not list((tmp_path / "run" / "checkpoint").glob("*.tmp"))
