@@ -35,7 +35,7 @@ def test_batch_norm_after_activation_matches_the_note():
     assert kinds(net) == ["Flatten", "BatchNorm", "Linear", "ReLU", "BatchNorm", "Linear", "ReLU", "BatchNorm",
                           "Linear"]
     bn = net.layers[1]
-    assert bn.momentum == pytest.approx(0.01) and bn.eps == pytest.approx(1e-3)
+    assert bn.momentum == pytest.approx(0.99) and bn.epsilon == pytest.approx(1e-3)  # Keras's meaning
 
 
 def test_explicit_dense_followed_by_batch_norm_loses_its_bias():

@@ -86,6 +86,9 @@ class DropoutConfig(Strict):
     rate: float = Field(0.2, ge=0, lt=1, description="probability of dropping each input while training")
     top_layers: int = Field(2, ge=0, description="hidden layers, from the top, followed by dropout; more than "
                             "there are also drops the inputs")
+    kind: Literal["dropout", "alpha_dropout"] = Field(
+        "dropout", description="dropout, or alpha_dropout (keeps mean and variance: for SELU networks)"
+    )
 
 
 class RegularizerConfig(Strict):

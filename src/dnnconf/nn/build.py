@@ -5,12 +5,17 @@ Compact form → explicit (the note's Keras models):
 - `after_activation` (the note's first BN model): flatten, batch_norm, [dense(act), batch_norm]×n, output.
 - `before_activation` (the note's second BN model): flatten, [dense(no bias), batch_norm, activation]×n,
   output. A dense layer followed by batch norm never has a bias: β does that job.
-- `dropout: {rate, top_layers: k}` puts dropout after each of the top k hidden layers; k > n also drops
-  the inputs (the note's dropout model is n = 2, k = 3).
+- `dropout: {rate, top_layers: k, kind}` puts dropout after each of the top k hidden layers; k > n also
+  drops the inputs (the note's dropout model is n = 2, k = 3). `kind: alpha_dropout` uses alpha dropout
+  (the note's choice for SELU networks) instead of plain dropout.
 - `kernel_regularizer` applies to every dense layer, the output included (the note's RegularizedDense);
   `kernel_constraint` to the hidden ones (the note's MaxNormDense).
 The output layer is the last dense; its activation (softmax/sigmoid) is applied by the loss and by
 `Network.predict`, not inside `forward`, so training works on logits (stable and faster).
+
+In the explicit form, a dense or conv2d layer directly followed by batch_norm has no bias either. The
+summary (`Network.summary`) shows Keras's shapes: feature maps as (H, W, C), though the modules run on
+PyTorch's (N, C, H, W) (see `dnnconf.nn.layers`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import torch
 
 from dnnconf.config.schema import ModelConfig
 from dnnconf.nn.constraints import MaxNorm
-from dnnconf.nn.layers import LAYERS, Built
+from dnnconf.nn.layers import LAYERS, Built, ToChannelsFirst, keras_shape
 from dnnconf.nn.regularizers import KernelPenalty
 
 
@@ -38,7 +43,7 @@ def expand_compact(model: ModelConfig, output_units: int, output_activation: str
     dropped = set(range(len(model.hidden) - dropout.top_layers, len(model.hidden))) if dropout else set()
     layers: list[dict[str, Any]] = [{"flatten": {}}]
     if dropout and dropout.rate and dropout.top_layers > len(model.hidden):
-        layers.append({"dropout": {"rate": dropout.rate}})
+        layers.append({dropout.kind: {"rate": dropout.rate}})
     if position == "after_activation":
         layers.append({"batch_norm": dict(bn)})
     for index, units in enumerate(model.hidden):
@@ -56,7 +61,7 @@ def expand_compact(model: ModelConfig, output_units: int, output_activation: str
         elif position == "after_activation":
             layers.append({"batch_norm": dict(bn)})
         if index in dropped and dropout and dropout.rate:
-            layers.append({"dropout": {"rate": dropout.rate}})
+            layers.append({dropout.kind: {"rate": dropout.rate}})
     layers.append({"dense": output_layer(model, output_units, output_activation, regularizer)})
     return layers
 
@@ -74,6 +79,9 @@ def output_layer(model: ModelConfig, units: int, activation: str, regularizer: d
 
 @dataclass
 class LayerInfo:
+    """One row of the model summary; `shape` is the output shape per example as Keras writes it
+    (feature maps (H, W, C))."""
+
     name: str
     kind: str
     shape: tuple[int, ...]
@@ -124,10 +132,10 @@ def build_network(layers: list[dict[str, Any]], input_shape: tuple[int, ...],
         (kind, params), = entry.items()
         params = dict(params)
         next_kind = next(iter(layers[index + 1])) if index + 1 < len(layers) else None
-        if kind == "dense" and next_kind == "batch_norm":
+        if kind in ("dense", "conv2d") and next_kind == "batch_norm":
             params["use_bias"] = False  # β of the batch norm that follows makes a bias redundant
         built: Built = LAYERS.get(kind).factory(shape, generator, **params)
-        shape = built.shape
+        before, shape = shape, built.shape
         penalties += built.penalties
         constraints += built.constraints
         for module_kind, module in built.modules:
@@ -135,7 +143,10 @@ def build_network(layers: list[dict[str, Any]], input_shape: tuple[int, ...],
             name = f"{module_kind}_{counts[module_kind]}"
             modules[name] = module
             parameters = sum(p.numel() for p in module.parameters())
-            summary.append(LayerInfo(name, type(module).__name__, shape, parameters))
+            shown = keras_shape(shape)
+            if isinstance(module, ToChannelsFirst):  # the image as Keras sees it: (H, W, C)
+                shown = (*before, 1) if len(before) == 2 else tuple(before)
+            summary.append(LayerInfo(name, type(module).__name__, shown, parameters))
     return Network(modules, head, tuple(input_shape), penalties, constraints, summary)
 
 

@@ -79,8 +79,10 @@ def save_checkpoint(folder: Path, step: int, model: dict[str, torch.Tensor], opt
     A failure to write (a full disk, a vanished folder) leaves the previous checkpoint and LATEST as
     they were, and raises RunFolderError.
     """
-    existing = sorted(p for p in folder.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp"))
-    serial = int(existing[-1].name.rsplit("-", 1)[-1]) + 1 if existing else 0
+    for stale in folder.glob("step-*.tmp"):  # left by a process killed while writing
+        shutil.rmtree(stale, ignore_errors=True)
+    existing = sorted(p for p in folder.glob("step-*") if p.is_dir())
+    serial = max((int(p.name.rsplit("-", 1)[-1]) for p in existing), default=-1) + 1
     name = f"step-{step:09d}-{serial:06d}"  # a fresh name each time: LATEST never names a folder being replaced
     final, tmp = folder / name, folder / f"{name}.tmp"
     try:
@@ -102,8 +104,6 @@ def save_checkpoint(folder: Path, step: int, model: dict[str, torch.Tensor], opt
         raise RunFolderError(f"{folder}: cannot write a checkpoint ({error.strerror or error}){kept}") from None
     for old in existing[: len(existing) + 1 - keep]:
         shutil.rmtree(old, ignore_errors=True)
-    for stale in folder.glob("step-*.tmp"):  # left by a process killed while writing
-        shutil.rmtree(stale, ignore_errors=True)
     return final
 
 
