@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 FAMILIES = ("initializers", "activations", "optimizers", "schedules", "layers")
+# lr-find, diagnose, check and recommend add their own subcommands (dnnconf.tools, dnnconf.advice)
 
 
 class Parser(argparse.ArgumentParser):
@@ -36,6 +37,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     _tune_malloc()
     config = load_config(args.config, args.set)
+    if not args.resume and not _passes_check(config, args):
+        return 1
     result = train(config, Path(args.out) if args.out else None, resume=Path(args.resume) if args.resume else None,
                    force=args.force, quiet=args.quiet)
     test = ", ".join(f"{k} {v:.4f}" for k, v in result.test.items())
@@ -43,6 +46,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     if test:
         print(f"test: {test}")
     return 0
+
+
+def _passes_check(config: object, args: argparse.Namespace) -> bool:
+    """The note's rules before training: warnings print, errors stop the run unless --force."""
+    from dnnconf.advice import check_config, default_lang, format_text, has_errors
+
+    lang = default_lang()
+    findings = [f for f in check_config(config, lang) if f.severity != "info"]
+    if findings and not args.quiet:
+        print(format_text(findings, args.config, lang), file=sys.stderr)
+    if has_errors(findings) and not args.force:
+        print(f"dnnconf train: {args.config}: the check found errors; fix them or pass --force", file=sys.stderr)
+        return False
+    return True
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -95,6 +112,14 @@ def build_parser() -> Parser:
     listing = commands.add_parser("list", help="the names each registry knows")
     listing.add_argument("family", nargs="?", choices=FAMILIES)
     listing.set_defaults(handler=cmd_list)
+
+    from dnnconf.advice.commands import add_commands as add_advice
+    from dnnconf.tools.diagnose_command import add_command as add_diagnose
+    from dnnconf.tools.lr_find_command import add_command as add_lr_find
+
+    add_lr_find(commands)
+    add_diagnose(commands)
+    add_advice(commands)
     return parser
 
 

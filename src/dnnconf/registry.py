@@ -28,10 +28,30 @@ class NoParams(Params):
     pass
 
 
+def edit_distance(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (optimal string alignment): a swap of two letters counts once."""
+    rows = [list(range(len(b) + 1))]
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            row.append(min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + (ca != cb)))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
+
+
 def nearest(name: str, known: list[str]) -> str:
-    """`' (did you mean 'x'?)'` for the closest known name, or an empty string."""
-    match = difflib.get_close_matches(str(name), known, n=1, cutoff=0.5)
-    return f" (did you mean '{match[0]}'?)" if match else ""
+    """`' (did you mean 'x'?)'` for the closest known name (fewest edits, a swap counting as one), or ''."""
+    name = str(name)
+    if not known:
+        return ""
+    best = min(known, key=lambda k: (edit_distance(name, k), -difflib.SequenceMatcher(None, name, k).ratio()))
+    close = edit_distance(name, best) <= max(1, len(best) // 3) or difflib.get_close_matches(name, [best], 1, 0.6)
+    if not close and len(name) >= 3:  # an abbreviation: `expo` for `exponential`
+        completions = sorted((k for k in known if k.startswith(name)), key=len)
+        best, close = (completions[0], True) if completions else (best, False)
+    return f" (did you mean '{best}'?)" if close else ""
 
 
 def describe_validation_error(path: str, error: ValidationError, known_keys: list[str] | None = None) -> str:

@@ -130,6 +130,10 @@ def train(config: Config, folder: Path | None = None, *, resume: Path | None = N
         stateful.insert(0, plateau)
     checkpointer = Checkpointer(folder / "checkpoint", stateful, config.training.checkpoint_every)
     listeners = [*stateful, HistoryLog(folder / "history.csv"), checkpointer, Progress(quiet=quiet)]
+    if config.training.layer_stats:
+        from dnnconf.train.layer_stats import LayerGradientNorms
+
+        listeners.insert(0, LayerGradientNorms())  # fills the epoch's logs before HistoryLog writes them
     generator = torch.Generator().manual_seed(config.seed + setup.SHUFFLE_STREAM)
     loop = Loop(network, optimizer, schedule, config.loss, splits.train, splits.valid, config.training.epochs,
                 config.training.batch_size, clipping, listeners, generator, config.training.eval_batch_size)
@@ -152,6 +156,10 @@ def train(config: Config, folder: Path | None = None, *, resume: Path | None = N
         learning_curves(state.history, folder / "plots" / "learning_curves.png", title=config.name)
         learning_rate_per_step(lr_per_step(schedule, state, loop.steps_per_epoch),
                                folder / "plots" / "learning_rate.png", loop.steps_per_epoch, config.name)
+        if config.training.layer_stats:
+            from dnnconf.train.layer_stats import plot_layer_grad_norms
+
+            plot_layer_grad_norms(state.history, folder / "plots" / "layer_grad_norms.png", config.name)
     write_atomic(folder / "report.md", report(config, folder, network, state, test))
     if state.diverged:
         raise Diverged(f"{folder}: training diverged ({state.stop_reason}) in epoch {state.epoch + 1}; weights "

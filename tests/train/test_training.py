@@ -128,3 +128,27 @@ def test_training_leaves_the_denormal_mode_as_it_found_it(tmp_path, digits_confi
     assert not denormals_flushed()
     train(digits_config(training={"epochs": 1}), tmp_path / "run", quiet=True)
     assert not denormals_flushed()
+
+
+def test_layer_stats_add_a_column_per_layer_and_a_plot(tmp_path, digits_config):
+    result = train(digits_config(training={"epochs": 2, "layer_stats": True}), tmp_path / "run", quiet=True)
+    header = (tmp_path / "run" / "history.csv").read_text().splitlines()[0].split(",")
+    assert {"grad_norm/dense_1", "grad_norm/dense_2", "grad_norm/dense_3"} <= set(header)
+    assert result.state.history[0]["grad_norm/dense_1"] > 0
+    assert (tmp_path / "run" / "plots" / "layer_grad_norms.png").is_file()
+
+
+def test_train_runs_the_check_first(tmp_path):
+    import subprocess
+    import sys
+
+    config = tmp_path / "selu.yaml"
+    config.write_text("data: {dataset: digits, valid_size: 0.15}\nmodel: {hidden: [16], activation: selu, "
+                      "kernel_initializer: lecun_normal, batch_norm: before_activation}\ntraining: {epochs: 1}\n")
+    result = subprocess.run([sys.executable, "-m", "dnnconf", "train", config, "--out", tmp_path / "run"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "DNC110" in result.stderr and "--force" in result.stderr
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+    forced = subprocess.run([sys.executable, "-m", "dnnconf", "train", config, "--out", tmp_path / "run", "--force",
+                             "--quiet"], capture_output=True, text=True, timeout=300)
+    assert forced.returncode == 0, forced.stderr

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from dnnconf.config.schema import Config
 
 BEGIN, END = "<!-- reference:begin -->", "<!-- reference:end -->"
+RULES_BEGIN, RULES_END = "<!-- rules:begin -->", "<!-- rules:end -->"
 
 
 def _type_name(annotation: Any) -> str:
@@ -97,13 +98,26 @@ def reference() -> str:
     return "\n".join(lines)
 
 
+def rules() -> str:
+    from dnnconf.advice import rules_markdown
+
+    return "\n".join([RULES_BEGIN, "", rules_markdown("en"), RULES_END])
+
+
+def generated_sections() -> dict[tuple[str, str], str]:
+    """The README's generated sections, by their (begin, end) markers."""
+    return {(BEGIN, END): reference(), (RULES_BEGIN, RULES_END): rules()}
+
+
 def update_readme(path: str) -> None:
-    """Replace the README's reference section (between the markers) with the generated one."""
+    """Replace each generated section of the README (between its markers) with its current text."""
     from pathlib import Path
 
     text = Path(path).read_text()
-    start, end = text.index(BEGIN), text.index(END) + len(END)
-    Path(path).write_text(text[:start] + reference() + text[end:])
+    for (begin, end), section in generated_sections().items():
+        start, stop = text.index(begin), text.index(end) + len(end)
+        text = text[:start] + section + text[stop:]
+    Path(path).write_text(text)
 
 
 if __name__ == "__main__":

@@ -182,6 +182,9 @@ class TrainingConfig(Strict):
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto: a GPU when there is one")
     threads: int | None = Field(None, ge=1, description="CPU threads; null: all cores")
     eval_batch_size: int = Field(4096, ge=1, description="examples per forward pass when evaluating")
+    layer_stats: bool = Field(
+        False, description="record each layer's gradient norm per epoch (history columns grad_norm/<layer>)"
+    )
     checkpoint_every: int | None = Field(
         None, ge=1, description="also checkpoint every N optimizer steps (null: at each epoch end only)"
     )

@@ -1,0 +1,577 @@
+"""The learning-rate range test of the note's section 四, driven through the one training loop.
+
+The note: "train the model for a few hundred iterations, increasing the learning rate exponentially from
+a very small value to a very large one, look at the learning curve and pick a learning rate a little
+below the one where the curve starts shooting back up". Here:
+
+Sweep. N optimizer steps on the training split with the config's own network, optimizer (momentum,
+clipping, l1/l2 penalties, max-norm) and batch size; the loop's schedule is `ExponentialSweep`:
+    lr(t) = min_lr · (max_lr / min_lr)^(t / (N − 1)),   t = 0 … N − 1.
+N defaults to one epoch's steps, kept within [DEFAULT_MIN_STEPS, DEFAULT_MAX_STEPS] = [200, 300]: the
+smoothing below lags about 50 steps, which is 1.2 decades of learning rate over 300 steps from 1e-6 to 10
+but 3.5 over 100, so small data sets sweep over more than one epoch; more steps add time, not
+information. The optimizer's own momentum is kept fixed (a one_cycle schedule's momentum cycle is not
+part of the test).
+
+Recording. `SweepRecorder`, a listener, reads each batch's own loss (`loop.last_loss`: the objective the
+optimizer descends, penalties included; not the epoch's running mean that the note's Keras callback has
+to undo) and smooths it with a bias-corrected exponential moving average (fastai's smoothing):
+    a_t = β·a_(t−1) + (1 − β)·loss_t,  a_(−1) = 0,  smoothed_t = a_t / (1 − β^(t+1)),  β = SMOOTHING = 0.98
+so the average spans about the last 1/(1 − β) = 50 batches and smoothed_0 = loss_0 (no pull towards 0).
+It stops the sweep when the loss diverges: a batch loss that is NaN or infinite, or
+smoothed_t > DIVERGENCE_FACTOR · min(smoothed_0 … smoothed_t) with DIVERGENCE_FACTOR = 4 (fastai's rule).
+Both lag: the smoothed curve reaches its minimum and climbs later than the batch losses do, and an
+unstable direction needs some steps to grow from a converged state, so divergence is detected past the
+learning rate where it begins (on least squares with plain SGD, where that point is 2/λ_max: at 1.3–1.6 ×
+2/λ with 100 steps a decade, 2–3 × with 43, the default's density over 1e-6…10). The rules below, like
+fastai's, are read off this smoothed curve. (A classifier's loss often levels off at the constant
+prediction's instead of growing; then the sweep runs to max_lr.)
+
+Restoring. Afterwards the weights, batch-norm statistics, optimizer state and hyperparameters (lr,
+momentum: the loop writes them into the param groups), gradients, train/eval mode and the random
+generators (torch's global one and CUDA's, the batch-order generator, numpy's, python's) are exactly as
+before, so `fit` after a sweep gives the same weights as `fit` alone, bit for bit. (The loop turns on
+flush-to-zero for denormals, as every `fit` does; torch cannot read that setting back.)
+
+Centered curve. That causal average lags: at the default density its minimum sits about a decade of
+learning rate past the batch losses' (fastai's suggestions inherit the lag). The suggestions and the plot
+therefore read a centered curve: the same bias-corrected average with β = CENTERED_SMOOTHING = 0.8 (about
+five batches each way: the divergence at the end pulls a wider one up early), run forward over the
+batch losses and then backward over the result, whose lags cancel.
+
+Suggestions (`suggest`), on the centered curve up to its last finite point, without its first
+SKIP_START = 10% of points (where the average still rests on few batches; fastai skips as much):
+- valley: fastai's "valley": the longest descent of the curve, taken as its longest decreasing
+  subsequence (robust to the small bumps that would cut a strictly continuous run short), from point s
+  to point e; the suggestion is its first point whose loss has come down VALLEY_DEPTH = ½ of the drop
+  L_s − L_e: where the valley's lower half begins. (fastai takes the point half-way along the valley in
+  steps; by loss, the slow drift of the plateau before the real descent, which the longest decreasing
+  subsequence often includes, cannot pull the suggestion down to the plateau.)
+- steepest: the most negative slope d smoothed / d log lr before the minimum, each slope taken between
+  the points SLOPE_SPAN = 5% of the curve before and after (slopes between neighbours, whose learning
+  rates differ by ~2%, measure the average's jitter, not the descent).
+- min/10: the learning rate at the lowest smoothed loss, divided by 10 (fastai's "minimum").
+- note: the note's rule made precise: after the minimum m, the first point c where the smoothed loss
+  exceeds m + NOTE_MARGIN · (start − m), start being the curve's first (kept) value, i.e. where the loss
+  has climbed back 10% of the way it came down; the suggestion is lr_c / NOTE_FACTOR (3: "a little
+  below"). Without such a point (the loss never climbed), lr at the curve's end / NOTE_FACTOR.
+Recommended: valley, whose point sits inside the descent, well before the minimum and the divergence;
+when the curve has no clear descent (the valley spans fewer than VALLEY_MIN_FRACTION = 10% of the
+points, or drops by less than VALLEY_MIN_DROP = 10% of its starting loss), min/10, which needs none.
+
+Repeats. With repeats = K the sweep runs K times from the same starting point, on K batch orders:
+repeat 0 uses the batch-order generator as it stands (the order training would see), repeat k ≥ 1 a
+generator seeded with (its initial seed + k); everything is restored between repeats. Each suggestion
+is then the geometric mean over the repeats and its band the (lowest, highest) value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import io
+import json
+import math
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dnnconf.errors import BadInput
+from dnnconf.optim.clipping import Clipping
+from dnnconf.optim.schedules import Schedule
+from dnnconf.train.callbacks import Listener
+from dnnconf.train.loop import Loop, Split
+
+SMOOTHING = 0.98  # β of the bias-corrected moving average of the batch losses (fastai's), for divergence
+CENTERED_SMOOTHING = 0.8  # β of the forward-and-backward average the suggestions and the plot read
+DIVERGENCE_FACTOR = 4.0  # stop when the smoothed loss exceeds this multiple of its best value (fastai's)
+DEFAULT_MIN_STEPS = 200  # bounds on the default number of steps (one epoch's)
+DEFAULT_MAX_STEPS = 300
+MIN_STEPS = 10  # fewer steps cannot make a curve
+SKIP_START = 0.1  # share of the first points the suggestions ignore
+VALLEY_DEPTH = 0.5  # the valley rule suggests where the loss has come down this share of the valley's drop
+VALLEY_MIN_FRACTION = 0.1  # a clear descent spans at least this share of the points …
+VALLEY_MIN_DROP = 0.1  # … and lowers the smoothed loss by at least this share of its starting value
+SLOPE_SPAN = 0.05  # steepest: slopes over ± this share of the points (one-step slopes are noise)
+NOTE_MARGIN = 0.1  # the note's rule: "climbing" = back up by this share of the descent …
+NOTE_FACTOR = 3.0  # … and the suggestion is that learning rate divided by this
+MIN_DIVISOR = 10.0  # the min/10 rule
+RULES = ("valley", "steepest", "min/10", "note")
+RECOMMENDED, FALLBACK = "valley", "min/10"
+WHY = {
+    "valley": "half-way down the longest descent of the loss: where it falls fast, well before the minimum "
+              "and the divergence",
+    "min/10": "the curve has no clear descent, so the valley is unreliable; a tenth of the learning rate at "
+              "the lowest loss is the safe choice",
+}
+
+
+@dataclass
+class ExponentialSweep(Schedule):
+    """lr(t) = min_lr · (max_lr / min_lr)^(t / (steps − 1)); held at max_lr after the last step."""
+
+    min_lr: float
+    max_lr: float
+    steps: int
+
+    def __call__(self, step: int) -> float:
+        t = min(step, self.steps - 1) / max(self.steps - 1, 1)
+        return self.min_lr * (self.max_lr / self.min_lr) ** t
+
+
+class SweepRecorder(Listener):
+    """Records each step's learning rate and batch loss, smooths it, stops on divergence or after N steps."""
+
+    def __init__(self, schedule: ExponentialSweep, beta: float = SMOOTHING, factor: float = DIVERGENCE_FACTOR):
+        self.schedule, self.beta, self.factor = schedule, beta, factor
+        self.lrs: list[float] = []
+        self.losses: list[float] = []
+        self.smoothed: list[float] = []
+        self.average = 0.0
+        self.best = math.inf
+        self.diverged_lr: float | None = None
+
+    def on_batch_end(self, loop: Loop) -> None:
+        assert loop.last_loss is not None
+        t = len(self.lrs)
+        loss = float(loop.last_loss.item())  # one host sync a step: the sweep needs every value
+        lr = self.schedule(t)
+        self.lrs.append(lr)
+        self.losses.append(loss)
+        if not math.isfinite(loss):
+            self.smoothed.append(math.nan)
+            self._stop(loop, lr)
+            return
+        self.average = self.beta * self.average + (1 - self.beta) * loss
+        smoothed = self.average / (1 - self.beta ** (t + 1))
+        self.smoothed.append(smoothed)
+        self.best = min(self.best, smoothed)
+        if smoothed > self.factor * self.best:
+            self._stop(loop, lr)
+        elif len(self.lrs) >= self.schedule.steps:
+            loop.state.stop, loop.state.stop_reason = True, "the sweep reached max_lr"
+
+    def _stop(self, loop: Loop, lr: float) -> None:
+        self.diverged_lr = lr
+        loop.state.stop, loop.state.stop_reason = True, "the loss diverged"
+
+
+@dataclass
+class LRFindResult:
+    """What a sweep measured: per repeat the curves, then the suggestions over all repeats.
+
+    `suggestions[name]` is the geometric mean over the repeats, `band[name]` the (lowest, highest) value;
+    `per_repeat[k]` the suggestions of repeat k; `diverged_lr[k]` the learning rate at which repeat k
+    stopped on divergence (None when it reached max_lr).
+    """
+
+    lrs: list[list[float]]
+    losses: list[list[float]]
+    smoothed: list[list[float]]
+    suggestions: dict[str, float]
+    recommended: str
+    band: dict[str, tuple[float, float]]
+    per_repeat: list[dict[str, float]]
+    diverged_lr: list[float | None]
+    min_lr: float
+    max_lr: float
+    steps: int
+    batch_size: int
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+    config: Any = None  # the resolved config, when the sweep came from one
+
+    @property
+    def recommended_lr(self) -> float:
+        return self.suggestions[self.recommended]
+
+    @property
+    def why(self) -> str:
+        return WHY[self.recommended]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "suggestions": self.suggestions, "recommended": self.recommended, "recommended_lr": self.recommended_lr,
+            "why": self.why, "band": {k: list(v) for k, v in self.band.items()}, "per_repeat": self.per_repeat,
+            "diverged_lr": self.diverged_lr, "min_lr": self.min_lr, "max_lr": self.max_lr, "steps": self.steps,
+            "steps_run": [len(lrs) for lrs in self.lrs], "repeats": len(self.lrs), "batch_size": self.batch_size,
+            "seconds": self.seconds, "warnings": self.warnings,
+            "smoothing": SMOOTHING, "centered_smoothing": CENTERED_SMOOTHING,
+            "divergence_factor": DIVERGENCE_FACTOR,
+        }
+
+    def to_csv(self) -> str:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["repeat", "step", "lr", "loss", "smoothed"])
+        for k, (lrs, losses, smoothed) in enumerate(zip(self.lrs, self.losses, self.smoothed, strict=True)):
+            for t, row in enumerate(zip(lrs, losses, smoothed, strict=True)):
+                writer.writerow([k, t, *(repr(float(v)) for v in row)])
+        return out.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------- checks
+
+
+def check_options(min_lr: float, max_lr: float, steps: int | None, repeats: int) -> None:
+    """One-line BadInput naming the option (API name and CLI flag) for values the sweep cannot use."""
+    for name, flag, value in (("min_lr", "--min-lr", min_lr), ("max_lr", "--max-lr", max_lr)):
+        if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise BadInput(f"{name} ({flag}): must be a finite number > 0 (received {value!r})")
+    if min_lr >= max_lr:
+        raise BadInput(f"min_lr (--min-lr): {min_lr!r} must be below max_lr (--max-lr) {max_lr!r}")
+    if steps is not None and (not isinstance(steps, int) or steps < MIN_STEPS):
+        raise BadInput(f"steps (--steps): must be an integer >= {MIN_STEPS} (received {steps!r})")
+    if not isinstance(repeats, int) or repeats < 1:
+        raise BadInput(f"repeats (--repeats): must be an integer >= 1 (received {repeats!r})")
+
+
+def default_steps(steps_per_epoch: int) -> int:
+    return min(max(steps_per_epoch, DEFAULT_MIN_STEPS), DEFAULT_MAX_STEPS)
+
+
+# ------------------------------------------------------------------------------------------ suggestions
+
+
+def _kept(lrs: Any, smoothed: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The curve up to its last finite point, without the first SKIP_START share of points."""
+    lrs, smoothed = np.asarray(lrs, dtype=np.float64), np.asarray(smoothed, dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(smoothed))
+    end = int(bad[0]) if len(bad) else len(smoothed)
+    start = int(end * SKIP_START) if end - int(end * SKIP_START) >= 3 else 0
+    return lrs[start:end], smoothed[start:end]
+
+
+def longest_descent(smoothed: np.ndarray) -> tuple[int, int]:
+    """(s, e) of the longest decreasing subsequence (fastai's valley): s its first point, e its last."""
+    n = len(smoothed)
+    if n < 2:
+        return 0, max(n - 1, 0)
+    length = np.ones(n, dtype=np.int64)
+    previous = np.full(n, -1, dtype=np.int64)
+    for i in range(1, n):
+        higher = np.flatnonzero(smoothed[:i] > smoothed[i])
+        if len(higher):
+            j = higher[np.argmax(length[higher])]
+            length[i], previous[i] = length[j] + 1, j
+    end = int(np.argmax(length))  # the first point where the longest descent ends
+    start = end
+    while previous[start] >= 0:
+        start = int(previous[start])
+    return start, end
+
+
+def suggest(lrs: Any, smoothed: Any) -> tuple[dict[str, float], bool]:
+    """Every rule's suggestion on one smoothed curve, and whether the curve has a clear descent."""
+    lr, loss = _kept(lrs, smoothed)
+    if len(lr) == 0:
+        first = float(np.asarray(lrs, dtype=np.float64)[0]) if len(lrs) else math.nan
+        return {name: first / MIN_DIVISOR for name in RULES}, False
+    n = len(lr)
+    m = int(np.argmin(loss))
+    s, e = longest_descent(loss)
+    valley = lr[s + int(np.flatnonzero(loss[s:e + 1] <= loss[s] - VALLEY_DEPTH * (loss[s] - loss[e]))[0])]
+    clear = (e - s) >= max(2, VALLEY_MIN_FRACTION * n) and loss[s] - loss[e] >= VALLEY_MIN_DROP * abs(loss[s])
+    if m >= 2:
+        h = max(1, round(SLOPE_SPAN * n))
+        i = np.arange(m + 1)
+        lo, hi = np.maximum(i - h, 0), np.minimum(i + h, m)
+        log_lr = np.log(lr)
+        slope = (loss[hi] - loss[lo]) / (log_lr[hi] - log_lr[lo])
+        steepest = lr[int(np.argmin(slope))]
+    else:
+        steepest = lr[m]
+    margin = NOTE_MARGIN * (loss[0] - loss[m]) if loss[0] > loss[m] else NOTE_MARGIN * abs(loss[m])
+    climbed = np.flatnonzero(loss[m:] > loss[m] + margin)
+    climb = lr[m + int(climbed[0])] if len(climbed) else lr[-1]
+    values = {"valley": valley, "steepest": steepest, "min/10": lr[m] / MIN_DIVISOR, "note": climb / NOTE_FACTOR}
+    return {name: float(values[name]) for name in RULES}, bool(clear)
+
+
+def combine(per_repeat: list[dict[str, float]], clear: list[bool]
+            ) -> tuple[dict[str, float], dict[str, tuple[float, float]], str]:
+    """Geometric means, (low, high) bands, and the recommended rule over the repeats."""
+    suggestions, band = {}, {}
+    for name in RULES:
+        values = [r[name] for r in per_repeat]
+        suggestions[name] = float(math.exp(sum(math.log(v) for v in values) / len(values)))
+        band[name] = (float(min(values)), float(max(values)))
+    recommended = RECOMMENDED if 2 * sum(clear) >= len(clear) else FALLBACK
+    return suggestions, band, recommended
+
+
+# ------------------------------------------------------------------------------------------- the sweep
+
+
+@dataclass
+class _ProcessRNG:
+    """The process's random generators: torch's (and CUDA's, once initialized), numpy's, python's."""
+
+    torch_rng: torch.Tensor
+    cuda_rng: list[torch.Tensor] | None
+    numpy_rng: Any
+    python_rng: Any
+
+    @classmethod
+    def save(cls) -> _ProcessRNG:
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+        return cls(torch.get_rng_state(), cuda, np.random.get_state(), random.getstate())
+
+    def restore(self) -> None:
+        torch.set_rng_state(self.torch_rng)
+        if self.cuda_rng is not None:
+            torch.cuda.set_rng_state_all(self.cuda_rng)
+        np.random.set_state(self.numpy_rng)
+        random.setstate(self.python_rng)
+
+
+@dataclass
+class _Snapshot:
+    weights: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    grads: list[torch.Tensor | None]
+    training: bool
+    generator: torch.Tensor
+    rng: _ProcessRNG
+
+
+def _snapshot(network: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator) -> _Snapshot:
+    return _Snapshot(
+        weights={k: v.detach().clone() for k, v in network.state_dict().items()},
+        optimizer=copy.deepcopy(optimizer.state_dict()),
+        grads=[None if p.grad is None else p.grad.detach().clone() for p in network.parameters()],
+        training=network.training, generator=generator.get_state(), rng=_ProcessRNG.save(),
+    )
+
+
+@torch.no_grad()
+def _restore(snap: _Snapshot, network: torch.nn.Module, optimizer: torch.optim.Optimizer,
+             generator: torch.Generator) -> None:
+    network.load_state_dict(snap.weights)
+    # load_state_dict keeps the tensors it is given: hand it a copy, so the snapshot serves again
+    optimizer.load_state_dict(copy.deepcopy(snap.optimizer))
+    for p, grad in zip(network.parameters(), snap.grads, strict=True):
+        p.grad = None if grad is None else grad.clone()
+    network.train(snap.training)
+    generator.set_state(snap.generator)
+    snap.rng.restore()
+
+
+@contextlib.contextmanager
+def preserved(network: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator
+              ) -> Iterator[_Snapshot]:
+    """Everything a sweep changes is put back when the block ends, also when it ends with an error."""
+    snap = _snapshot(network, optimizer, generator)
+    try:
+        yield snap
+    finally:
+        _restore(snap, network, optimizer, generator)
+
+
+def _repeat_generator(generator: torch.Generator, k: int) -> torch.Generator:
+    if k == 0:
+        return generator
+    return torch.Generator(device=generator.device).manual_seed(generator.initial_seed() + k)
+
+
+def sweep(network: Any, optimizer: torch.optim.Optimizer, train: Split, loss: str, *, batch_size: int,
+          generator: torch.Generator, clipping: Clipping | None = None, min_lr: float = 1e-6,
+          max_lr: float = 10.0, steps: int | None = None, repeats: int = 1) -> LRFindResult:
+    """Run the range test on already-built pieces (a `Network`, its optimizer, the training split).
+
+    `generator` is the batch-order generator training would use; it, like the network, the optimizer
+    and the process's random generators, is exactly as before when this returns.
+    """
+    check_options(min_lr, max_lr, steps, repeats)
+    if len(train) == 0:
+        raise BadInput("lr-find: the training split is empty")
+    clipping = clipping or Clipping()
+    steps_per_epoch = math.ceil(len(train) / batch_size)
+    n = steps if steps is not None else default_steps(steps_per_epoch)
+    curves: list[SweepRecorder] = []
+    started = time.perf_counter()
+    with preserved(network, optimizer, generator) as snap:
+        for k in range(repeats):
+            if k:
+                _restore(snap, network, optimizer, generator)
+            schedule = ExponentialSweep(min_lr, max_lr, n)
+            recorder = SweepRecorder(schedule)
+            loop = Loop(network, optimizer, schedule, loss, train, None, math.ceil(n / steps_per_epoch), batch_size,
+                        clipping, [recorder], _repeat_generator(generator, k))
+            state = loop.run()
+            if state.diverged and recorder.diverged_lr is None:  # the loop's own NaN check ended it first
+                recorder.diverged_lr = schedule(state.step - 1)
+            curves.append(recorder)
+    seconds = time.perf_counter() - started
+    per_repeat, clear = [], []
+    centered_curves = [centered(recorder.losses) for recorder in curves]
+    for recorder, curve in zip(curves, centered_curves, strict=True):
+        values, is_clear = suggest(recorder.lrs, curve)
+        per_repeat.append(values)
+        clear.append(is_clear)
+    suggestions, band, recommended = combine(per_repeat, clear)
+    result = LRFindResult(
+        lrs=[r.lrs for r in curves], losses=[r.losses for r in curves], smoothed=centered_curves,
+        suggestions=suggestions, recommended=recommended, band=band, per_repeat=per_repeat,
+        diverged_lr=[r.diverged_lr for r in curves], min_lr=min_lr, max_lr=max_lr, steps=n,
+        batch_size=batch_size, seconds=seconds)
+    result.warnings = _warnings(result)
+    return result
+
+
+def _average(values: list[float], beta: float) -> list[float]:
+    average, out = 0.0, []
+    for t, value in enumerate(values):
+        average = beta * average + (1 - beta) * value
+        out.append(average / (1 - beta ** (t + 1)))
+    return out
+
+
+def centered(losses: list[float], beta: float = CENTERED_SMOOTHING) -> list[float]:
+    """The batch losses averaged forward, then backward (no lag); NaN from the first non-finite loss on."""
+    finite = next((i for i, loss in enumerate(losses) if not math.isfinite(loss)), len(losses))
+    forward = _average(list(losses[:finite]), beta)
+    both = _average(forward[::-1], beta)[::-1]
+    return both + [math.nan] * (len(losses) - finite)
+
+
+def _warnings(result: LRFindResult) -> list[str]:
+    out = []
+    early = [lr for lr in result.diverged_lr if lr is not None and lr <= result.min_lr * (
+        result.max_lr / result.min_lr) ** SKIP_START]
+    if early:
+        out.append(f"the loss diverged within the first {SKIP_START:.0%} of the sweep (at lr {min(early):.3g}); "
+                   f"lower --min-lr")
+    for smoothed, diverged in zip(result.smoothed, result.diverged_lr, strict=True):
+        tail = max(2, len(smoothed) // 20)
+        if diverged is None and len(smoothed) >= MIN_STEPS and int(np.argmin(smoothed)) >= len(smoothed) - tail:
+            out.append("the loss was still falling at the end of the sweep; raise --max-lr to see where it climbs")
+            break
+    return out
+
+
+def lr_find(config: Any, *, min_lr: float = 1e-6, max_lr: float = 10.0, steps: int | None = None,
+            repeats: int = 1) -> LRFindResult:
+    """The range test on the network, optimizer, data and batch size that `config` builds (as `train` does).
+
+    Building seeds the process's generators from `config.seed`, as `train` does; they are put back as the
+    caller had them when this returns.
+    """
+    check_options(min_lr, max_lr, steps, repeats)
+    rng = _ProcessRNG.save()
+    try:
+        return _lr_find(config, min_lr, max_lr, steps, repeats)
+    finally:
+        rng.restore()
+
+
+def _lr_find(config: Any, min_lr: float, max_lr: float, steps: int | None, repeats: int) -> LRFindResult:
+    from dnnconf.data import load_data
+    from dnnconf.train import setup
+
+    if config.training.threads:
+        torch.set_num_threads(config.training.threads)
+    device = setup.pick_device(config.training.device)
+    dataset = load_data(config.data)
+    config = setup.resolve_with_data(config, dataset)
+    setup.seed_everything(config.seed)
+    network = setup.make_network(config).to(device)
+    splits = setup.to_splits(dataset, device)
+    optimizer, clipping = setup.make_optimizer(config, network)
+    generator = torch.Generator().manual_seed(config.seed + setup.SHUFFLE_STREAM)
+    result = sweep(network, optimizer, splits.train, config.loss, batch_size=config.training.batch_size,
+                   generator=generator, clipping=clipping, min_lr=min_lr, max_lr=max_lr, steps=steps,
+                   repeats=repeats)
+    result.config = config
+    return result
+
+
+# ------------------------------------------------------------------------------------------- outputs
+
+COLORS = {"valley": "tab:green", "steepest": "tab:orange", "min/10": "tab:purple", "note": "tab:red"}
+
+
+def plot_lr_find(result: LRFindResult, path: str | Path, title: str = "") -> Path:
+    """Loss against learning rate (log axis), raw and smoothed, each suggestion a vertical line, its band
+    shaded when there are repeats; y from 0 (or the lowest loss, if negative) to loss₀ + min loss, as the
+    note's `plot_lr_vs_loss`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    repeats = len(result.lrs)
+    top, bottom = -math.inf, math.inf
+    for k, (lrs, losses, smoothed) in enumerate(zip(result.lrs, result.losses, result.smoothed, strict=True)):
+        finite = [v for v in losses if math.isfinite(v)]
+        if not finite:
+            continue
+        top, bottom = max(top, finite[0] + min(finite)), min(bottom, min(finite))
+        ax.plot(lrs, losses, color="tab:blue", alpha=0.25, lw=0.8, label="batch loss" if k == 0 else None)
+        label = f"smoothed (β = {CENTERED_SMOOTHING}, centered)" if k == 0 else None
+        ax.plot(lrs, smoothed, color="tab:blue", lw=1.6, label=label)
+    for name in RULES:
+        value, (low, high) = result.suggestions[name], result.band[name]
+        star = " (recommended)" if name == result.recommended else ""
+        spread = f" [{low:.2g}–{high:.2g}]" if repeats > 1 else ""
+        ax.axvline(value, color=COLORS[name], ls="-" if star else "--", lw=1.8 if star else 1.2,
+                   label=f"{name}: {value:.2g}{spread}{star}")
+        if repeats > 1 and high > low:
+            ax.axvspan(low, high, color=COLORS[name], alpha=0.12)
+    ax.set_xscale("log")
+    lrs_all = [lr for lrs in result.lrs for lr in lrs]
+    if lrs_all:
+        ax.set_xlim(min(lrs_all), max(lrs_all))
+    if math.isfinite(top) and top > min(0.0, bottom):
+        ax.set_ylim(min(0.0, bottom), top)
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower left")
+    runs = f", {repeats} batch orders" if repeats > 1 else ""
+    ax.set_title(f"{title + ': ' if title else ''}learning-rate range test{runs}")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_outputs(result: LRFindResult, folder: str | Path, title: str = "") -> list[Path]:
+    """lr_find.png, lr_find.csv (repeat, step, lr, loss, smoothed) and lr_find.json in `folder`."""
+    from dnnconf.train.checkpoint import write_atomic
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    csv_path, json_path = folder / "lr_find.csv", folder / "lr_find.json"
+    write_atomic(csv_path, result.to_csv())
+    write_atomic(json_path, json.dumps(result.to_json(), indent=1))
+    return [plot_lr_find(result, folder / "lr_find.png", title), csv_path, json_path]
+
+
+def applied_config(config: Any, lr: float) -> Any:
+    """A copy of the resolved config using `lr`: as schedule.max_lr (start_lr = max_lr / 10, the note's
+    1cycle) when the schedule is one_cycle, otherwise as optimizer.learning_rate."""
+    import yaml
+
+    from dnnconf.config import config_from_dict, dump_config
+
+    raw = yaml.safe_load(dump_config(config))  # the dumped form: only one of the model's two forms
+    lr = float(f"{lr:.3g}")
+    schedule = raw.get("schedule")
+    name = schedule if isinstance(schedule, str) else (schedule or {}).get("name")
+    if name == "one_cycle":
+        raw["schedule"] = {**(schedule if isinstance(schedule, dict) else {"name": name}),
+                           "max_lr": lr, "start_lr": float(f"{lr / 10:.3g}")}
+    else:
+        raw["optimizer"]["learning_rate"] = lr
+    return config_from_dict(raw, "lr-find --apply")
