@@ -1,7 +1,7 @@
 """Run folders: train a config into one, resume one, load one back.
 
-`runs/<name>-<timestamp>/`: config.yaml (resolved, replayable) · model.safetensors · checkpoint/ ·
-history.csv · plots/learning_curves.png · metrics.json · report.md
+`runs/<name>-<timestamp>/`: config.yaml (resolved, replayable) · normalization.json (the training
+split's statistics) · model.safetensors · checkpoint/ · history.csv · plots/ · metrics.json · report.md
 """
 
 from __future__ import annotations
@@ -118,6 +118,8 @@ def train(config: Config, folder: Path | None = None, *, resume: Path | None = N
     schedule = setup.make_schedule(config, setup.steps_per_epoch(config, len(splits.train)))
     if resume is None:
         write_atomic(folder / "config.yaml", dump_config(config))
+        # the training split's statistics, so new inputs (predict) are normalized as the training data was
+        write_atomic(folder / "normalization.json", json.dumps(dataset.normalization))
     if not quiet:
         log(f"run folder: {folder}")
         for line in summary_lines(network):
