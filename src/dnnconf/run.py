@@ -88,9 +88,10 @@ def config_differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -
 
 
 def train(config: Config, folder: Path | None = None, *, resume: Path | None = None, force: bool = False,
-          quiet: bool = False, log: Any = print) -> RunResult:
+          quiet: bool = False, log: Any = print, listeners: tuple[Listener, ...] = ()) -> RunResult:
     """Train `config` into a run folder (or continue the run in `resume`); returns the result.
 
+    `listeners` are added after dnnconf's own (they see every event; e.g. a benchmark's epoch timer).
     Raises Diverged (exit 1) after rolling the weights back to the last good checkpoint when the loss
     or the weights become NaN or infinite.
     """
@@ -131,7 +132,8 @@ def train(config: Config, folder: Path | None = None, *, resume: Path | None = N
     if plateau is not None:
         stateful.insert(0, plateau)
     checkpointer = Checkpointer(folder / "checkpoint", stateful, config.training.checkpoint_every)
-    listeners = [*stateful, HistoryLog(folder / "history.csv"), checkpointer, Progress(quiet=quiet)]
+    extra = listeners
+    listeners = [*stateful, HistoryLog(folder / "history.csv"), checkpointer, Progress(quiet=quiet), *extra]
     if config.training.layer_stats:
         from dnnconf.train.layer_stats import LayerGradientNorms
 

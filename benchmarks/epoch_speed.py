@@ -1,0 +1,275 @@
+"""Seconds per epoch of the note's MLP (784-300-100-10, ReLU, He) on Fashion-MNIST, side by side.
+
+    python benchmarks/epoch_speed.py [--repeats 3] [--epochs 3] [--quick]
+
+Each measurement runs in its own process, and the implementations are interleaved (repeat 1 of all,
+then repeat 2 of all, …), so a slow minute on the machine hits them alike. For SGD with momentum 0.9
+and Adam, at batch 32 and 128:
+- dnnconf: `dnnconf.run.train` (checkpoints, history and validation included, as in real use);
+- keras: Keras 3 `model.fit` with validation, on TensorFlow when it is installed, else on torch (said);
+- dataloader: the idiomatic PyTorch loop (TensorDataset + DataLoader(shuffle=True), torch.optim's
+  default optimizer, `loss.item()` every step for the running loss);
+- handwritten: the best hand-written loop (data in one tensor, randperm + slicing, fused optimizer,
+  flush-to-zero, no host sync per step);
+- floor: only the matmuls of forward and backward, the arithmetic any implementation must do.
+It prints the median seconds per epoch after the first (and the spread), the validation accuracy after
+the same epochs (to show the work is the same), peak memory, and dnnconf's ratio to each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+IMPLEMENTATIONS = ("dnnconf", "keras", "dataloader", "handwritten", "floor")
+SETTINGS = (("sgd", 32), ("adam", 32), ("sgd", 128), ("adam", 128))
+
+
+def load(limit: int | None):
+    """Fashion-MNIST scaled to [0, 1] as the note does, 55,000 / 5,000 (optionally fewer for --quick)."""
+    from dnnconf.config.schema import DataConfig
+    from dnnconf.data import load_data
+
+    data = load_data(DataConfig(dataset="fashion_mnist", normalize="minmax", train_limit=limit))
+    return data.x_train, data.y_train, data.x_valid, data.y_valid
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_dnnconf(optimizer: str, batch: int, epochs: int, limit: int | None) -> dict:
+    from dnnconf.config import config_from_dict
+    from dnnconf.run import train
+    from dnnconf.train.callbacks import Listener
+
+    class Timer(Listener):
+        def __init__(self):
+            self.times, self.started = [], 0.0
+
+        def on_epoch_begin(self, loop):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, loop, logs):
+            self.times.append(time.perf_counter() - self.started)
+
+    spec = {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9} if optimizer == "sgd" else {"name": "adam"}
+    config = config_from_dict({
+        "name": "bench", "data": {"dataset": "fashion_mnist", "normalize": "minmax", "train_limit": limit},
+        "model": {"hidden": [300, 100]}, "optimizer": spec, "schedule": {"name": "constant"},
+        "training": {"epochs": epochs, "batch_size": batch, "early_stopping": None}})
+    timer = Timer()
+    with tempfile.TemporaryDirectory() as folder:
+        result = train(config, Path(folder) / "run", quiet=True, log=lambda *_: None, listeners=(timer,))
+    # the Timer runs last, so each time covers the epoch, its validation, history and checkpoint
+    return {"times": timer.times, "val_accuracy": result.state.history[-1]["val_accuracy"]}
+
+
+def run_keras(optimizer: str, batch: int, epochs: int, limit: int | None) -> dict:
+    try:
+        import tensorflow  # noqa: F401
+
+        os.environ["KERAS_BACKEND"] = "tensorflow"
+    except ImportError:
+        os.environ["KERAS_BACKEND"] = "torch"
+    x, y, xv, yv = (t.numpy() for t in load(limit))
+    import keras
+
+    class Timer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times, self.started = [], 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self.started)
+
+    keras.utils.set_random_seed(42)
+    model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(),
+                              keras.layers.Dense(300, activation="relu", kernel_initializer="he_normal"),
+                              keras.layers.Dense(100, activation="relu", kernel_initializer="he_normal"),
+                              keras.layers.Dense(10, activation="softmax")])
+    opt = keras.optimizers.SGD(0.01, momentum=0.9) if optimizer == "sgd" else keras.optimizers.Adam()
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=opt, metrics=["accuracy"])
+    timer = Timer()
+    history = model.fit(x, y, epochs=epochs, batch_size=batch, validation_data=(xv, yv), verbose=0,
+                        callbacks=[timer])
+    return {"times": timer.times, "val_accuracy": float(history.history["val_accuracy"][-1]),
+            "backend": keras.backend.backend()}
+
+
+def _torch_mlp():
+    import torch
+
+    torch.manual_seed(42)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 300), torch.nn.ReLU(),
+                                torch.nn.Linear(300, 100), torch.nn.ReLU(), torch.nn.Linear(100, 10))
+    for layer in model:
+        if isinstance(layer, torch.nn.Linear):
+            torch.nn.init.kaiming_normal_(layer.weight)
+            torch.nn.init.zeros_(layer.bias)
+    return model
+
+
+def _accuracy(model, x, y) -> float:
+    import torch
+
+    with torch.inference_mode():
+        return float((model(x).argmax(1) == y).float().mean())
+
+
+def run_dataloader(optimizer: str, batch: int, epochs: int, limit: int | None) -> dict:
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    x, y, xv, yv = load(limit)
+    model = _torch_mlp()
+    opt = (torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9) if optimizer == "sgd"
+           else torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7))
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    times = []
+    for _ in range(epochs):
+        started, running = time.perf_counter(), 0.0
+        model.train()
+        for xb, yb in loader:
+            opt.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+            running += loss.item()
+        model.eval()
+        _accuracy(model, xv, yv)
+        times.append(time.perf_counter() - started)
+    return {"times": times, "val_accuracy": _accuracy(model, xv, yv)}
+
+
+def run_handwritten(optimizer: str, batch: int, epochs: int, limit: int | None) -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_flush_denormal(True)
+    x, y, xv, yv = load(limit)
+    model = _torch_mlp()
+    opt = (torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, fused=True) if optimizer == "sgd"
+           else torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7, fused=True))
+    times = []
+    for _ in range(epochs):
+        started = time.perf_counter()
+        order = torch.randperm(len(y))
+        xs, ys = x[order], y[order]
+        total = torch.zeros(())
+        for start in range(0, len(y), batch):
+            loss = F.cross_entropy(model(xs[start:start + batch]), ys[start:start + batch])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.detach()
+        total.item()
+        _accuracy(model, xv, yv)
+        times.append(time.perf_counter() - started)
+    return {"times": times, "val_accuracy": _accuracy(model, xv, yv)}
+
+
+def run_floor(optimizer: str, batch: int, epochs: int, limit: int | None) -> dict:
+    """The 8 matmuls of one step (3 forward; 3 weight gradients and 2 input gradients), per epoch."""
+    import torch
+
+    n = limit or 55_000
+    a0, w1, w2, w3 = torch.rand(batch, 784), torch.rand(784, 300), torch.rand(300, 100), torch.rand(100, 10)
+    a1, a2, g3 = torch.rand(batch, 300), torch.rand(batch, 100), torch.rand(batch, 10)
+    g2, g1 = torch.rand(batch, 100), torch.rand(batch, 300)
+    times = []
+    for _ in range(epochs):
+        started = time.perf_counter()
+        for _ in range(0, n, batch):
+            a0 @ w1, a1 @ w2, a2 @ w3  # noqa: B018
+            a2.T @ g3, g3 @ w3.T, a1.T @ g2, g2 @ w2.T, a0.T @ g1  # noqa: B018
+        times.append(time.perf_counter() - started)
+    return {"times": times, "val_accuracy": float("nan")}
+
+
+WORKERS = {"dnnconf": run_dnnconf, "keras": run_keras, "dataloader": run_dataloader,
+           "handwritten": run_handwritten, "floor": run_floor}
+
+
+def worker(args: argparse.Namespace) -> None:
+    result = WORKERS[args.worker](args.optimizer, args.batch, args.epochs, args.limit)
+    result["peak_mib"] = peak_mib()
+    print("RESULT " + json.dumps(result))
+
+
+def measure(name: str, optimizer: str, batch: int, epochs: int, limit: int | None) -> dict:
+    command = [sys.executable, __file__, "--worker", name, "--optimizer", optimizer, "--batch", str(batch),
+               "--epochs", str(epochs)] + (["--limit", str(limit)] if limit else [])
+    output = subprocess.run(command, capture_output=True, text=True, check=False)
+    line = next((x for x in output.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        return {"error": (output.stderr.strip().splitlines() or ["no output"])[-1]}
+    return json.loads(line.removeprefix("RESULT "))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per run; the first is not counted")
+    parser.add_argument("--quick", action="store_true", help="a smoke test: 1 repeat, 2 epochs, 2,000 images")
+    parser.add_argument("--only", nargs="*", choices=IMPLEMENTATIONS, default=list(IMPLEMENTATIONS))
+    parser.add_argument("--worker", choices=IMPLEMENTATIONS, help=argparse.SUPPRESS)
+    parser.add_argument("--optimizer", default="sgd", help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, default=32, help=argparse.SUPPRESS)
+    parser.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args)
+    repeats, epochs, limit = (1, 2, 2000) if args.quick else (args.repeats, args.epochs, None)
+    settings = SETTINGS[:1] if args.quick else SETTINGS
+    runs: dict[tuple[str, str, int], list[dict]] = {}
+    for repeat in range(repeats):
+        for optimizer, batch in settings:
+            for name in args.only:
+                result = measure(name, optimizer, batch, epochs, limit)
+                runs.setdefault((name, optimizer, batch), []).append(result)
+                print(f"repeat {repeat + 1}/{repeats} {name:<12} {optimizer:<5} batch {batch:<4} "
+                      f"{result.get('times', result.get('error'))}", file=sys.stderr, flush=True)
+    report(runs, settings, args.only, epochs)
+
+
+def _median(results: list[dict]) -> tuple[float, float, float]:
+    per_epoch = [t for r in results if "times" in r for t in (r["times"][1:] or r["times"])]
+    if not per_epoch:
+        return float("nan"), float("nan"), float("nan")
+    return statistics.median(per_epoch), min(per_epoch), max(per_epoch)
+
+
+def report(runs: dict, settings: tuple, names: list[str], epochs: int) -> None:
+    print(f"\nseconds per epoch (median after the first of {epochs}; min–max), validation accuracy, peak memory")
+    print(f"{'implementation':<16}{'optimizer':<10}{'batch':>6}{'s/epoch':>10}{'min–max':>16}{'val acc':>9}"
+          f"{'MiB':>7}{'dnnconf ÷ it':>14}")
+    for optimizer, batch in settings:
+        ours = _median(runs.get(("dnnconf", optimizer, batch), []))[0]
+        for name in names:
+            results = runs[(name, optimizer, batch)]
+            median, low, high = _median(results)
+            ok = [r for r in results if "times" in r]
+            accuracy = statistics.mean(r["val_accuracy"] for r in ok) if ok else float("nan")
+            memory = max((r["peak_mib"] for r in ok), default=float("nan"))
+            label = name + (f" ({ok[0]['backend']})" if ok and "backend" in ok[0] else "")
+            errors = [r["error"] for r in results if "error" in r]
+            ratio = ours / median if median == median and median else float("nan")
+            print(f"{label:<16}{optimizer:<10}{batch:>6}{median:>10.3f}{f'{low:.2f}–{high:.2f}':>16}"
+                  f"{accuracy:>9.4f}{memory:>7.0f}{ratio:>14.2f}" + (f"  error: {errors[0]}" if errors else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""The benchmarks' quick modes run (speed itself is measured by the benchmarks, never asserted here)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+
+
+@pytest.mark.skipif(not FASHION.is_file(), reason="no Fashion-MNIST (apt-get install dataset-fashion-mnist)")
+def test_epoch_speed_quick_mode_measures_every_implementation():
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "epoch_speed.py"), "--quick"],
+                            capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = result.stdout.splitlines()
+    for name in ("dnnconf", "keras", "dataloader", "handwritten", "floor"):
+        row = next(line for line in table if line.startswith(name))
+        assert "error" not in row and "nan" not in row.split()[3], row
