@@ -16,7 +16,7 @@ BAR_EVERY = 32  # steps between bar refreshes: cheap Python only, no host sync
 def format_logs(logs: dict[str, float]) -> str:
     parts = []
     for key, value in logs.items():
-        if key in ("epoch", "time"):
+        if key in ("epoch", "time", "momentum") or "/" in key:  # all in history.csv; the line stays short
             continue
         parts.append(f"{key} {value:.3g}" if key in ("lr", "grad_norm") else f"{key} {value:.4f}")
     return "  ".join(parts)
