@@ -1,13 +1,16 @@
 import subprocess
 import sys
 
-import dnnconf
-
 
 def test_the_python_api_names_resolve():
-    for name in ("load_config", "config_from_dict", "dump_config", "Config", "train", "load_run", "evaluate_run",
+    import dnnconf.train.loop  # noqa: F401 - the subpackage `dnnconf.train` must not hide the API
+
+    for name in ("load_config", "config_from_dict", "dump_config", "Config", "fit", "load_run", "evaluate_run",
                  "lr_find", "diagnose", "check_config"):
         assert callable(getattr(dnnconf, name)), name
+    from dnnconf.run import train
+
+    assert dnnconf.fit is train
 
 
 def test_importing_dnnconf_does_not_import_torch():

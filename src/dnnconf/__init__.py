@@ -4,7 +4,7 @@ The Python API, imported on first use so `import dnnconf` stays light:
 
     import dnnconf
     config = dnnconf.load_config("examples/fashion_mnist_default.yaml", ["training.epochs=5"])
-    result = dnnconf.train(config)                   # a run folder; result.test, result.state.history
+    result = dnnconf.fit(config)                     # a run folder; result.test, result.state.history
     found = dnnconf.lr_find(config)                  # the learning-rate range test
     report = dnnconf.diagnose(config)                # per-layer gradient health with verdicts
     findings = dnnconf.check_config(config)          # the note's rules
@@ -22,7 +22,7 @@ _API = {
     "config_from_dict": "dnnconf.config",
     "dump_config": "dnnconf.config",
     "Config": "dnnconf.config",
-    "train": "dnnconf.run",
+    "fit": "dnnconf.run",  # `dnnconf.run.train` (`dnnconf.train` is the subpackage of the loop)
     "load_run": "dnnconf.run",
     "evaluate_run": "dnnconf.run",
     "lr_find": "dnnconf.tools.lr_finder",
@@ -31,9 +31,12 @@ _API = {
 }
 
 
+_ALIASES = {"fit": "train"}
+
+
 def __getattr__(name: str) -> Any:
     if name in _API:
-        return getattr(import_module(_API[name]), name)
+        return getattr(import_module(_API[name]), _ALIASES.get(name, name))
     raise AttributeError(f"module 'dnnconf' has no attribute {name!r}")
 
 

@@ -65,6 +65,17 @@ def _passes_check(config: object, args: argparse.Namespace) -> bool:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from dnnconf.run import evaluate_run
 
+    if args.mc_samples is not None:  # MC dropout: metrics with and without, plots, mc_metrics.json
+        from dnnconf.errors import BadInput
+        from dnnconf.tools.uncertainty import evaluate_mc, format_mc_table
+
+        if args.mc_samples < 1:
+            raise BadInput(f"--mc-samples: {args.mc_samples} must be at least 1")
+        result = evaluate_mc(Path(args.run), args.mc_samples, args.seed, args.split)
+        for line in format_mc_table(result):
+            print(line)
+        print(f"wrote {Path(args.run) / 'mc_metrics.json'}" + "".join(f", {p}" for p in result.get("plots", [])))
+        return 0
     metrics = evaluate_run(Path(args.run), args.split)
     print(f"{args.split}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     return 0
@@ -107,6 +118,10 @@ def build_parser() -> Parser:
     evaluate = commands.add_parser("evaluate", help="metrics of a trained run")
     evaluate.add_argument("run", help="run folder")
     evaluate.add_argument("--split", choices=("train", "valid", "test"), default="test")
+    evaluate.add_argument("--mc-samples", type=int, default=None, metavar="N",
+                          help="also MC dropout with N samples: accuracy, NLL, Brier, ECE with and without, "
+                               "plots/reliability.png, plots/uncertainty.png, mc_metrics.json")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the MC dropout masks (default 0)")
     evaluate.set_defaults(handler=cmd_evaluate)
 
     listing = commands.add_parser("list", help="the names each registry knows")
@@ -115,11 +130,17 @@ def build_parser() -> Parser:
 
     from dnnconf.advice.commands import add_commands as add_advice
     from dnnconf.tools.diagnose_command import add_command as add_diagnose
+    from dnnconf.tools.export_command import add_command as add_export
     from dnnconf.tools.lr_find_command import add_command as add_lr_find
+    from dnnconf.tools.predict_command import add_command as add_predict
+    from dnnconf.tools.sweep_command import add_command as add_sweep
 
+    add_predict(commands)
     add_lr_find(commands)
     add_diagnose(commands)
     add_advice(commands)
+    add_export(commands)
+    add_sweep(commands)
     return parser
 
 

@@ -77,3 +77,9 @@ def test_layer_names_are_stable():
     net = network_of({"hidden": [20, 10]})
     assert list(dict(net.layers.named_children())) == ["flatten_1", "dense_1", "relu_1", "dense_2", "relu_2",
                                                        "dense_3"]
+
+
+def test_a_dense_layer_with_its_own_activation_keeps_its_bias_before_batch_norm():
+    net = network_of({"hidden": [300, 100], "batch_norm": "after_activation"})
+    dense = [m for m in net.layers if isinstance(m, torch.nn.Linear)]
+    assert all(layer.bias is not None for layer in dense)  # Keras's Dense(300, activation="relu") has a bias

@@ -13,7 +13,8 @@ Compact form → explicit (the note's Keras models):
 The output layer is the last dense; its activation (softmax/sigmoid) is applied by the loss and by
 `Network.predict`, not inside `forward`, so training works on logits (stable and faster).
 
-In the explicit form, a dense or conv2d layer directly followed by batch_norm has no bias either. The
+In the explicit form, a dense or conv2d layer without an activation of its own, directly followed by
+batch_norm, has no bias either (with an activation in between, the bias is not redundant). The
 summary (`Network.summary`) shows Keras's shapes: feature maps as (H, W, C), though the modules run on
 PyTorch's (N, C, H, W) (see `dnnconf.nn.layers`).
 """
@@ -132,7 +133,8 @@ def build_network(layers: list[dict[str, Any]], input_shape: tuple[int, ...],
         (kind, params), = entry.items()
         params = dict(params)
         next_kind = next(iter(layers[index + 1])) if index + 1 < len(layers) else None
-        if kind in ("dense", "conv2d") and next_kind == "batch_norm":
+        linear_output = (params.get("activation") or {"name": "linear"})["name"] == "linear"
+        if kind in ("dense", "conv2d") and next_kind == "batch_norm" and linear_output:
             params["use_bias"] = False  # β of the batch norm that follows makes a bias redundant
         built: Built = LAYERS.get(kind).factory(shape, generator, **params)
         before, shape = shape, built.shape

@@ -497,6 +497,19 @@ def alpha_dropout(shape: tuple[int, ...], generator: torch.Generator | None, rat
     return Built([("alpha_dropout", torch.nn.AlphaDropout(rate))], shape)
 
 
+class MCDropout(torch.nn.Dropout):
+    """The note's `MCDropout`: dropout that stays on in eval mode too (Keras `training=True`), for MC dropout."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(x, self.p, True, self.inplace)
+
+
+@LAYERS.register("mc_dropout", "dropout that stays on at inference too (the note's MCDropout): every prediction "
+                 "samples a mask; average many (dnnconf predict/evaluate --mc-samples)", DropoutParams)
+def mc_dropout(shape: tuple[int, ...], generator: torch.Generator | None, rate: float) -> Built:
+    return Built([("mc_dropout", MCDropout(rate))], shape)
+
+
 def resolve_layer(entry: Any, path: str) -> dict[str, Any]:
     """Validate one explicit layer `{kind: params}` into `{kind: complete params}`."""
     from dnnconf.nn.activations import ACTIVATIONS

@@ -1,0 +1,107 @@
+"""`dnnconf sweep CONFIG --space SPACE.yaml --trials N`: an Optuna study over any config keys.
+
+Each trial trains into OUT/trial-NNNN/ (a normal run folder); at the end OUT holds best.yaml (the best
+trial's resolved config, ready for `dnnconf train`), trials.csv, plots/*.png and study.db (the default
+storage). Several `dnnconf sweep` processes given the same --storage and --study-name share one study.
+Bad options or a bad search space exit 2 with one line naming the key.
+
+Until cli.py wires it in, run it as `python -m dnnconf.tools.sweep_command CONFIG --space … --trials …`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_command(subparsers: Any) -> argparse.ArgumentParser:
+    """Add `sweep` to the `dnnconf` subcommands; its handler is `cmd_sweep`."""
+    parser = subparsers.add_parser(
+        "sweep", help="hyperparameter search with Optuna over any config keys (--set paths)",
+        description="Sample the config keys listed in --space (one entry per key path, e.g. "
+                    "`optimizer.learning_rate: {type: float, low: 1.0e-4, high: 0.1, log: true}`), train each "
+                    "trial into OUT/trial-NNNN/, prune the poor ones after each epoch, and write OUT/best.yaml, "
+                    "OUT/trials.csv and OUT/plots/. The objective is the best value of --metric over a trial's "
+                    "epochs.")
+    parser.add_argument("config", help="YAML config file (the base every trial overrides)")
+    parser.add_argument("--space", required=True, metavar="SPACE.yaml",
+                        help="search space: key path -> {type: float|int|categorical, low, high, log, step, "
+                             "choices}")
+    parser.add_argument("--trials", type=int, required=True, metavar="N",
+                        help="trials this command runs (shared among --jobs workers)")
+    parser.add_argument("--storage", metavar="URL",
+                        help="Optuna storage (default sqlite:///OUT/study.db); e.g. "
+                             "postgresql://user:password@host/db to share a study across machines")
+    parser.add_argument("--study-name", metavar="S", help="study name (default: the config's name)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="J",
+                        help="worker processes on this machine, sharing the storage (default 1)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key for every trial, e.g. training.epochs=5 (repeatable)")
+    parser.add_argument("--out", metavar="DIR", help="sweep folder (default runs/sweep-<name>-<timestamp>)")
+    parser.add_argument("--metric", default="val_loss",
+                        help="the validation metric to optimize: val_loss (default), val_accuracy, val_mae, …")
+    parser.add_argument("--direction", choices=("auto", "minimize", "maximize"), default="auto",
+                        help="auto: maximize accuracies, minimize losses (default)")
+    parser.add_argument("--pruner", choices=("median", "threshold", "none"), default="median",
+                        help="median: MedianPruner(n_startup_trials=3, n_warmup_steps=1) (default); threshold: "
+                             "prune a trial whose metric is worse than --threshold after any epoch; none")
+    parser.add_argument("--threshold", type=float, metavar="VALUE",
+                        help="the bound of --pruner threshold (upper for a minimized metric, lower otherwise)")
+    parser.add_argument("--seed", type=int, help="sampler seed (worker i of --jobs uses seed + i)")
+    parser.set_defaults(handler=cmd_sweep)
+    return parser
+
+
+def cmd_sweep(args: argparse.Namespace, log: Any = print) -> int:
+    from dnnconf.config import load_config
+    from dnnconf.tools.sweep import SweepOptions, default_out, sweep
+
+    out = Path(args.out) if args.out else default_out(load_config(args.config, args.set).name)
+    options = SweepOptions(config=args.config, space=args.space, trials=args.trials, out=out, storage=args.storage,
+                           study_name=args.study_name, jobs=args.jobs, sets=list(args.set), metric=args.metric,
+                           direction=args.direction, pruner=args.pruner, threshold=args.threshold, seed=args.seed,
+                           log=log)
+    result = sweep(options)
+    if result.best is None:
+        log(f"no trial of the study {result.study.study_name} completed (all pruned or failed); see "
+            f"{out / 'trials.csv'}")
+        return 1
+    best = result.best
+    log(f"best: trial {best.number}, {options.metric} {best.value:.4f}; {out / 'best.yaml'} "
+        f"({result.seconds:.1f} s)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`dnnconf sweep` on its own: `main(["CONFIG", "--space", "S.yaml", "--trials", "4"])`."""
+    from dnnconf.cli import Parser
+    from dnnconf.errors import DnnconfError
+
+    parser = Parser(prog="dnnconf")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    add_command(commands)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv if argv[:1] == ["sweep"] else ["sweep", *argv])
+    try:
+        return args.handler(args)
+    except DnnconfError as error:
+        if args.debug:
+            raise
+        print(f"dnnconf sweep: {error}", file=sys.stderr)
+        return error.exit_code
+    except OSError as error:
+        if args.debug:
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"dnnconf sweep: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dnnconf sweep: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
