@@ -129,6 +129,7 @@ def build_parser() -> Parser:
     listing.set_defaults(handler=cmd_list)
 
     from dnnconf.advice.commands import add_commands as add_advice
+    from dnnconf.studies.command import add_command as add_study
     from dnnconf.tools.diagnose_command import add_command as add_diagnose
     from dnnconf.tools.export_command import add_command as add_export
     from dnnconf.tools.lr_find_command import add_command as add_lr_find
@@ -141,6 +142,7 @@ def build_parser() -> Parser:
     add_advice(commands)
     add_export(commands)
     add_sweep(commands)
+    add_study(commands)
     return parser
 
 

@@ -2,6 +2,10 @@
 
 `runs/<name>-<timestamp>/`: config.yaml (resolved, replayable) · normalization.json (the training
 split's statistics) · model.safetensors · checkpoint/ · history.csv · plots/ · metrics.json · report.md
+With a `transfer` section: the network comes from `dnnconf.tools.transfer.build_transferred` (the inputs
+normalized with the source's statistics unless `transfer.normalization: own`), a `Freezing` listener
+freezes and unfreezes the reused layers, history.csv gets a `trainable` column (trainable parameters in
+each epoch) and trainable.json lists the reused layers and each epoch's trainable modules.
 """
 
 from __future__ import annotations
@@ -113,7 +117,20 @@ def train(config: Config, folder: Path | None = None, *, resume: Path | None = N
         folder = folder or default_folder(config)
         _prepare_folder(folder, force)
     setup.seed_everything(config.seed)
-    network = setup.make_network(config).to(device)
+    freezing = None
+    if config.transfer is not None:  # the note's section 2: reused layers copied from a trained run, frozen first
+        from dnnconf.tools.transfer import build_transferred, renormalize
+        from dnnconf.train.freezing import Freezing
+
+        network, plan = build_transferred(config, device)
+        if config.transfer.normalization == "source" and plan.normalization is not None:
+            renormalize(dataset, plan.normalization)
+        transfer = config.transfer
+        freezing = Freezing(config, plan.groups, transfer.freeze_epochs, transfer.unfreeze,
+                            transfer.unfreeze_lr_factor)
+        freezing.freeze(network)  # before the optimizer: it holds only the trainable parameters
+    else:
+        network = setup.make_network(config).to(device)
     splits = setup.to_splits(dataset, device)
     optimizer, clipping = setup.make_optimizer(config, network)
     schedule = setup.make_schedule(config, setup.steps_per_epoch(config, len(splits.train)))
@@ -131,6 +148,8 @@ def train(config: Config, folder: Path | None = None, *, resume: Path | None = N
     plateau = schedule.listener()
     if plateau is not None:
         stateful.insert(0, plateau)
+    if freezing is not None:
+        stateful.insert(0, freezing)  # first: the unfreezing happens before the epoch, its state is checkpointed
     checkpointer = Checkpointer(folder / "checkpoint", stateful, config.training.checkpoint_every)
     extra = listeners
     listeners = [*stateful, HistoryLog(folder / "history.csv"), checkpointer, Progress(quiet=quiet), *extra]
@@ -141,6 +160,8 @@ def train(config: Config, folder: Path | None = None, *, resume: Path | None = N
     generator = torch.Generator().manual_seed(config.seed + setup.SHUFFLE_STREAM)
     loop = Loop(network, optimizer, schedule, config.loss, splits.train, splits.valid, config.training.epochs,
                 config.training.batch_size, clipping, listeners, generator, config.training.eval_batch_size)
+    if freezing is not None:
+        freezing.attach(loop)  # it rebuilds loop.optimizer at unfreezing (and when restoring past it)
     if resume is not None:
         restore(latest_checkpoint(folder / "checkpoint"), loop, stateful)
         if not quiet:
@@ -153,6 +174,9 @@ def train(config: Config, folder: Path | None = None, *, resume: Path | None = N
               str(folder / "model.safetensors"))
     write_atomic(folder / "metrics.json", json.dumps({"test": test, "epochs": state.epoch,
                                                       "stop_reason": state.stop_reason}, indent=1))
+    if freezing is not None:  # which layers were trainable in each epoch (history.csv: `trainable` parameters)
+        write_atomic(folder / "trainable.json", json.dumps({"source": str(plan.source), **freezing.record()},
+                                                           indent=1))
     if state.history:
         write_atomic(folder / "history.csv", history_csv(state.history))
         from dnnconf.plots import learning_curves, learning_rate_per_step

@@ -42,7 +42,7 @@ def _describe(error: ValidationError, source: str) -> str:
     prefix = f"{source}: " if source else ""
     if first["type"] == "extra_forbidden":
         model = _model_at(loc)
-        known = list(model.model_fields) if model else []
+        known = [field.alias or name for name, field in model.model_fields.items()] if model else []
         return f"{prefix}{key}: unknown key{nearest(str(loc[-1]), known)}; accepted: {', '.join(known)}"
     received = first.get("input")
     message = first["msg"].removeprefix("Value error, ")
@@ -143,7 +143,7 @@ def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] 
 
 def dump_config(config: Config) -> str:
     """The resolved config as YAML, in the schema's key order; loading it gives the same config."""
-    data = config.model_dump(mode="json")
+    data = config.model_dump(mode="json", by_alias=True)  # transfer.from (a keyword in Python: from_)
     if data["model"]["layers"] is not None:
         for key in COMPACT_KEYS:
             del data["model"][key]

@@ -89,6 +89,7 @@ def reference() -> str:
         lines += [f"#### `{path or 'top level'}`", "", "| key | type | default | meaning |", "|---|---|---|---|"]
         for name, field in model.model_fields.items():
             description = (field.description or "").replace("|", "\\|")
+            name = field.alias or name  # the YAML key (`transfer.from`, a Python keyword)
             key = f"{path}.{name}" if path else name
             kind = _type_name(field.annotation).replace("|", "\\|")
             lines.append(f"| `{name}` | {kind} | {_default(field, key)} | {description} |")

@@ -190,6 +190,53 @@ class TrainingConfig(Strict):
     )
 
 
+class TransferConfig(Strict):
+    """Reuse a trained run's lower layers (the note's section 2): copy, freeze, then unfreeze.
+
+    The new network is this config's `model` (its output from the data); its first layers take copies
+    of the source run's weights. A "layer" is a dense or conv2d layer with the activation, batch norm,
+    pooling and dropout that follow it (what comes before the first one, e.g. flatten, goes with it).
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+    from_: str = Field(alias="from", description="the source run folder (train it first, e.g. with --out)")
+    reuse: Literal["all_but_output"] | int | list[str] = Field(
+        "all_but_output", description="all_but_output, the first N layers of the source, or a list of module "
+        "names (dense_1, batch_norm_2, …)"
+    )
+    drop_top: int = Field(0, ge=0, description="reuse that many fewer layers from the top (the note: drop the top "
+                          "hidden layer when little data fits)")
+    freeze_epochs: int = Field(4, ge=0, description="epochs with the reused layers frozen (their batch norm in "
+                               "inference mode); 0: never frozen")
+    unfreeze: Literal["all", "none"] | int = Field(
+        "all", description="after freeze_epochs: all reused layers, none, or the top k of them"
+    )
+    unfreeze_lr_factor: float = Field(
+        1.0, gt=0, description="the unfrozen reused layers learn at this factor times the rate (the note: "
+        "lower it, e.g. 0.1)"
+    )
+    normalization: Literal["source", "own"] = Field(
+        "source", description="source: normalize inputs with the source run's training statistics (what its "
+        "layers learned on); own: this data's"
+    )
+
+    @field_validator("reuse")
+    @classmethod
+    def _reuse(cls, value: Any) -> Any:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("reuse at least 1 layer (or all_but_output, or a list of names)")
+        if isinstance(value, list) and not value:
+            raise ValueError("name at least one layer to reuse")
+        return value
+
+    @field_validator("unfreeze")
+    @classmethod
+    def _unfreeze(cls, value: Any) -> Any:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("unfreeze the top k >= 1 layers, or all, or none")
+        return value
+
+
 class Config(Strict):
     """A whole run: data, model, loss, optimizer, schedule, training."""
 
@@ -209,3 +256,6 @@ class Config(Strict):
         description="learning-rate schedule: constant, performance, …",
     )
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="the loop")
+    transfer: TransferConfig | None = Field(None, description="reuse a trained run's layers (null: train from "
+                                            "scratch)")
+

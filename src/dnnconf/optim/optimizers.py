@@ -219,11 +219,15 @@ class SGD(KerasOptimizer):
         if self._fusable(params, grads, m):
             # torch's b ← μb + (1−d)g, θ ← θ − lr·b with μ = β, d = 1 + η and lr = −1 (nesterov: lr = −β,
             # then θ ← θ − ηg), as the module docstring explains
-            nesterov = group["nesterov"]
-            torch._fused_sgd_(params, grads, m, weight_decay=0.0, momentum=beta, lr=-beta if nesterov else -1.0,
-                              dampening=1.0 + lr, nesterov=False, maximize=False, is_first_step=False)
-            if nesterov:
-                torch._foreach_add_(params, grads, alpha=-lr)
+            if group["nesterov"]:
+                # with g' = −ηg (the gradients are scaled in place: they are spent after the step), torch's
+                # nesterov rule b ← βb + g', θ ← θ − lr·(g' + βb) with lr = −1 is Keras's, in one kernel
+                torch._foreach_mul_(grads, -lr)
+                torch._fused_sgd_(params, grads, m, weight_decay=0.0, momentum=beta, lr=-1.0, dampening=0.0,
+                                  nesterov=True, maximize=False, is_first_step=False)
+            else:
+                torch._fused_sgd_(params, grads, m, weight_decay=0.0, momentum=beta, lr=-1.0, dampening=1.0 + lr,
+                                  nesterov=False, maximize=False, is_first_step=False)
             return
         torch._foreach_mul_(m, beta)
         torch._foreach_add_(m, grads, alpha=-lr)

@@ -182,7 +182,6 @@ def restore(path: Path, loop: Any, listeners: list[Any]) -> None:
     model, optimizer, tensors, state = load_checkpoint(path)
     try:
         loop.network.load_state_dict(model)
-        loop.optimizer.load_state_dict(optimizer)
     except (RuntimeError, ValueError, KeyError) as error:
         raise RunFolderError(f"{path}: does not fit this model ({str(error).splitlines()[0]})") from None
     loop.state.epoch, loop.state.step = state["epoch"], state["step"]
@@ -198,3 +197,8 @@ def restore(path: Path, loop: Any, listeners: list[Any]) -> None:
         if hasattr(listener, "best_weights"):
             best = {k.removeprefix("best."): v for k, v in tensors.items() if k.startswith("best.")}
             listener.best_weights = best or None
+    # after the listeners: one may rebuild the optimizer (freezing: the unfrozen layers' parameters)
+    try:
+        loop.optimizer.load_state_dict(optimizer)
+    except (RuntimeError, ValueError, KeyError) as error:
+        raise RunFolderError(f"{path}: does not fit this model ({str(error).splitlines()[0]})") from None

@@ -6,10 +6,9 @@ the L2 norm of each dense/conv kernel's gradient (one `torch._foreach_norm`); at
 epoch it writes the mean over those samples into the epoch's `logs` as `grad_norm/<layer name>`
 (`grad_norm/dense_1`, …), so `history.csv` gets one column a layer.
 
-The norms are those of the gradient before clipping (like the loop's `grad_norm`): without clipping
-they are read from `.grad` at `on_batch_end` (the loop sets grads to None before each backward, so
-they are that step's); with clipping on, a tensor hook on each kernel, armed only for the sampled
-steps, records the norm as backward produces it, before the loop clips it in place.
+The norms are those of the gradient before clipping (like the loop's `grad_norm`): a tensor hook on
+each kernel, armed only for the sampled steps, records the norm as backward produces it, before the loop
+clips it and before an optimizer reuses `.grad` in place (the Nesterov kernel scales it by −η).
 A layer with no gradient (frozen) gets NaN. Every epoch has every column (the CSV writer takes its
 columns from the first row).
 
@@ -71,9 +70,10 @@ class LayerGradientNorms(Listener):
         return step % self.every == 0
 
     def _arm(self, loop: Loop) -> None:
-        """With clipping on, hook the kernels for the coming step when it is a sampled one."""
+        """Hook the kernels for the coming step when it is a sampled one: the hooks see each gradient as
+        backward produces it, before clipping and before an optimizer that reuses `.grad` in place."""
         self._disarm()
-        if not (loop.clipping.active and self._sampled(loop.state.step)):
+        if not self._sampled(loop.state.step):
             return
         self.hooked = [None] * len(self.layers)
 
@@ -82,7 +82,8 @@ class LayerGradientNorms(Listener):
                 self.hooked[index] = torch.linalg.vector_norm(grad.detach())
             return record
 
-        self.hooks = [weight.register_hook(hook(i)) for i, (_, weight) in enumerate(self.layers)]
+        self.hooks = [weight.register_hook(hook(i)) for i, (_, weight) in enumerate(self.layers)
+                      if weight.requires_grad]  # a frozen layer gets no gradient, and so no hook
 
     def _disarm(self) -> None:
         for handle in self.hooks:

@@ -1,0 +1,22 @@
+"""Studies: re-measure one of the note's claims over several seeds (`dnnconf study NAME`).
+
+`STUDIES` maps a study's name to its module path; a study module defines `HELP` (one line),
+`add_arguments(parser)` and `run(args) -> exit code`, and keeps its top-level imports light (torch is
+imported inside `run`), so `dnnconf --help` stays instant. Register a new study by adding its module here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+STUDIES: dict[str, str] = {
+    "transfer": "dnnconf.studies.transfer",  # the note's section 2: task B from scratch vs on task A
+}
+
+
+def get_study(name: str) -> ModuleType:
+    """The module of study `name` (a KeyError names the known studies)."""
+    if name not in STUDIES:
+        raise KeyError(f"unknown study {name!r}; known: {', '.join(STUDIES)}")
+    return importlib.import_module(STUDIES[name])
