@@ -36,6 +36,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dnnconf.run import train
 
     _tune_malloc()
+    import torch
+
+    torch.set_flush_denormal(True)  # before torch starts its CPU threads, which copy this thread's mode
     config = load_config(args.config, args.set)
     if not args.resume and not _passes_check(config, args):
         return 1
