@@ -47,14 +47,19 @@ class RunResult:
     network: Network
 
 
-def default_folder(config: Config, root: Path = Path("runs")) -> Path:
+def timestamped_folder(name: str, root: Path = Path("runs")) -> Path:
+    """`root/<name>-<YYYYmmdd-HHMMSS>`, with `-2`, `-3`, … added when that folder exists already."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = root / f"{config.name}-{stamp}"
+    folder = root / f"{name}-{stamp}"
     suffix = 1
     while folder.exists():
         suffix += 1
-        folder = root / f"{config.name}-{stamp}-{suffix}"
+        folder = root / f"{name}-{stamp}-{suffix}"
     return folder
+
+
+def default_folder(config: Config, root: Path = Path("runs")) -> Path:
+    return timestamped_folder(config.name, root)
 
 
 def _prepare_folder(folder: Path, force: bool) -> None:

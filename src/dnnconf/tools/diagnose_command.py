@@ -20,7 +20,6 @@ The lead wires it in `cli.build_parser`: `from dnnconf.tools.diagnose_command im
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,13 +67,9 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def default_folder(name: str, root: Path = Path("runs")) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = root / f"diagnose-{name}-{stamp}"
-    suffix = 1
-    while folder.exists():
-        suffix += 1
-        folder = root / f"diagnose-{name}-{stamp}-{suffix}"
-    return folder
+    from dnnconf.run import timestamped_folder
+
+    return timestamped_folder(f"diagnose-{name}", root)
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:

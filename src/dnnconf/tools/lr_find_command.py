@@ -8,7 +8,6 @@ with --apply FILE writes the resolved config using it. Bad options exit 2 with o
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +38,9 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def default_folder(name: str, root: Path = Path("runs")) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = root / f"lr-find-{name}-{stamp}"
-    suffix = 1
-    while folder.exists():
-        suffix += 1
-        folder = root / f"lr-find-{name}-{stamp}-{suffix}"
-    return folder
+    from dnnconf.run import timestamped_folder
+
+    return timestamped_folder(f"lr-find-{name}", root)
 
 
 def _check_folder(folder: Path) -> None:
