@@ -69,3 +69,50 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(reference, tmp_path, 
     assert all(torch.equal(weights[k], expected[k]) for k in expected)
     history = (run / "history.csv").read_text().splitlines()
     assert len(history) == 1 + 12
+
+
+TASK_A = """
+name: task-a
+seed: 5
+data: {dataset: digits, valid_size: 0.15, classes: [0, 1, 2, 3, 5, 6, 7, 8]}
+model: {hidden: [32, 16], batch_norm: before_activation}
+schedule: {name: constant}
+training: {epochs: 2}
+"""
+TASK_B = """
+name: task-b
+seed: 5
+data: {{dataset: digits, valid_size: 0.15, classes: [4, 9], positive_class: 9}}
+model: {{hidden: [32, 16], batch_norm: before_activation}}
+schedule: {{name: constant}}
+transfer: {{from: {source}, freeze_epochs: 3, unfreeze: all, unfreeze_lr_factor: 0.1}}
+training: {{epochs: 40, batch_size: 4, checkpoint_every: 3, early_stopping: null}}
+"""
+
+
+def test_a_transfer_run_killed_after_unfreezing_resumes_to_the_same_weights(tmp_path):
+    (tmp_path / "a.yaml").write_text(TASK_A)
+    subprocess.run(dnnconf("train", tmp_path / "a.yaml", "--out", tmp_path / "a", "--quiet"), check=True, env=ENV,
+                   capture_output=True, timeout=600)
+    config = tmp_path / "b.yaml"
+    config.write_text(TASK_B.format(source=tmp_path / "a"))
+    subprocess.run(dnnconf("train", config, "--out", tmp_path / "full", "--quiet"), check=True, env=ENV,
+                   capture_output=True, timeout=600)
+    expected = load_file(str(tmp_path / "full" / "model.safetensors"))
+    run = tmp_path / "killed"
+    process = subprocess.Popen(dnnconf("train", config, "--out", run, "--quiet"), env=ENV,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while (run / "history.csv").is_file() is False or len((run / "history.csv").read_text().splitlines()) < 6:
+        if process.poll() is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.005)  # epoch 5 is done: the reused layers were unfrozen after epoch 3
+    time.sleep(0.03)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (run / "model.safetensors").exists(), "the run finished before it could be killed"
+    resumed = subprocess.run(dnnconf("train", config, "--resume", run, "--quiet"), env=ENV, capture_output=True,
+                             text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    weights = load_file(str(run / "model.safetensors"))
+    assert all(torch.equal(weights[k], expected[k]) for k in expected)
