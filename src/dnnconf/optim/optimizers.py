@@ -42,7 +42,9 @@ instead, a single pass over memory where the foreach ops take 3 to 7:
   with ε' = ε/√(1−β₂ᵗ) this is Keras's θ ← θ(1 − ηλ) − α·m/(√v + ε) (m, v, v̂ are the same tensors).
 - sgd with momentum: torch's SGD kernel computes b ← μb + (1−d)g, θ ← θ − lr·b; with μ = β,
   d = 1 + η and lr = −1 it is Keras's m ← βm − ηg, θ ← θ + m, whatever η was at earlier steps (b is
-  Keras's m). Nesterov: lr = −β gives θ ← θ + βm, then one foreach pass θ ← θ − ηg.
+  Keras's m). Nesterov: torch's Nesterov kernel (b ← βb + g, θ ← θ − η(g + βb)) is Keras's rule with
+  m = −ηb while η stays the same, so the buffer is kept in that form, its η in `state["velocity_lr"]`,
+  and rescaled (b ← b·η_old/η_new) only when η changes; the other paths convert it back to m first.
 """
 
 from __future__ import annotations
@@ -216,18 +218,19 @@ class SGD(KerasOptimizer):
             torch._foreach_add_(params, grads, alpha=-lr)
             return
         m = self._buffers(params, "momentum")
+        if self._fusable(params, grads, m) and group["nesterov"]:
+            # torch's fused Nesterov rule b ← βb + g, θ ← θ − η(g + βb) is Keras's with m = −ηb for a fixed
+            # η; the buffer is kept in that form (`velocity_lr` = its η) and rescaled only when η changes
+            self._velocity_form(params, m, lr)
+            torch._fused_sgd_(params, grads, m, weight_decay=0.0, momentum=beta, lr=lr, dampening=0.0,
+                              nesterov=True, maximize=False, is_first_step=False)
+            return
+        self._velocity_form(params, m, None)
         if self._fusable(params, grads, m):
-            # torch's b ← μb + (1−d)g, θ ← θ − lr·b with μ = β, d = 1 + η and lr = −1 (nesterov: lr = −β,
-            # then θ ← θ − ηg), as the module docstring explains
-            if group["nesterov"]:
-                # with g' = −ηg (the gradients are scaled in place: they are spent after the step), torch's
-                # nesterov rule b ← βb + g', θ ← θ − lr·(g' + βb) with lr = −1 is Keras's, in one kernel
-                torch._foreach_mul_(grads, -lr)
-                torch._fused_sgd_(params, grads, m, weight_decay=0.0, momentum=beta, lr=-1.0, dampening=0.0,
-                                  nesterov=True, maximize=False, is_first_step=False)
-            else:
-                torch._fused_sgd_(params, grads, m, weight_decay=0.0, momentum=beta, lr=-1.0, dampening=1.0 + lr,
-                                  nesterov=False, maximize=False, is_first_step=False)
+            # torch's b ← μb + (1−d)g, θ ← θ − lr·b with μ = β, d = 1 + η and lr = −1 is Keras's
+            # m ← βm − ηg, θ ← θ + m, as the module docstring explains
+            torch._fused_sgd_(params, grads, m, weight_decay=0.0, momentum=beta, lr=-1.0, dampening=1.0 + lr,
+                              nesterov=False, maximize=False, is_first_step=False)
             return
         torch._foreach_mul_(m, beta)
         torch._foreach_add_(m, grads, alpha=-lr)
@@ -236,6 +239,24 @@ class SGD(KerasOptimizer):
             torch._foreach_add_(params, m, alpha=beta)
         else:
             torch._foreach_add_(params, m)
+
+    def _velocity_form(self, params: Tensors, buffers: Tensors, lr: float | None) -> None:
+        """Put each momentum buffer in torch's form b = −m/lr (lr given) or Keras's m (lr None).
+
+        `state["velocity_lr"]` records the η of a buffer in torch's form; without it the buffer is m.
+        """
+        for p, buffer in zip(params, buffers, strict=True):
+            state = self.state[p]
+            current = state.get("velocity_lr")
+            if current == lr:
+                continue
+            if current is not None:
+                buffer.mul_(-current)  # back to m
+            if lr is None:
+                state.pop("velocity_lr", None)
+            else:
+                buffer.div_(-lr)
+                state["velocity_lr"] = lr
 
 
 @OPTIMIZERS.register("adagrad", "per-parameter rates from the sum of squared gradients: s ← s + g², "

@@ -8,7 +8,7 @@ epoch it writes the mean over those samples into the epoch's `logs` as `grad_nor
 
 The norms are those of the gradient before clipping (like the loop's `grad_norm`): a tensor hook on
 each kernel, armed only for the sampled steps, records the norm as backward produces it, before the loop
-clips it and before an optimizer reuses `.grad` in place (the Nesterov kernel scales it by −η).
+clips it and before any optimizer that reuses `.grad` in place.
 A layer with no gradient (frozen) gets NaN. Every epoch has every column (the CSV writer takes its
 columns from the first row).
 
