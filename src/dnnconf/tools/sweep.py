@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import datetime as dt
 import io
 import math
 import os
@@ -523,13 +522,9 @@ class SweepResult:
 
 
 def default_out(name: str, root: Path = Path("runs")) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = root / f"sweep-{name}-{stamp}"
-    suffix = 1
-    while folder.exists():
-        suffix += 1
-        folder = root / f"sweep-{name}-{stamp}-{suffix}"
-    return folder
+    from dnnconf.run import timestamped_folder
+
+    return timestamped_folder(f"sweep-{name}", root)
 
 
 def split_trials(trials: int, jobs: int) -> list[int]:
