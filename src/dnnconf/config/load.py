@@ -67,13 +67,14 @@ def config_from_dict(raw: Any, source: str = "") -> Config:
         raise ConfigError(f"{source}: {error}" if source else str(error)) from None
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path, what: str = "config file") -> Any:
+    """A YAML file read with the safe loader; each failure is one ConfigError line naming the file."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
+        raise ConfigError(f"{path}: no such {what}") from None
     except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read the config ({error.__class__.__name__}: {error})") from None
+        raise ConfigError(f"{path}: cannot read the {what} ({error.__class__.__name__}: {error})") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:
@@ -130,7 +131,7 @@ def _list_item(node: list[Any], part: str, parts: list[str], assignment: str) ->
 
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read a YAML config (None: all defaults), apply `--set` overrides in order, validate."""
-    raw: Any = {} if path is None else _read_yaml(Path(path))
+    raw: Any = {} if path is None else read_yaml(Path(path))
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

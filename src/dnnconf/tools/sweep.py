@@ -196,19 +196,10 @@ def parse_param(space: str, key: Any, entry: Any) -> Param:
 
 def read_space(path: str | Path) -> list[Param]:
     """Read and validate a search-space file (the values are not yet checked against a config)."""
+    from dnnconf.config.load import read_yaml
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"--space {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"--space {path}: cannot read it ({error.__class__.__name__}: {error})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}: malformed YAML{where}") from None
+    raw = read_yaml(path, "file")  # a search space, not a config
     if not isinstance(raw, dict) or not raw:
         raise ConfigError(f"{path}: expected a mapping of config key paths to ranges, e.g. "
                           f"optimizer.learning_rate: {{type: float, low: 1.0e-4, high: 0.1, log: true}}")

@@ -76,31 +76,11 @@ def cmd_sweep(args: argparse.Namespace, log: Any = print) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`dnnconf sweep` on its own: `main(["CONFIG", "--space", "S.yaml", "--trials", "4"])`."""
-    from dnnconf.cli import Parser
-    from dnnconf.errors import DnnconfError
+    from dnnconf.cli import main as dnnconf_main
 
-    parser = Parser(prog="dnnconf")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    add_command(commands)
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv if argv[:1] == ["sweep"] else ["sweep", *argv])
-    try:
-        return args.handler(args)
-    except DnnconfError as error:
-        if args.debug:
-            raise
-        print(f"dnnconf sweep: {error}", file=sys.stderr)
-        return error.exit_code
-    except OSError as error:
-        if args.debug:
-            raise
-        where = f"{error.filename}: " if error.filename else ""
-        print(f"dnnconf sweep: {where}{error.strerror or error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("dnnconf sweep: interrupted", file=sys.stderr)
-        return 130
+    return dnnconf_main(argv if argv[:1] == ["sweep"] else ["sweep", *argv])
+
 
 
 if __name__ == "__main__":
