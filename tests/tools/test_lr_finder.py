@@ -140,6 +140,13 @@ def test_no_clear_descent_falls_back_to_min_over_10():
     assert recommended == "valley"
 
 
+def test_for_one_cycle_the_notes_rule_is_recommended_as_max_lr():
+    values, clear = suggest(*smooth_curve())
+    suggestions, _, recommended = combine([values], [clear], schedule="one_cycle")
+    assert recommended == "note" and suggestions["note"] > suggestions["valley"]
+    assert combine([values], [clear], schedule="exponential")[2] == "valley"
+
+
 def test_band_is_the_spread_of_the_repeats_and_the_suggestion_their_geometric_mean():
     per_repeat = [suggest(*smooth_curve(center=c))[0] for c in (5e-3, 1e-2, 2e-2)]
     suggestions, band, _ = combine(per_repeat, [True] * 3)
@@ -334,8 +341,13 @@ def test_apply_sets_max_lr_and_start_lr_for_one_cycle(tmp_path, config_file):
     code, printed = run_command(["lr-find", str(config_file("{name: one_cycle}")), "--steps", "40",
                                  "--out", str(tmp_path / "out"), "--apply", str(tmp_path / "tuned.yaml")])
     assert code == 0, printed
+    assert "recommended: note" in "\n".join(printed)
+    import json
+
+    saved = json.loads((tmp_path / "out" / "lr_find.json").read_text())
     tuned = load_config(tmp_path / "tuned.yaml")
     assert tuned.schedule["name"] == "one_cycle"
+    assert tuned.schedule["max_lr"] == pytest.approx(saved["suggestions"]["note"], rel=5e-3)
     assert tuned.schedule["start_lr"] == pytest.approx(tuned.schedule["max_lr"] / 10, rel=5e-3)
     assert tuned.optimizer.model_dump()["learning_rate"] == 0.01  # untouched: one_cycle uses max_lr
 
