@@ -78,11 +78,13 @@ def pretrained_network(config: Config, folder: Path | None = None, device: str |
         folder = Path(config.pretrain.reuse_from)
         if not (folder / "encoder.safetensors").is_file():
             raise ConfigError(f"pretrain.reuse_from: {folder} holds no finished pretraining (encoder.safetensors)")
-        _check_reuse(config, folder)
+        _check_same(config, folder, "pretrain.reuse_from")
     elif folder is None:
         from dnnconf.run import timestamped_folder
 
         folder = timestamped_folder(f"{config.name}-pretrain")
+    elif (folder / "pretrain.json").is_file():  # a finished or interrupted pretraining: of this config only
+        _check_same(config, folder, "pretrain")
     if not (folder / "encoder.safetensors").is_file():
         pretrain(config, folder, torch.device(device), quiet, log)
     network = setup.make_network(config)
@@ -96,13 +98,17 @@ def pretrained_network(config: Config, folder: Path | None = None, device: str |
     return network.to(device), TransferPlan(folder, groups, normalization)
 
 
-def _check_reuse(config: Config, folder: Path) -> None:
-    saved = json.loads((folder / "pretrain.json").read_text())
+def _check_same(config: Config, folder: Path, where: str) -> None:
+    """The pretraining in `folder` was made (or begun) with what shapes this config's encoder."""
+    try:
+        saved = json.loads((folder / "pretrain.json").read_text())
+    except (OSError, ValueError):
+        raise ConfigError(f"{where}: {folder}/pretrain.json is missing or unreadable") from None
     mine = json.loads(json.dumps(fingerprint(config)))
     for key in mine:
         if saved.get(key) != mine[key]:
-            raise ConfigError(f"pretrain.reuse_from: {folder} was pretrained with another {key} ({saved.get(key)!r}; "
-                              f"this config: {mine[key]!r})")
+            raise ConfigError(f"{where}: {folder} was pretrained with another {key} ({saved.get(key)!r}; this "
+                              f"config: {mine[key]!r}); remove that folder or choose another")
 
 
 def pretrain(config: Config, folder: Path, device: torch.device, quiet: bool = True, log: Any = print) -> None:
