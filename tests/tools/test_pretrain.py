@@ -143,6 +143,8 @@ def test_reusing_a_pretraining_made_otherwise_is_refused(tmp_path):
         pretrained_network(other)
     with pytest.raises(ConfigError, match=r"^pretrain: .* another pretrain"):  # --force into a used folder
         pretrained_network(config(pretrain={"epochs": 4}), tmp_path / "pre")
+    with pytest.raises(ConfigError, match="this config has no pretrain section"):
+        pretrained_network(config(pretrain=None))
     with pytest.raises(ConfigError, match="holds no finished pretraining"):
         pretrained_network(config(pretrain={"reuse_from": str(tmp_path / "nothing")}))
 

@@ -53,13 +53,14 @@ def fingerprint(config: Config) -> dict[str, Any]:
 
 
 def _resolved(config: Config) -> Config:
+    """`config` with what the data decides filled in (`run.train` passes it so; the API may not)."""
+    if config.pretrain is None:
+        raise ConfigError("pretrain: this config has no pretrain section")
     if config.model.input_shape is None or config.model.output.units is None:
         from dnnconf.data import load_data
         from dnnconf.train import setup
 
         config = setup.resolve_with_data(config, load_data(config.data))
-    if config.pretrain is None:
-        raise ConfigError("pretrain: this config has no pretrain section")
     return config
 
 
