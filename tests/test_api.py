@@ -6,7 +6,7 @@ def test_the_python_api_names_resolve():
     import dnnconf.train.loop  # noqa: F401 - the subpackage `dnnconf.train` must not hide the API
 
     for name in ("load_config", "config_from_dict", "dump_config", "Config", "fit", "load_run", "evaluate_run",
-                 "lr_find", "diagnose", "check_config"):
+                 "lr_find", "diagnose", "check_config", "pretrained_network"):
         assert callable(getattr(dnnconf, name)), name
     from dnnconf.run import train
 

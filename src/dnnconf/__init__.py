@@ -8,6 +8,7 @@ The Python API, imported on first use so `import dnnconf` stays light:
     found = dnnconf.lr_find(config)                  # the learning-rate range test
     report = dnnconf.diagnose(config)                # per-layer gradient health with verdicts
     findings = dnnconf.check_config(config)          # the note's rules
+    network, plan = dnnconf.pretrained_network(config)  # with a pretrain section: the encoder's layers
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ _API = {
     "lr_find": "dnnconf.tools.lr_finder",
     "diagnose": "dnnconf.tools.diagnostics",
     "check_config": "dnnconf.advice",
+    "pretrained_network": "dnnconf.tools.pretrain",
 }
 
 

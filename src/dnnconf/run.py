@@ -6,6 +6,10 @@ With a `transfer` section: the network comes from `dnnconf.tools.transfer.build_
 normalized with the source's statistics unless `transfer.normalization: own`), a `Freezing` listener
 freezes and unfreezes the reused layers, history.csv gets a `trainable` column (trainable parameters in
 each epoch) and trainable.json lists the reused layers and each epoch's trainable modules.
+With a `pretrain` section: `pretrain/` holds the pretraining (`dnnconf.tools.pretrain`; read back, not
+redone, when the run is resumed), the network's hidden layers start from its encoder, the inputs are
+normalized with the unlabeled set's statistics, and the same `Freezing` listener, history column and
+trainable.json follow (`source`: the pretrain folder).
 """
 
 from __future__ import annotations
@@ -136,8 +140,21 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
     else:
         folder = folder or default_folder(config)
         _prepare_folder(folder, force)
-    setup.seed_everything(config.seed)
+        # first: a run interrupted while pretraining is already a run folder that --resume continues
+        write_atomic(folder / "config.yaml", dump_config(config))
     freezing = None
+    if config.pretrain is not None:  # the note's section 2: hidden layers pretrained without labels, frozen first
+        from dnnconf.tools.pretrain import pretrained_network
+        from dnnconf.tools.transfer import renormalize
+        from dnnconf.train.freezing import Freezing
+
+        network, plan = pretrained_network(config, folder / "pretrain", device, quiet, log)  # read back if done
+        renormalize(dataset, plan.normalization)  # the unlabeled set's statistics, which the encoder learned on
+        pretrain = config.pretrain
+        freezing = Freezing(config, plan.groups, pretrain.freeze_epochs, pretrain.unfreeze,
+                            pretrain.unfreeze_lr_factor)
+        freezing.freeze(network)
+    setup.seed_everything(config.seed)  # after pretraining: the run's streams do not depend on whether it ran
     if config.transfer is not None:  # the note's section 2: reused layers copied from a trained run, frozen first
         from dnnconf.tools.transfer import build_transferred, renormalize
         from dnnconf.train.freezing import Freezing
@@ -149,13 +166,12 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
         freezing = Freezing(config, plan.groups, transfer.freeze_epochs, transfer.unfreeze,
                             transfer.unfreeze_lr_factor)
         freezing.freeze(network)  # before the optimizer: it holds only the trainable parameters
-    else:
+    elif config.pretrain is None:
         network = setup.make_network(config).to(device)
     splits = setup.to_splits(dataset, device)
     optimizer, clipping = setup.make_optimizer(config, network)
     schedule = setup.make_schedule(config, setup.steps_per_epoch(config, len(splits.train)))
     if resume is None:
-        write_atomic(folder / "config.yaml", dump_config(config))
         # the training split's statistics, so new inputs (predict) are normalized as the training data was
         write_atomic(folder / "normalization.json", json.dumps(dataset.normalization))
     if not quiet:
@@ -182,7 +198,8 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
                 config.training.batch_size, clipping, listeners, generator, config.training.eval_batch_size)
     if freezing is not None:
         freezing.attach(loop)  # it rebuilds loop.optimizer at unfreezing (and when restoring past it)
-    if resume is not None:
+    started = config.pretrain is None or (folder / "checkpoint" / "LATEST").is_file()
+    if resume is not None and started:  # (a run stopped while pretraining has no supervised checkpoint yet)
         restore(latest_checkpoint(folder / "checkpoint"), loop, stateful)
         if not quiet:
             log(f"resuming after epoch {loop.state.epoch} (step {loop.state.step})")

@@ -154,6 +154,24 @@ def test_minmax_and_none(tmp_path):
     np.testing.assert_array_equal(data.x_test.numpy(), x)
 
 
+def test_normalize_on_all_train_uses_the_whole_training_split_and_matches_the_unlabeled_set(tmp_path):
+    from dnnconf.data.dataset import load_unlabeled
+
+    x = np.array([[0.0], [10.0], [4.0], [20.0], [7.0]])  # the last one is the validation split
+    y = np.array([0, 1, 1, 0, 1])
+    path = npz(tmp_path, x_train=x, y_train=y, x_test=x, y_test=y)
+    kept = dict(dataset="npz", path=path, valid_size=1, normalize="minmax", classes=[1], train_limit=1)
+    own = load_data(DataConfig(**kept))  # statistics of the one kept image: a constant feature
+    assert own.normalization == {"method": "minmax", "min": [10.0], "max": [10.0]}
+    whole = load_data(DataConfig(**kept, normalize_on="all_train"))  # of the four training images, any label
+    assert whole.normalization == {"method": "minmax", "min": [0.0], "max": [20.0]}
+    np.testing.assert_allclose(whole.x_train.numpy(), [[0.5]])
+    x_unlabeled, x_valid, normalization = load_unlabeled(DataConfig(**kept))
+    assert normalization == whole.normalization
+    np.testing.assert_allclose(x_unlabeled.numpy(), [[0.0], [0.5], [0.2], [1.0]])
+    np.testing.assert_allclose(x_valid.numpy(), [[0.35]])
+
+
 def test_task_auto(tmp_path):
     path = npz(tmp_path, x=np.ones((20, 2)), y=np.linspace(0, 1, 20))
     data = load_data(DataConfig(dataset="npz", path=path, valid_size=0.25))

@@ -8,22 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from dnnconf.config.schema import Config, OptimizerConfig
+from dnnconf.config.schema import Config, OptimizerConfig, PretrainConfig
 from dnnconf.errors import ConfigError
 
 CLIPPING_KEYS = ("clipnorm", "global_clipnorm", "clipvalue")
 
 
-def _resolve_optimizer(optimizer: OptimizerConfig) -> OptimizerConfig:
+def _resolve_optimizer(optimizer: OptimizerConfig, default: OptimizerConfig | None = None,
+                       where: str = "optimizer") -> OptimizerConfig:
     from dnnconf.optim.optimizers import OPTIMIZERS
 
     raw = optimizer.model_dump()
     if "name" not in optimizer.model_fields_set:
         # a section that names no optimizer tunes the default one (the note's Nesterov SGD)
-        raw = {**Config().optimizer.model_dump(), **{k: raw[k] for k in optimizer.model_fields_set}}
+        raw = {**(default or Config().optimizer).model_dump(), **{k: raw[k] for k in optimizer.model_fields_set}}
         raw.update(optimizer.model_extra or {})
     clipping = {key: raw.pop(key) for key in CLIPPING_KEYS}
-    resolved = OPTIMIZERS.resolve(raw, "optimizer")
+    resolved = OPTIMIZERS.resolve(raw, where)
     return OptimizerConfig(**resolved, **clipping)
 
 
@@ -58,9 +59,12 @@ def resolve_names(config: Config) -> Config:
     new_model = model.model_copy(update=updates)
     default_schedule = Config().schedule
     schedule = _resolve_schedule(config.schedule, default_schedule)
-    resolved = config.model_copy(
-        update={"model": new_model, "optimizer": _resolve_optimizer(config.optimizer), "schedule": schedule}
-    )
+    update = {"model": new_model, "optimizer": _resolve_optimizer(config.optimizer), "schedule": schedule}
+    if config.pretrain is not None:
+        default = PretrainConfig().optimizer  # a pretrain.optimizer without a name tunes Adam
+        optimizer = _resolve_optimizer(config.pretrain.optimizer, default, "pretrain.optimizer")
+        update["pretrain"] = config.pretrain.model_copy(update={"optimizer": optimizer})
+    resolved = config.model_copy(update=update)
     _check_consistency(resolved)
     return resolved
 
@@ -68,6 +72,12 @@ def resolve_names(config: Config) -> Config:
 def _check_consistency(config: Config) -> None:
     """Cross-field rules that no single field can check."""
     data, output, loss = config.data, config.model.output, config.loss
+    if config.pretrain is not None and config.transfer is not None:
+        raise ConfigError("pretrain: cannot be combined with transfer (both would start the hidden layers); "
+                          "keep one of the two sections")
+    if config.pretrain is not None and config.pretrain.loss == "binary_crossentropy" and data.normalize != "minmax":
+        raise ConfigError(f"pretrain.loss: binary_crossentropy needs inputs in [0, 1] (data.normalize: minmax), "
+                          f"not data.normalize: {data.normalize}; or use pretrain.loss: mse")
     if data.positive_class is not None and output.activation == "softmax":
         raise ConfigError(
             "model.output.activation: a binary task (data.positive_class) needs sigmoid, not softmax"

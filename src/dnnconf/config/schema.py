@@ -43,6 +43,10 @@ class DataConfig(Strict):
     normalize: Literal["standardize", "minmax", "none"] = Field(
         "standardize", description="standardize or minmax with statistics of the training split only; none"
     )
+    normalize_on: Literal["train", "all_train"] = Field(
+        "train", description="whose statistics normalize: train = the training examples kept (after classes "
+        "and train_limit); all_train = the whole training split before them (statistics need no labels)"
+    )
     classes: list[int] | None = Field(
         None, description="keep only these original classes, relabelled 0..k-1 in the order given"
     )
@@ -237,6 +241,66 @@ class TransferConfig(Strict):
         return value
 
 
+class NoiseConfig(Strict):
+    """Corruption of the autoencoder's inputs (a denoising autoencoder); the targets stay clean."""
+
+    kind: Literal["gaussian", "dropout"] = Field(
+        description="gaussian: add N(0, std²) to each normalized input; dropout: zero each input with "
+        "probability rate (scaled by 1/(1-rate))"
+    )
+    std: float = Field(0.1, gt=0, description="gaussian: the noise's standard deviation, in normalized units")
+    rate: float = Field(0.2, gt=0, lt=1, description="dropout: the probability of dropping each input")
+
+
+class PretrainConfig(Strict):
+    """Unsupervised pretraining (the note's section 2): an autoencoder learns the model's hidden stack on
+    unlabeled inputs, whose weights then start the supervised run (copied, frozen, unfrozen as in transfer).
+
+    The encoder is the model's hidden layers (every layer but the output); the decoder mirrors its dense
+    layers back to the input size, ending linear (mse) or sigmoid (binary_crossentropy).
+    """
+
+    method: Literal["autoencoder", "greedy_layerwise"] = Field(
+        "autoencoder", description="autoencoder: one deep autoencoder, trained whole; greedy_layerwise: one "
+        "shallow autoencoder per hidden layer, each on the codes of the layers below"
+    )
+    unlabeled: Literal["all_train"] = Field(
+        "all_train", description="the unlabeled inputs: the whole training split without labels (before "
+        "data.classes and data.train_limit; the validation split stays out)"
+    )
+    epochs: int = Field(10, ge=1, description="epochs of pretraining (greedy_layerwise: of each layer)")
+    batch_size: int = Field(32, ge=1, description="examples per optimizer step while pretraining")
+    loss: Literal["mse", "binary_crossentropy"] = Field(
+        "mse", description="reconstruction loss: mse (linear output), or binary_crossentropy (sigmoid output; "
+        "needs inputs in [0, 1]: data.normalize: minmax)"
+    )
+    noise: NoiseConfig | None = Field(None, description="corrupt the inputs (a denoising autoencoder); null: none")
+    optimizer: OptimizerConfig = Field(
+        default_factory=lambda: OptimizerConfig(name="adam", learning_rate=0.001),
+        description="the pretraining optimizer, at a constant rate (Adam by default; a section without `name` "
+        "tunes it)",
+    )
+    freeze_epochs: int = Field(4, ge=0, description="epochs of supervised training with the pretrained layers "
+                               "frozen (their batch norm in inference mode); 0: never frozen")
+    unfreeze: Literal["all", "none"] | int = Field(
+        "all", description="after freeze_epochs: all pretrained layers, none, or the top k of them"
+    )
+    unfreeze_lr_factor: float = Field(
+        1.0, gt=0, description="the unfrozen pretrained layers learn at this factor times the rate"
+    )
+    reuse_from: str | None = Field(
+        None, description="a finished pretraining folder (a run's pretrain/) to reuse instead of pretraining; "
+        "its settings, seed, data and hidden layers must be this config's"
+    )
+
+    @field_validator("unfreeze")
+    @classmethod
+    def _unfreeze(cls, value: Any) -> Any:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("unfreeze the top k >= 1 layers, or all, or none")
+        return value
+
+
 class Config(Strict):
     """A whole run: data, model, loss, optimizer, schedule, training."""
 
@@ -258,4 +322,6 @@ class Config(Strict):
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="the loop")
     transfer: TransferConfig | None = Field(None, description="reuse a trained run's layers (null: train from "
                                             "scratch)")
+    pretrain: PretrainConfig | None = Field(None, description="pretrain the hidden layers as an autoencoder on "
+                                            "unlabeled inputs first (null: no pretraining)")
 

@@ -2,8 +2,9 @@
 
 The steps, in this order: load the source; split it; in each split keep `classes` (relabelled 0..k-1)
 and apply `positive_class`; keep the first `train_limit` training examples; normalize every split with
-statistics of the final training split only. Splitting before filtering is what reproduces the
-Hands-On ML book's task A / task B split of Fashion-MNIST.
+statistics of the final training split only (`normalize_on: all_train`: of the whole training split
+before the class filter and the limit, which needs no labels). Splitting before filtering is what
+reproduces the Hands-On ML book's task A / task B split of Fashion-MNIST.
 """
 
 from __future__ import annotations
@@ -59,12 +60,14 @@ def load_data(cfg: DataConfig) -> Dataset:
     raw = load_source(cfg)
     task, num_classes, class_names = _task(raw, cfg)
     splits = _split(raw, cfg)
+    all_train = splits["train"][0]  # before the class filter and the limit (data.normalize_on: all_train)
     splits = {name: _filter(x, y, cfg) for name, (x, y) in splits.items()}
     if cfg.train_limit is not None:
         splits["train"] = tuple(a[: cfg.train_limit] for a in splits["train"])
     if len(splits["train"][0]) == 0:
         raise DataError(f"data.classes: no training examples of classes {cfg.classes} remain in {raw.name}")
-    normalization = fit_normalization(splits["train"][0], cfg.normalize)
+    statistics_of = all_train if cfg.normalize_on == "all_train" else splits["train"][0]
+    normalization = fit_normalization(statistics_of, cfg.normalize)
     tensors = {}
     for name, (x, y) in splits.items():
         tensors[f"x_{name}"] = torch.from_numpy(apply_normalization(x, normalization))
@@ -78,6 +81,17 @@ def load_data(cfg: DataConfig) -> Dataset:
         class_names=class_names,
         normalization=normalization,
     )
+
+
+def load_unlabeled(cfg: DataConfig) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """Unlabeled inputs for pretraining: the whole training split (before `classes` and `train_limit`,
+    without the validation split) and the validation split, both normalized with the whole training
+    split's statistics, which are returned too (what `normalize_on: all_train` gives a labeled run)."""
+    splits = _split(load_source(cfg), cfg)
+    normalization = fit_normalization(splits["train"][0], cfg.normalize)
+    x_train, x_valid = (torch.from_numpy(apply_normalization(splits[name][0], normalization))
+                        for name in ("train", "valid"))
+    return x_train, x_valid, normalization
 
 
 def load_source(cfg: DataConfig) -> Raw:

@@ -12,6 +12,7 @@ from types import ModuleType
 
 STUDIES: dict[str, str] = {
     "transfer": "dnnconf.studies.transfer",  # the note's section 2: task B from scratch vs on task A
+    "pretraining": "dnnconf.studies.pretraining",  # section 2: few labels, from scratch vs a pretrained autoencoder
 }
 
 

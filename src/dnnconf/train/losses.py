@@ -5,6 +5,9 @@
 - linear head: mean squared error.
 Working on logits (log-sum-exp inside) is what Keras does with `from_logits=True`: the same
 values as softmax followed by cross-entropy, without its overflow.
+Binary CE and MSE also take targets with several values per example (an autoencoder's, shaped like the
+output): the losses average over every value, and the metrics (pixel accuracy, MAE) are per value too,
+summed over examples like one-value targets, so the loop's division by the example count gives means.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ def loss_function(name: str) -> LossFn:
     if name == "sparse_categorical_crossentropy":
         return F.cross_entropy
     if name == "binary_crossentropy":
-        return lambda logits, y: F.binary_cross_entropy_with_logits(logits.view(-1), y)
+        return lambda logits, y: F.binary_cross_entropy_with_logits(logits.reshape(-1), y.reshape(-1))
     if name == "mse":
         return lambda output, y: F.mse_loss(output.view(-1) if output.shape[-1] == 1 else output, y)
     raise ValueError(f"unknown loss {name!r}")
@@ -37,5 +40,5 @@ def metric_sum(loss: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor
     if loss == "sparse_categorical_crossentropy":
         return lambda logits, y: (logits.argmax(dim=1) == y).sum()
     if loss == "binary_crossentropy":
-        return lambda logits, y: ((logits.view(-1) > 0) == (y > 0.5)).sum()
-    return lambda output, y: (output.view(-1) - y).abs().sum()
+        return lambda logits, y: ((logits.reshape(-1) > 0) == (y.reshape(-1) > 0.5)).sum() * (len(y) / y.numel())
+    return lambda output, y: (output.reshape(-1) - y.reshape(-1)).abs().sum() * (len(y) / y.numel())

@@ -1,0 +1,231 @@
+"""`dnnconf study pretraining`: with few labels, does autoencoder pretraining on unlabeled data help?
+
+The note's section 2 ("much unlabeled data, few labels: pretrain without labels"), over seeds. For each
+seed: one autoencoder pretraining on the whole training split without labels (55,000 Fashion-MNIST
+images), shared by every label count; then, for each label count N (default 100, 500, 2,000: the first
+N training images), the classifier from scratch and from the pretrained encoder (frozen for the first
+epochs, then fine-tuned). A pair shares the seed (the output layer's initial weights, the batch order),
+the N images, and the inputs' normalization (the unlabeled set's statistics, `data.normalize_on:
+all_train`, in both arms), so the pretraining is the only difference. Both arms stop early on the
+5,000-image validation split, which a real 100-label setting would not have (it favours neither arm).
+
+Reports, per label count, mean ± std of the test accuracies, the paired difference (pretrained −
+scratch) with its 95% t-interval and a verdict (`studies.transfer.paired_difference`); plots accuracy
+against the number of labels, both arms with error bars, and the differences with their intervals.
+
+Writes into --out (default runs/study-pretraining): seed-S/pretrain/ (the pretraining),
+seed-S/{scratch,pretrained}-N/ (run folders), results.csv, summary.md, pretraining.png. Finished runs
+are read back, interrupted ones resumed (run again; more --seeds adds seeds). `--quick` runs a digits
+analogue (25 and 100 labels, 3 pretraining epochs) in seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+HELP = "unsupervised pretraining: few labels from scratch vs on a pretrained autoencoder, over seeds (note §2)"
+MODEL = {"hidden": [300, 100], "activation": "relu", "kernel_initializer": "he_normal"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seeds", type=int, default=5, help="seeds (pairs of runs per label count), 0..N-1 "
+                        "(default 5)")
+    parser.add_argument("--labels", default=None, help="label counts, comma-separated (default 100,500,2000; "
+                        "--quick: 25,100)")
+    parser.add_argument("--pretrain-epochs", type=int, default=None,
+                        help="epochs of autoencoder pretraining (default 10; --quick: 3)")
+    parser.add_argument("--method", choices=("autoencoder", "greedy_layerwise"), default="autoencoder",
+                        help="pretraining method (default autoencoder)")
+    parser.add_argument("--out", default="runs/study-pretraining", help="study folder (default "
+                        "runs/study-pretraining)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a digits analogue with few epochs (for CI: seconds, not Fashion-MNIST's numbers)")
+
+
+def parse_labels(text: str | None, quick: bool) -> list[int]:
+    from dnnconf.errors import BadInput
+
+    if text is None:
+        return [25, 100] if quick else [100, 500, 2000]
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise BadInput(f"--labels: {text!r} is not a comma-separated list of counts, e.g. 100,500,2000") from None
+    if not counts or any(count < 1 for count in counts) or len(set(counts)) != len(counts):
+        raise BadInput(f"--labels: {text!r} must list distinct counts >= 1, e.g. 100,500,2000")
+    return sorted(counts)
+
+
+def configs(seed: int, labels: int, quick: bool, epochs: int, method: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Raw configs of the scratch and the pretrained arm (its `pretrain` section without `reuse_from`)."""
+    if quick:
+        data = {"dataset": "digits", "valid_size": 0.15, "normalize": "minmax"}
+        model, training = {"hidden": [32, 16]}, {"epochs": 12, "early_stopping": {"patience": 4}}
+        pretrain_batch, freeze = 32, 2
+    else:  # examples/pretraining/*.yaml
+        data = {"dataset": "fashion_mnist", "valid_size": 5000, "normalize": "minmax"}
+        model, training = dict(MODEL), {"epochs": 200, "early_stopping": {"patience": 10}}
+        pretrain_batch, freeze = 64, 5
+    scratch = {"name": f"pretraining-scratch-{labels}", "seed": seed,
+               "data": {**data, "normalize_on": "all_train", "train_limit": labels}, "model": model,
+               "schedule": {"name": "performance", "factor": 0.5, "patience": 5}, "training": training}
+    pretrained = {**scratch, "name": f"pretraining-pretrained-{labels}",
+                  "pretrain": {"method": method, "epochs": epochs, "batch_size": pretrain_batch,
+                               "loss": "binary_crossentropy", "freeze_epochs": freeze, "unfreeze": "all",
+                               "unfreeze_lr_factor": 1.0}}
+    return scratch, pretrained
+
+
+def pretrain_once(raw: dict[str, Any], folder: Path, log: Any) -> None:
+    """The seed's pretraining into `folder` (read back when finished, resumed when interrupted)."""
+    from dnnconf.config import config_from_dict
+    from dnnconf.tools.pretrain import pretrained_network
+
+    if (folder / "encoder.safetensors").is_file():
+        return
+    log(f"pretraining {folder}")
+    with contextlib.redirect_stdout(io.StringIO()):
+        pretrained_network(config_from_dict(raw, raw["name"]), folder)
+
+
+def run_study(out: Path, seeds: int, labels: list[int] | None = None, pretrain_epochs: int | None = None,
+              method: str = "autoencoder", quick: bool = False, log: Any = print) -> dict[str, Any]:
+    """Run (or resume) the study; returns rows, statistics per label count and the written files."""
+    from dnnconf.errors import ConfigError
+    from dnnconf.studies.transfer import _check_options, train_or_load
+
+    if seeds < 1:
+        raise ConfigError(f"--seeds: {seeds} must be at least 1")
+    labels = labels or parse_labels(None, quick)
+    epochs = pretrain_epochs if pretrain_epochs is not None else (3 if quick else 10)
+    if epochs < 1:
+        raise ConfigError(f"--pretrain-epochs: {epochs} must be at least 1")
+    _check_options(out, {"quick": quick, "pretrain_epochs": epochs, "method": method})
+    rows = []
+    for seed in range(seeds):
+        base = out / f"seed-{seed}"
+        for count in labels:
+            scratch_raw, pretrained_raw = configs(seed, count, quick, epochs, method)
+            pretrain_once(pretrained_raw, base / "pretrain", log)
+            reuse = {**pretrained_raw["pretrain"], "reuse_from": str(base / "pretrain")}
+            scratch = train_or_load(scratch_raw, base / f"scratch-{count}", log)
+            pretrained = train_or_load({**pretrained_raw, "pretrain": reuse}, base / f"pretrained-{count}", log)
+            rows.append({"seed": seed, "labels": count, "scratch": scratch, "pretrained": pretrained,
+                         "difference": pretrained - scratch})
+            log(f"seed {seed}, {count} labels: scratch {scratch:.4f}, pretrained {pretrained:.4f}")
+    result = summarize(rows, labels, quick, epochs, method)
+    files = write_outputs(out, result)
+    return {**result, "files": files}
+
+
+def summarize(rows: list[dict[str, Any]], labels: list[int], quick: bool, epochs: int, method: str) -> dict[str, Any]:
+    from dnnconf.studies.transfer import _mean_std, paired_difference
+
+    per_count = {}
+    for count in labels:
+        mine = [row for row in rows if row["labels"] == count]
+        scratch, pretrained = [r["scratch"] for r in mine], [r["pretrained"] for r in mine]
+        per_count[count] = {"scratch": _mean_std(scratch), "pretrained": _mean_std(pretrained),
+                            "paired": paired_difference(scratch, pretrained)}
+    return {"rows": rows, "labels": labels, "quick": quick, "epochs": epochs, "method": method,
+            "per_count": per_count}
+
+
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    from dnnconf.studies.transfer import _pm
+
+    data = "digits analogue (--quick)" if result["quick"] else "Fashion-MNIST"
+    seeds = len({row["seed"] for row in result["rows"]})
+    lines = [f"# Unsupervised pretraining: few labels from scratch vs pretrained ({data})", "",
+             f"{seeds} seeds; {result['method']} pretraining, {result['epochs']} epochs on the whole training split "
+             "without labels, once a seed; the pairs share the seed, the labeled images and the normalization.", "",
+             "| labels | from scratch | pretrained | difference (95% CI) | verdict |", "|---|---|---|---|---|"]
+    for count, stats in result["per_count"].items():
+        paired = stats["paired"]
+        interval = f"[{paired.low:+.4f}, {paired.high:+.4f}]" if math.isfinite(paired.low) else "n/a"
+        lines.append(f"| {count:,} | {_pm(stats['scratch'])} | {_pm(stats['pretrained'])} | {paired.mean:+.4f} "
+                     f"{interval} | {paired.verdict} |")
+    lines += ["", "Test accuracy, mean ± std over seeds; difference: pretrained − scratch, paired by seed, with "
+              f"its 95% t-interval ({seeds - 1} df).", "",
+              "| seed | labels | scratch | pretrained | difference |", "|---|---|---|---|---|",
+              *[f"| {r['seed']} | {r['labels']} | {r['scratch']:.4f} | {r['pretrained']:.4f} | {r['difference']:+.4f} |"
+                for r in result["rows"]],
+              "", "![accuracy against labels](pretraining.png)", ""]
+    return lines
+
+
+def write_outputs(out: Path, result: dict[str, Any]) -> list[Path]:
+    import csv
+
+    from dnnconf.train.checkpoint import write_atomic
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["seed", "labels", "scratch", "pretrained", "difference"],
+                            lineterminator="\n")
+    writer.writeheader()
+    for row in result["rows"]:
+        writer.writerow({k: (v if k in ("seed", "labels") else f"{v:.6f}") for k, v in row.items()})
+    write_atomic(out / "results.csv", buffer.getvalue())
+    write_atomic(out / "summary.md", "\n".join(summary_lines(result)))
+    plot(result, out / "pretraining.png")
+    return [out / "results.csv", out / "summary.md", out / "pretraining.png"]
+
+
+def plot(result: dict[str, Any], path: Path) -> Path:
+    """Left: test accuracy against the number of labels (log scale), both arms, mean ± std over seeds.
+    Right: the paired differences per label count (each seed, the mean and its 95% interval)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = result["labels"]
+    stats = result["per_count"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for arm, color, shift in (("scratch", "tab:gray", 0.97), ("pretrained", "tab:blue", 1.03)):
+        means = [stats[c][arm][0] for c in counts]
+        stds = [0.0 if not math.isfinite(stats[c][arm][1]) else stats[c][arm][1] for c in counts]
+        left.errorbar([c * shift for c in counts], means, yerr=stds, fmt="o-", color=color, capsize=4,
+                      label="from scratch" if arm == "scratch" else "pretrained autoencoder")
+    left.set_xscale("log")
+    left.set_xticks(counts, [f"{c:,}" for c in counts])
+    left.minorticks_off()
+    left.set_xlabel("labeled training examples")
+    left.set_ylabel("test accuracy (mean ± std)")
+    left.grid(alpha=0.3)
+    left.legend()
+    for index, count in enumerate(counts):
+        diffs = [row["difference"] for row in result["rows"] if row["labels"] == count]
+        right.scatter([index - 0.1] * len(diffs), diffs, color="0.5", s=14, zorder=3)
+        paired = stats[count]["paired"]
+        if math.isfinite(paired.low):
+            right.errorbar([index + 0.1], [paired.mean], yerr=[[paired.mean - paired.low], [paired.high - paired.mean]],
+                           fmt="s", color="tab:blue", capsize=6, label="mean, 95% CI" if index == 0 else None)
+    right.axhline(0, color="k", lw=0.8)
+    right.set_xticks(range(len(counts)), [f"{c:,}\n{stats[c]['paired'].verdict}" for c in counts], fontsize=8)
+    right.set_xlim(-0.6, len(counts) - 0.4)
+    right.set_ylabel("pretrained − scratch")
+    right.grid(alpha=0.3)
+    if right.get_legend_handles_labels()[0]:
+        right.legend()
+    seeds = len({row["seed"] for row in result["rows"]})
+    data = "digits (--quick)" if result["quick"] else "Fashion-MNIST"
+    fig.suptitle(f"unsupervised pretraining ({result['method']}, {result['epochs']} epochs), {data}, {seeds} seeds")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    """`dnnconf study pretraining`: run, print the summary table, name the files."""
+    labels = parse_labels(args.labels, args.quick)
+    result = run_study(Path(args.out), args.seeds, labels, args.pretrain_epochs, args.method, args.quick)
+    print("\n".join(summary_lines(result)[:6 + len(labels)]))
+    print("wrote " + ", ".join(str(p) for p in result["files"]))
+    return 0
