@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import os
 import sys
 from pathlib import Path
 
@@ -34,16 +35,21 @@ def _tune_malloc() -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from dnnconf.config import load_config
     from dnnconf.run import train
+    from dnnconf.train.distributed import is_main
 
     _tune_malloc()
     import torch
 
     torch.set_flush_denormal(True)  # before torch starts its CPU threads, which copy this thread's mode
     config = load_config(args.config, args.set)
+    main = is_main()  # under torchrun only rank 0 prints
+    args.quiet = args.quiet or not main
     if not args.resume and not _passes_check(config, args):
         return 1
     result = train(config, Path(args.out) if args.out else None, resume=Path(args.resume) if args.resume else None,
                    force=args.force, quiet=args.quiet)
+    if not main:
+        return 0
     test = ", ".join(f"{k} {v:.4f}" for k, v in result.test.items())
     print(f"run folder: {result.folder}")
     if test:
@@ -154,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     from dnnconf.errors import DnnconfError
 
     try:
+        if args.command != "train" and os.environ.get("WORLD_SIZE", "1") not in ("", "1"):
+            from dnnconf.train.distributed import refuse_under_torchrun
+
+            refuse_under_torchrun(args.command)  # only train is distributed; the others would race or hang
         return args.handler(args)
     except DnnconfError as error:
         if args.debug:

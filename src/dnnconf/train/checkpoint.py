@@ -7,6 +7,10 @@ Layout: `checkpoint/step-NNNNNNNNN-SSSSSS/` (optimizer steps taken, then a seria
 `manifest.json` (SHA-256 of each file). A checkpoint is written to a temporary folder under a name never
 used before, flushed, renamed, and only then named in `checkpoint/LATEST` (itself replaced atomically);
 older checkpoints are removed afterwards, so the previous good one stays until the new one is complete.
+
+Under torchrun every rank calls `save` at the same moments (it reduces the epoch's partial sums and
+gathers each rank's dropout RNG state) and rank 0 alone writes; `restore` has rank 0 read the checkpoint
+and hand its contents to the others, so the run folder need only be on rank 0's machine.
 """
 
 from __future__ import annotations
@@ -157,8 +161,15 @@ class Checkpointer(Listener):
         save(self.folder, loop, self.listeners)
 
 
-def save(folder: Path, loop: Any, listeners: list[Any]) -> Path:
+def save(folder: Path, loop: Any, listeners: list[Any]) -> Path | None:
+    from dnnconf.train import distributed as dist
+
+    shared = getattr(loop, "distributed", None)
     tensors, plain = rng_state(loop.generator)
+    if shared is not None:  # each rank's own dropout stream (rank 0's is rng.torch)
+        states = [None] * shared.world
+        torch.distributed.all_gather_object(states, torch.get_rng_state())
+        tensors.update({f"rng.torch.rank{rank}": state for rank, state in enumerate(states) if rank})
     for listener in listeners:
         best = getattr(listener, "best_weights", None)
         if best:
@@ -171,15 +182,21 @@ def save(folder: Path, loop: Any, listeners: list[Any]) -> Path:
         "listeners": [listener.state_dict() for listener in listeners],
     }
     if loop.progress is not None:  # mid-epoch: how far the epoch got, and its batch order
-        state["progress"] = loop.progress.to_plain()
+        state["progress"] = loop.progress.to_plain(shared)
         tensors["rng.epoch_generator"] = loop.progress.generator_state
-    return save_checkpoint(folder, loop.state.step, loop.network.state_dict(), loop.optimizer.state_dict(),
-                           tensors, state)
+    return dist.on_main(shared, lambda: save_checkpoint(folder, loop.state.step, loop.network.state_dict(),
+                                                        loop.optimizer.state_dict(), tensors, state))
 
 
 def restore(path: Path, loop: Any, listeners: list[Any]) -> None:
-    """Put a loop and its listeners back exactly where the checkpoint at `path` left them."""
-    model, optimizer, tensors, state = load_checkpoint(path)
+    """Put a loop and its listeners back exactly where the checkpoint at `path` left them (under torchrun:
+    as rank 0 reads it)."""
+    from dnnconf.train import distributed as dist
+
+    shared = getattr(loop, "distributed", None)
+    model, optimizer, tensors, state = dist.on_main(shared, lambda: load_checkpoint(path))
+    if shared is not None and not shared.main:
+        tensors = {**tensors, "rng.torch": tensors.get(f"rng.torch.rank{shared.rank}", tensors["rng.torch"])}
     try:
         loop.network.load_state_dict(model)
     except (RuntimeError, ValueError, KeyError) as error:
@@ -192,6 +209,9 @@ def restore(path: Path, loop: Any, listeners: list[Any]) -> None:
 
         device = next(loop.network.parameters()).device
         loop.progress = EpochProgress.from_plain(state["progress"], tensors["rng.epoch_generator"], device)
+        if shared is not None and not shared.main:  # the saved sums are all ranks' together: rank 0 carries them
+            loop.progress.loss_sum.zero_()
+            loop.progress.metric_sum.zero_()
     for listener, listener_state in zip(listeners, state["listeners"], strict=True):
         listener.load_state_dict(listener_state)
         if hasattr(listener, "best_weights"):
