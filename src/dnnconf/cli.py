@@ -168,7 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     except DnnconfError as error:
         if args.debug:
             raise
-        print(f"dnnconf {args.command}: {error}", file=sys.stderr)
+        rank = os.environ.get("RANK", "0")
+        if not getattr(error, "reported_by_main", False):  # under torchrun: once, not by every process
+            where = f" (rank {rank})" if rank != "0" else ""
+            print(f"dnnconf {args.command}{where}: {error}", file=sys.stderr)
         return error.exit_code
     except OSError as error:  # an unwritable or full output folder, a file that vanished mid-run
         if args.debug:

@@ -140,6 +140,8 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
 
     dataset = load_data(config.data)
     config = setup.resolve_with_data(config, dataset)
+    if shared is not None:  # before any folder is made
+        dist.check_shares(len(dataset.y_train), config.training.batch_size, shared.world)
     if resume is not None:
         folder = dist.on_main(shared, lambda: _check_resume(config, resume, force))
     else:  # rank 0 names it (a timestamp) and creates it; the others learn the name

@@ -64,8 +64,15 @@ def is_main() -> bool:
 def refuse_under_torchrun(command: str) -> None:
     """Commands other than `train` run in one process: under torchrun they stop at once, on every rank."""
     if world_size() > 1:
-        raise ConfigError(f"dnnconf {command} runs in one process, but torchrun started {world_size()} "
-                          f"(WORLD_SIZE={world_size()}); run it without torchrun (only `dnnconf train` is distributed)")
+        raise same_on_every_rank(ConfigError(
+            f"runs in one process, but torchrun started {world_size()} (WORLD_SIZE={world_size()}); run "
+            f"`dnnconf {command}` without torchrun (only `dnnconf train` is distributed)"))
+
+
+def same_on_every_rank(error: DnnconfError) -> DnnconfError:
+    """Mark an error that every rank raises alike: the CLI prints it on rank 0 only."""
+    error.reported_by_main = not is_main()
+    return error
 
 
 @contextmanager
@@ -120,6 +127,7 @@ def on_main(context: Distributed | None, work: Callable[[], T]) -> T:
             outcome = (False, error)
     ok, value = broadcast_object(context, outcome)
     if not ok:
+        value.reported_by_main = not context.main  # rank 0 prints it; the others need not repeat it
         raise value
     return value
 
@@ -169,10 +177,10 @@ def check_shares(train_size: int, batch_size: int, world: int) -> None:
     last = train_size % batch_size
     if batch_size < world or 0 < last < world:
         short = batch_size if batch_size < world else last
-        raise ConfigError(f"training.batch_size: {batch_size} leaves a batch of {short} examples for {world} "
+        raise same_on_every_rank(ConfigError(f"training.batch_size: {batch_size} leaves a batch of {short} examples for {world} "
                           f"processes ({train_size} training examples); every process needs at least one example "
                           f"of each batch: choose a batch size ≥ {world} whose last batch (N mod batch_size) is 0 "
-                          f"or ≥ {world}")
+                          f"or ≥ {world}"))
 
 
 def shares(train_size: int, batch_size: int, first_sample: int, rank: int, world: int
