@@ -177,10 +177,10 @@ def check_shares(train_size: int, batch_size: int, world: int) -> None:
     last = train_size % batch_size
     if batch_size < world or 0 < last < world:
         short = batch_size if batch_size < world else last
-        raise same_on_every_rank(ConfigError(f"training.batch_size: {batch_size} leaves a batch of {short} examples for {world} "
-                          f"processes ({train_size} training examples); every process needs at least one example "
-                          f"of each batch: choose a batch size ≥ {world} whose last batch (N mod batch_size) is 0 "
-                          f"or ≥ {world}"))
+        raise same_on_every_rank(ConfigError(
+            f"training.batch_size: {batch_size} leaves a batch of {short} examples for {world} processes "
+            f"({train_size} training examples); every process needs at least one example of each batch: choose "
+            f"a batch size ≥ {world} whose last batch (N mod batch_size) is 0 or ≥ {world}"))
 
 
 def shares(train_size: int, batch_size: int, first_sample: int, rank: int, world: int
