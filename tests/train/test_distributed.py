@@ -179,3 +179,35 @@ def test_a_batch_too_small_to_share_stops_every_rank_before_any_folder(tmp_path)
     assert done.returncode != 0
     assert done.stderr.count("dnnconf train: training.batch_size: 1 leaves a batch of 1 examples for 2") == 1
     assert not (tmp_path / "runs").exists()
+
+
+def test_world_size_without_torchrun_is_one_clear_line(tmp_path):
+    config = write_config(tmp_path, PLAIN)
+    env = {k: v for k, v in ENV.items() if k not in ("RANK", "MASTER_ADDR", "MASTER_PORT")}
+    done = subprocess.run([sys.executable, "-m", "dnnconf", "train", config], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=TIMEOUT, env={**env, "WORLD_SIZE": "2"})
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("dnnconf train: WORLD_SIZE=2 but RANK, MASTER_ADDR, MASTER_PORT not set")
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(("size", "batch", "first", "world"), [(1222, 32, 0, 2), (1222, 35, 70, 3), (19, 5, 0, 4),
+                                                               (7, 7, 0, 2)])
+def test_the_shares_split_every_global_batch_once(size, batch, first, world):
+    from dnnconf.train.distributed import shares
+
+    plans = [shares(size, batch, first, rank, world) for rank in range(world)]
+    covered = torch.sort(torch.cat([positions for positions, _ in plans])).values
+    assert torch.equal(covered, torch.arange(first, size))  # every example once, none before `first`
+    for step in range(len(plans[0][1])):
+        sizes = [steps[step][1] for _, steps in plans]
+        assert max(sizes) - min(sizes) <= 1 and sizes == sorted(sizes, reverse=True)
+        assert sum(sizes) == plans[0][1][step][2]  # the global batch
+        for rank, (positions, steps) in enumerate(plans):
+            offset, count, _ = steps[step]
+            chunk = positions[offset:offset + count]
+            assert torch.equal(chunk, torch.arange(int(chunk[0]), int(chunk[0]) + count))  # contiguous
+            if rank:
+                previous_positions, previous_steps = plans[rank - 1]
+                before = previous_positions[previous_steps[step][0] + previous_steps[step][1] - 1]
+                assert int(chunk[0]) == int(before) + 1  # rank r's share follows rank r-1's

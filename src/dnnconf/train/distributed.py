@@ -84,6 +84,10 @@ def session(device: torch.device) -> Iterator[tuple[Distributed | None, torch.de
     if world_size() <= 1:
         yield None, device
         return
+    missing = [name for name in ("RANK", "MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
+    if missing:
+        raise ConfigError(f"WORLD_SIZE={world_size()} but {', '.join(missing)} not set: start distributed training "
+                          f"with torchrun (see the README's 'Distributed training'), or unset WORLD_SIZE")
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
         device = torch.device("cuda", local_rank)
