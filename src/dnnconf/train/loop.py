@@ -115,6 +115,9 @@ class Loop:
             logs["epoch"] = self.state.epoch
             self.state.history.append(logs)
             self._emit("on_epoch_end", logs)
+            if self.distributed is not None:  # rank 0's decision to stop binds every rank
+                self.state.stop, self.state.stop_reason = dist.broadcast_object(
+                    self.distributed, (self.state.stop, self.state.stop_reason))
         self._emit("on_train_end")
         return self.state
 
