@@ -10,7 +10,7 @@ How a step is shared (`batch_size` is the global batch B, as in one process):
   ⌊m/K⌋ examples, one more when r < m mod K (torch.tensor_split's rule), so shares differ by one at most.
 - Rank r back-propagates mean_r(loss)·n_r/m (its share of the batch mean), rank 0 also the l1/l2
   penalty; the gradients are then summed across ranks (one all-reduce of one flat buffer), which is
-  exactly ∇ of the one-process objective mean_B(loss) + penalty, before clipping sees it.
+  ∇ of the one-process objective mean_B(loss) + penalty (up to float rounding), before clipping sees it.
 - Every share must hold at least one example: B ≥ K and the last batch (N mod B, if not 0) ≥ K, else a
   ConfigError. (An empty share would feed batch norm an empty batch.)
 
