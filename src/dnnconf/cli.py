@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import os
 import sys
 from pathlib import Path
 
@@ -34,16 +35,21 @@ def _tune_malloc() -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from dnnconf.config import load_config
     from dnnconf.run import train
+    from dnnconf.train.distributed import is_main
 
     _tune_malloc()
     import torch
 
     torch.set_flush_denormal(True)  # before torch starts its CPU threads, which copy this thread's mode
     config = load_config(args.config, args.set)
+    main = is_main()  # under torchrun only rank 0 prints
+    args.quiet = args.quiet or not main
     if not args.resume and not _passes_check(config, args):
         return 1
     result = train(config, Path(args.out) if args.out else None, resume=Path(args.resume) if args.resume else None,
                    force=args.force, quiet=args.quiet)
+    if not main:
+        return 0
     test = ", ".join(f"{k} {v:.4f}" for k, v in result.test.items())
     print(f"run folder: {result.folder}")
     if test:
@@ -154,11 +160,18 @@ def main(argv: list[str] | None = None) -> int:
     from dnnconf.errors import DnnconfError
 
     try:
+        if args.command != "train" and os.environ.get("WORLD_SIZE", "1") not in ("", "1"):
+            from dnnconf.train.distributed import refuse_under_torchrun
+
+            refuse_under_torchrun(args.command)  # only train is distributed; the others would race or hang
         return args.handler(args)
     except DnnconfError as error:
         if args.debug:
             raise
-        print(f"dnnconf {args.command}: {error}", file=sys.stderr)
+        rank = os.environ.get("RANK", "0")
+        if not getattr(error, "reported_by_main", False):  # under torchrun: once, not by every process
+            where = f" (rank {rank})" if rank != "0" else ""
+            print(f"dnnconf {args.command}{where}: {error}", file=sys.stderr)
         return error.exit_code
     except OSError as error:  # an unwritable or full output folder, a file that vanished mid-run
         if args.debug:

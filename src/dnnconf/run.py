@@ -10,6 +10,8 @@ With a `pretrain` section: `pretrain/` holds the pretraining (`dnnconf.tools.pre
 redone, when the run is resumed), the network's hidden layers start from its encoder, the inputs are
 normalized with the unlabeled set's statistics, and the same `Freezing` listener, history column and
 trainable.json follow (`source`: the pretrain folder).
+Under torchrun every process trains its share of each batch (dnnconf.train.distributed); rank 0 picks the
+folder and alone writes into it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dnnconf.config import Config, config_from_dict, dump_config
 from dnnconf.errors import ConfigError, Diverged, RunFolderError
 from dnnconf.nn.build import Network, count_parameters
 from dnnconf.optim.schedules import Performance
+from dnnconf.train import distributed as dist
 from dnnconf.train import setup
 from dnnconf.train.callbacks import EarlyStopping, Listener
 from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, load_checkpoint, restore, write_atomic
@@ -66,7 +69,7 @@ def default_folder(config: Config, root: Path = Path("runs")) -> Path:
     return timestamped_folder(config.name, root)
 
 
-def _prepare_folder(folder: Path, force: bool) -> None:
+def _prepare_folder(folder: Path, force: bool) -> Path:
     if folder.exists() and not folder.is_dir():
         raise RunFolderError(f"--out {folder}: exists and is not a folder")
     if folder.exists() and any(folder.iterdir()) and not force:
@@ -75,6 +78,7 @@ def _prepare_folder(folder: Path, force: bool) -> None:
         (folder / "plots").mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise RunFolderError(f"--out {folder}: cannot create the run folder ({error.strerror})") from None
+    return folder
 
 
 def summary_lines(network: Network) -> list[str]:
@@ -116,33 +120,43 @@ def train(config: Config, folder: Path | None = None, *, resume: Path | None = N
     flushing = denormals_flushed()
     torch.set_flush_denormal(True)
     try:
-        return _train(config, folder, resume=resume, force=force, quiet=quiet, log=log, listeners=listeners)
+        if config.training.threads:
+            torch.set_num_threads(config.training.threads)
+        with dist.session(setup.pick_device(config.training.device)) as (shared, device):
+            return _train(config, folder, resume=resume, force=force, quiet=quiet or not dist.main_only(shared),
+                          log=log, listeners=listeners, shared=shared, device=device)
     finally:
         torch.set_flush_denormal(flushing)
 
 
+def _check_resume(config: Config, resume: Path, force: bool) -> Path:
+    saved = load_run_config(resume)
+    differences = config_differences(saved.model_dump(mode="json"), config.model_dump(mode="json"))
+    if differences and not force:
+        raise ConfigError(f"--resume {resume}: the config differs from the saved one in "
+                          f"{', '.join(differences)}; pass --force to resume anyway")
+    return resume
+
+
 def _train(config: Config, folder: Path | None, *, resume: Path | None, force: bool, quiet: bool, log: Any,
-           listeners: tuple[Listener, ...]) -> RunResult:
+           listeners: tuple[Listener, ...], shared: dist.Distributed | None, device: torch.device) -> RunResult:
     from dnnconf.data import load_data
 
-    if config.training.threads:
-        torch.set_num_threads(config.training.threads)
-    device = setup.pick_device(config.training.device)
     dataset = load_data(config.data)
     config = setup.resolve_with_data(config, dataset)
+    if shared is not None:  # before any folder is made
+        dist.check_shares(len(dataset.y_train), config.training.batch_size, shared.world)
+        if config.pretrain is not None and config.pretrain.reuse_from is None:
+            raise ConfigError("pretrain: under torchrun, pretrain with one process first (dnnconf train), then "
+                              "set pretrain.reuse_from to that run's pretrain/ folder")
     if resume is not None:
-        folder = resume
-        saved = load_run_config(resume)
-        differences = config_differences(saved.model_dump(mode="json"), config.model_dump(mode="json"))
-        if differences and not force:
-            raise ConfigError(f"--resume {resume}: the config differs from the saved one in "
-                              f"{', '.join(differences)}; pass --force to resume anyway")
-    else:
-        folder = folder or default_folder(config)
-        _prepare_folder(folder, force)
+        folder = dist.on_main(shared, lambda: _check_resume(config, resume, force))
+    else:  # rank 0 names it (a timestamp) and creates it; the others learn the name
+        folder = dist.on_main(shared, lambda: _prepare_folder(folder or default_folder(config), force))
         # first: a run interrupted while pretraining is already a run folder that --resume continues
-        write_atomic(folder / "config.yaml", dump_config(config))
-    freezing = None
+        dist.on_main(shared, lambda: write_atomic(folder / "config.yaml", dump_config(config)))
+    main = dist.main_only(shared)
+    freezing, plan = None, None
     if config.pretrain is not None:  # the note's section 2: hidden layers pretrained without labels, frozen first
         from dnnconf.tools.pretrain import pretrained_network
         from dnnconf.tools.transfer import renormalize
@@ -168,12 +182,12 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
         freezing.freeze(network)  # before the optimizer: it holds only the trainable parameters
     elif config.pretrain is None:
         network = setup.make_network(config).to(device)
+    dist.prepare_network(shared, network, config.training.sync_batch_norm, config.seed)
     splits = setup.to_splits(dataset, device)
     optimizer, clipping = setup.make_optimizer(config, network)
     schedule = setup.make_schedule(config, setup.steps_per_epoch(config, len(splits.train)))
     if resume is None:
-        # the training split's statistics, so new inputs (predict) are normalized as the training data was
-        write_atomic(folder / "normalization.json", json.dumps(dataset.normalization))
+        dist.on_main(shared, lambda: _write_inputs(folder, config, dataset.normalization))
     if not quiet:
         log(f"run folder: {folder}")
         for line in summary_lines(network):
@@ -188,25 +202,44 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
         stateful.insert(0, freezing)  # first: the unfreezing happens before the epoch, its state is checkpointed
     checkpointer = Checkpointer(folder / "checkpoint", stateful, config.training.checkpoint_every)
     extra = listeners
-    listeners = [*stateful, HistoryLog(folder / "history.csv"), checkpointer, Progress(quiet=quiet), *extra]
+    own = [HistoryLog(folder / "history.csv"), checkpointer, Progress(quiet=quiet)] if main else [checkpointer]
+    listeners = [*stateful, *own, *extra]
     if config.training.layer_stats:
         from dnnconf.train.layer_stats import LayerGradientNorms
 
         listeners.insert(0, LayerGradientNorms())  # fills the epoch's logs before HistoryLog writes them
     generator = torch.Generator().manual_seed(config.seed + setup.SHUFFLE_STREAM)
     loop = Loop(network, optimizer, schedule, config.loss, splits.train, splits.valid, config.training.epochs,
-                config.training.batch_size, clipping, listeners, generator, config.training.eval_batch_size)
+                config.training.batch_size, clipping, listeners, generator, config.training.eval_batch_size, shared)
     if freezing is not None:
         freezing.attach(loop)  # it rebuilds loop.optimizer at unfreezing (and when restoring past it)
-    started = config.pretrain is None or (folder / "checkpoint" / "LATEST").is_file()
+    started = config.pretrain is None or dist.on_main(shared, (folder / "checkpoint" / "LATEST").is_file)
     if resume is not None and started:  # (a run stopped while pretraining has no supervised checkpoint yet)
-        restore(latest_checkpoint(folder / "checkpoint"), loop, stateful)
+        restore(dist.on_main(shared, lambda: latest_checkpoint(folder / "checkpoint")), loop, stateful)
         if not quiet:
             log(f"resuming after epoch {loop.state.epoch} (step {loop.state.step})")
     state = loop.run()
     if state.diverged:
-        _roll_back(folder, network)
-    test = evaluate(network, splits.test, config.loss, config.training.eval_batch_size) if len(splits.test) else {}
+        _roll_back(folder, network, shared)
+    test = evaluate(network, splits.test, config.loss, config.training.eval_batch_size, shared) \
+        if len(splits.test) else {}
+    dist.use_synced_batch_norm(network, False)  # the returned network works without the process group
+    if main:
+        _write_results(config, folder, network, state, test, schedule, loop, freezing, plan)
+    if state.diverged:
+        raise Diverged(f"{folder}: training diverged ({state.stop_reason}) in epoch {state.epoch + 1}; weights "
+                       f"rolled back to the last good checkpoint. Remedies from the note: " + "; ".join(REMEDIES))
+    return RunResult(folder, config, state, test, network)
+
+
+def _write_inputs(folder: Path, config: Config, normalization: Any) -> None:
+    write_atomic(folder / "config.yaml", dump_config(config))
+    # the training split's statistics, so new inputs (predict) are normalized as the training data was
+    write_atomic(folder / "normalization.json", json.dumps(normalization))
+
+
+def _write_results(config: Config, folder: Path, network: Network, state: TrainState, test: dict[str, float],
+                   schedule: Any, loop: Loop, freezing: Any, plan: Any) -> None:
     save_file({k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()},
               str(folder / "model.safetensors"))
     write_atomic(folder / "metrics.json", json.dumps({"test": test, "epochs": state.epoch,
@@ -226,10 +259,6 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
 
             plot_layer_grad_norms(state.history, folder / "plots" / "layer_grad_norms.png", config.name)
     write_atomic(folder / "report.md", report(config, folder, network, state, test))
-    if state.diverged:
-        raise Diverged(f"{folder}: training diverged ({state.stop_reason}) in epoch {state.epoch + 1}; weights "
-                       f"rolled back to the last good checkpoint. Remedies from the note: " + "; ".join(REMEDIES))
-    return RunResult(folder, config, state, test, network)
 
 
 def lr_per_step(schedule: Any, state: TrainState, steps_per_epoch: int) -> list[float]:
@@ -240,12 +269,16 @@ def lr_per_step(schedule: Any, state: TrainState, steps_per_epoch: int) -> list[
     return [schedule(step) for step in range(state.step)]
 
 
-def _roll_back(folder: Path, network: Network) -> None:
-    try:
-        model, _, _, _ = load_checkpoint(latest_checkpoint(folder / "checkpoint"))
-    except RunFolderError:
-        return  # diverged in the first epoch: no good checkpoint, the weights stay as they are
-    network.load_state_dict(model)
+def _roll_back(folder: Path, network: Network, shared: dist.Distributed | None = None) -> None:
+    def last_good() -> dict[str, torch.Tensor] | None:
+        try:
+            return load_checkpoint(latest_checkpoint(folder / "checkpoint"))[0]
+        except RunFolderError:
+            return None  # diverged in the first epoch: no good checkpoint, the weights stay as they are
+
+    model = dist.on_main(shared, last_good)
+    if model is not None:
+        network.load_state_dict(model)
 
 
 def report(config: Config, folder: Path, network: Network, state: TrainState, test: dict[str, float]) -> str:

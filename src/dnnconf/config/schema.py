@@ -192,6 +192,10 @@ class TrainingConfig(Strict):
     checkpoint_every: int | None = Field(
         None, ge=1, description="also checkpoint every N optimizer steps (null: at each epoch end only)"
     )
+    sync_batch_norm: bool = Field(
+        False, description="under torchrun: batch norm uses the mean and variance of the global batch (all "
+        "processes' shares), as one process would; false: each process its own share's"
+    )
 
 
 class TransferConfig(Strict):

@@ -150,7 +150,8 @@ class BatchNorm(torch.nn.Module):
     σ²_B (PyTorch's fused kernel); the moving averages then take μ ← μ·momentum + μ_B·(1 − momentum) and
     σ² ← σ²·momentum + σ²_B·(1 − momentum) (biased σ²_B, as Keras). Inference uses the moving averages.
     `center: false` drops β, `scale: false` drops γ. State: `weight` (γ), `bias` (β), `running_mean`,
-    `running_var`.
+    `running_var`. With `sync` (training.sync_batch_norm under torchrun) μ_B and σ²_B are those of the
+    global batch, all processes' shares together (`dnnconf.train.distributed.synced_batch_norm`).
     """
 
     def __init__(self, features: int, momentum: float = 0.99, epsilon: float = 1e-3,
@@ -163,11 +164,17 @@ class BatchNorm(torch.nn.Module):
         self.register_parameter("bias", torch.nn.Parameter(torch.zeros(features)) if center else None)
         self.register_buffer("running_mean", torch.zeros(features))
         self.register_buffer("running_var", torch.ones(features))
+        self.sync = False  # not state: set by the training run under torchrun
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0,
                                 self.epsilon)
+        if self.sync:
+            from dnnconf.train.distributed import synced_batch_norm
+
+            return synced_batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var, self.momentum,
+                                     self.epsilon)
         dims = [0, *range(2, x.dim())]
         with torch.no_grad():
             var, mean = torch.var_mean(x, dim=dims, correction=0)

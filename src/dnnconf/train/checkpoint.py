@@ -13,7 +13,12 @@ MB for the note's MLP, microseconds to milliseconds) and goes on while the copy 
 fsynced (30-60 ms a checkpoint on these machines' disks, 4-8% of a batch-128 epoch, measured with
 `save_checkpoint` on the MLP's tensors). One write is in flight at a time; the next save waits for it, and
 a write that failed is reported by the next save or by `flush`, which the run calls before it reads
-checkpoints or finishes: training may go on one epoch past a failed write, never further.
+checkpoints or finishes: training may go on one epoch past a failed write, never further. Under torchrun
+writes stay on the training thread, so rank 0's result or error reaches every rank at once.
+
+Under torchrun every rank calls `save` at the same moments (it reduces the epoch's partial sums and
+gathers each rank's dropout RNG state) and rank 0 alone writes; `restore` has rank 0 read the checkpoint
+and hand its contents to the others, so the run folder need only be on rank 0's machine.
 """
 
 from __future__ import annotations
@@ -223,8 +228,15 @@ class Checkpointer(Listener):
 
 def save(folder: Path, loop: Any, listeners: list[Any], writer: CheckpointWriter | None = None) -> Path | None:
     """Checkpoint `loop` and the state of `listeners` into `folder`: at once (returns the checkpoint's path), or
-    through `writer` in the background (returns None)."""
+    through `writer` in the background (returns None; single process only)."""
+    from dnnconf.train import distributed as dist
+
+    shared = getattr(loop, "distributed", None)
     tensors, plain = rng_state(loop.generator)
+    if shared is not None:  # each rank's own dropout stream (rank 0's is rng.torch)
+        states = [None] * shared.world
+        torch.distributed.all_gather_object(states, torch.get_rng_state())
+        tensors.update({f"rng.torch.rank{rank}": state for rank, state in enumerate(states) if rank})
     for listener in listeners:
         best = getattr(listener, "best_weights", None)
         if best:
@@ -237,18 +249,24 @@ def save(folder: Path, loop: Any, listeners: list[Any], writer: CheckpointWriter
         "listeners": [listener.state_dict() for listener in listeners],
     }
     if loop.progress is not None:  # mid-epoch: how far the epoch got, and its batch order
-        state["progress"] = loop.progress.to_plain()
+        state["progress"] = loop.progress.to_plain(shared)
         tensors["rng.epoch_generator"] = loop.progress.generator_state
-    if writer is not None:
+    if writer is not None and shared is None:
         writer.submit(folder, loop.state.step, loop.network.state_dict(), loop.optimizer.state_dict(), tensors, state)
         return None
-    return save_checkpoint(folder, loop.state.step, loop.network.state_dict(), loop.optimizer.state_dict(),
-                           tensors, state)
+    return dist.on_main(shared, lambda: save_checkpoint(folder, loop.state.step, loop.network.state_dict(),
+                                                        loop.optimizer.state_dict(), tensors, state))
 
 
 def restore(path: Path, loop: Any, listeners: list[Any]) -> None:
-    """Put a loop and its listeners back exactly where the checkpoint at `path` left them."""
-    model, optimizer, tensors, state = load_checkpoint(path)
+    """Put a loop and its listeners back exactly where the checkpoint at `path` left them (under torchrun:
+    as rank 0 reads it)."""
+    from dnnconf.train import distributed as dist
+
+    shared = getattr(loop, "distributed", None)
+    model, optimizer, tensors, state = dist.on_main(shared, lambda: load_checkpoint(path))
+    if shared is not None and not shared.main:
+        tensors = {**tensors, "rng.torch": tensors.get(f"rng.torch.rank{shared.rank}", tensors["rng.torch"])}
     try:
         loop.network.load_state_dict(model)
     except (RuntimeError, ValueError, KeyError) as error:
@@ -261,6 +279,9 @@ def restore(path: Path, loop: Any, listeners: list[Any]) -> None:
 
         device = next(loop.network.parameters()).device
         loop.progress = EpochProgress.from_plain(state["progress"], tensors["rng.epoch_generator"], device)
+        if shared is not None and not shared.main:  # the saved sums are all ranks' together: rank 0 carries them
+            loop.progress.loss_sum.zero_()
+            loop.progress.metric_sum.zero_()
     for listener, listener_state in zip(listeners, state["listeners"], strict=True):
         listener.load_state_dict(listener_state)
         if hasattr(listener, "best_weights"):

@@ -6,6 +6,10 @@ One step, in the order the note's techniques need (and nothing else):
 The data stays in tensors on the device: each epoch permutes the training set once (one gather) and
 slices contiguous batches, with no DataLoader and no per-sample Python. Running sums of loss and
 metric stay on the device and are read once per epoch, so a step costs no host sync.
+Under torchrun (`distributed`), each process takes its share of every batch of the same permutation and
+the gradients are summed across processes before clipping (see dnnconf.train.distributed); the epoch's
+sums are reduced across processes and the epoch's logs are rank 0's, so every listener on every rank
+decides the same (early stopping, performance scheduling, unfreezing).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dnnconf.nn.regularizers import total_penalty
 from dnnconf.optim.clipping import Clipping
 from dnnconf.optim.optimizers import momentum_key
 from dnnconf.optim.schedules import Schedule
+from dnnconf.train import distributed as dist
 from dnnconf.train.callbacks import Listener
 from dnnconf.train.losses import loss_function, metric_name, metric_sum
 
@@ -55,7 +60,8 @@ class Loop:
 
     def __init__(self, network: Network, optimizer: torch.optim.Optimizer, schedule: Schedule, loss: str,
                  train: Split, valid: Split | None, epochs: int, batch_size: int, clipping: Clipping,
-                 listeners: list[Listener], generator: torch.Generator, eval_batch_size: int = 4096):
+                 listeners: list[Listener], generator: torch.Generator, eval_batch_size: int = 4096,
+                 distributed: dist.Distributed | None = None):
         self.network, self.optimizer, self.schedule = network, optimizer, schedule
         self.loss_name, self.loss_fn = loss, loss_function(loss)
         self.metric = metric_name(loss)
@@ -68,6 +74,9 @@ class Loop:
         self.steps_per_epoch = math.ceil(len(train) / batch_size)
         self.last_loss: torch.Tensor | None = None
         self.progress: EpochProgress | None = None  # the epoch under way, for mid-epoch checkpoints
+        self.distributed = distributed
+        if distributed is not None:
+            dist.check_shares(len(train), batch_size, distributed.world)
 
     def _emit(self, event: str, *args: Any) -> None:
         for listener in self.listeners:
@@ -106,6 +115,9 @@ class Loop:
             logs["epoch"] = self.state.epoch
             self.state.history.append(logs)
             self._emit("on_epoch_end", logs)
+            if self.distributed is not None:  # rank 0's decision to stop binds every rank
+                self.state.stop, self.state.stop_reason = dist.broadcast_object(
+                    self.distributed, (self.state.stop, self.state.stop_reason))
         self._emit("on_train_end")
         return self.state
 
@@ -120,20 +132,34 @@ class Loop:
         else:
             self.generator.set_state(progress.generator_state)  # to draw the same batch order again
         order = torch.randperm(len(self.train), generator=self.generator).to(device)
-        x_all, y_all = self.train.x[order], self.train.y[order]
+        shared = self.distributed
+        if shared is None:
+            x_all, y_all = self.train.x[order], self.train.y[order]
+            batches = ((start, self.batch_size, 0) for start in range(progress.samples, len(self.train),
+                                                                        self.batch_size))
+        else:  # this rank's share of each global batch (same permutation on every rank)
+            positions, batches = dist.shares(len(self.train), self.batch_size, progress.samples, shared.rank,
+                                             shared.world)
+            local = order[positions.to(device)]
+            x_all, y_all = self.train.x[local], self.train.y[local]
         current_lr = None
         network.train()
-        for start in range(progress.samples, len(self.train), self.batch_size):
+        for start, size, global_size in batches:
             step = self.state.step
             if self.schedule(step) != current_lr or self.momentum_key and self.schedule.momentum(step) is not None:
                 current_lr = self._write_hyperparameters(step)
-            xb, yb = x_all[start:start + self.batch_size], y_all[start:start + self.batch_size]
+            xb, yb = x_all[start:start + size], y_all[start:start + size]
             output = network(xb)
             loss = self.loss_fn(output, yb)
             penalty = total_penalty(network.penalties)
             objective = loss + penalty if penalty is not None else loss
             optimizer.zero_grad(set_to_none=True)
-            objective.backward()
+            if shared is None:
+                objective.backward()
+            else:  # Σ over ranks of (share · mean loss) + penalty (once) = the one-process objective
+                share = loss * (len(yb) / global_size)
+                (share + penalty if penalty is not None and shared.main else share).backward()
+                dist.sum_gradients(params)
             if clipping.active or step % GRAD_NORM_EVERY == 0:
                 grads = [p.grad for p in params if p.grad is not None]
                 if step % GRAD_NORM_EVERY == 0 and grads:
@@ -146,22 +172,26 @@ class Loop:
             with torch.no_grad():
                 progress.loss_sum.add_(objective.detach(), alpha=len(yb))
                 progress.metric_sum.add_(self.metric_sum(output.detach(), yb))
-            progress.samples += len(yb)
+            progress.samples += global_size or len(yb)
             self.state.step += 1
             self.last_loss = objective.detach()  # for listeners that need each batch's own loss (lr-find)
-            if step % FINITE_CHECK_EVERY == 0 and not torch.isfinite(progress.loss_sum):
+            if step % FINITE_CHECK_EVERY == 0 and dist.any_rank(shared, not torch.isfinite(progress.loss_sum)):
                 return None
             self._emit("on_batch_end")
             if self.state.stop:  # a listener may end training mid-epoch (lr-find on divergence)
                 break
         self.progress = None
         n = max(progress.samples, 1)
-        train_loss = progress.loss_sum.item() / n
-        if not math.isfinite(train_loss) or not all(torch.isfinite(p).all() for p in params):
+        finite_weights = all(torch.isfinite(p).all() for p in params)
+        loss_sum, metric_total, broken = dist.all_reduce_sum(
+            shared, [progress.loss_sum.item(), progress.metric_sum.item(), float(not finite_weights)])
+        train_loss = loss_sum / n
+        if not math.isfinite(train_loss) or broken:
             return None
-        logs = {"loss": train_loss, self.metric: progress.metric_sum.item() / n}
+        logs = {"loss": train_loss, self.metric: metric_total / n}
+        dist.broadcast_state(shared, network, buffers_only=True)  # one set of batch-norm moving averages
         if self.valid is not None and len(self.valid):
-            valid = evaluate(network, self.valid, self.loss_name, self.eval_batch_size)
+            valid = evaluate(network, self.valid, self.loss_name, self.eval_batch_size, shared)
             logs.update({f"val_{key}": value for key, value in valid.items()})
         logs["lr"] = float(current_lr if current_lr is not None else self.schedule(self.state.step))
         if self.momentum_key is not None:
@@ -169,7 +199,7 @@ class Loop:
             logs["momentum"] = float(group["betas"][0] if self.momentum_key == "betas" else group["momentum"])
         logs["grad_norm"] = progress.grad_norm_sum.item() / max(progress.grad_norm_count, 1)
         logs["time"] = progress.elapsed + time.perf_counter() - started
-        return logs
+        return dist.broadcast_object(shared, logs)  # rank 0's logs: the same decisions on every rank
 
 
 def denormals_flushed() -> bool:
@@ -194,8 +224,10 @@ class EpochProgress:
         zero = torch.zeros((), device=device)
         return cls(generator_state, 0, zero.clone(), zero.clone(), zero.clone(), 0)
 
-    def to_plain(self) -> dict[str, float]:
-        return {"samples": self.samples, "loss_sum": self.loss_sum.item(), "metric_sum": self.metric_sum.item(),
+    def to_plain(self, distributed: dist.Distributed | None = None) -> dict[str, float]:
+        """The counters, with the loss and metric sums over all ranks (a collective under torchrun)."""
+        loss_sum, metric_total = dist.all_reduce_sum(distributed, [self.loss_sum.item(), self.metric_sum.item()])
+        return {"samples": self.samples, "loss_sum": loss_sum, "metric_sum": metric_total,
                 "grad_norm_sum": self.grad_norm_sum.item(), "grad_norm_count": self.grad_norm_count}
 
     @classmethod
@@ -209,17 +241,22 @@ class EpochProgress:
 
 
 @torch.inference_mode()
-def evaluate(network: Network, split: Split, loss: str, batch_size: int = 4096) -> dict[str, float]:
-    """Loss (with the l1/l2 penalty, as Keras reports it) and metric over a split, in inference mode."""
+def evaluate(network: Network, split: Split, loss: str, batch_size: int = 4096,
+             distributed: dist.Distributed | None = None) -> dict[str, float]:
+    """Loss (with the l1/l2 penalty, as Keras reports it) and metric over a split, in inference mode.
+    Under torchrun each rank evaluates its contiguous part and the sums are reduced (a collective)."""
     was_training = network.training
     network.eval()
     loss_fn, summed = loss_function(loss), metric_sum(loss)
     loss_total, metric_total = 0.0, 0.0
-    for start in range(0, len(split), batch_size):
-        xb, yb = split.x[start:start + batch_size], split.y[start:start + batch_size]
+    begin, end = (0, len(split)) if distributed is None else dist.shard_range(len(split), distributed)
+    for start in range(begin, end, batch_size):
+        stop = min(start + batch_size, end)
+        xb, yb = split.x[start:stop], split.y[start:stop]
         output = network(xb)
         loss_total += loss_fn(output, yb).item() * len(yb)
         metric_total += summed(output, yb).item()
+    loss_total, metric_total = dist.all_reduce_sum(distributed, [loss_total, metric_total])
     network.train(was_training)
     n = max(len(split), 1)
     penalty = total_penalty(network.penalties)
