@@ -449,3 +449,13 @@ def test_cli_on_a_trained_run_folder(tmp_path, capsys, digits_config):
     assert [layer["name"] for layer in data["layers"]] == ["dense_1", "dense_2", "dense_3"]
     code, _, err = run_cli(["diagnose", str(run), "--set", "seed=1"], capsys)
     assert code == 2 and "run folder" in err
+
+
+def test_each_part_documents_what_it_holds():
+    from dnnconf.tools import diagnose_probe, diagnose_report, diagnose_verdicts
+
+    for name in diagnose_verdicts.THRESHOLDS:  # what counts as saturated is part of what the probe measures
+        assert f"`{name}`" in diagnose_verdicts.__doc__ + diagnose_probe.__doc__, name
+    assert diagnose_report.SCHEMA in diagnose_report.__doc__
+    assert all(f"`{metric}`" in diagnose_probe.__doc__ for metric in diagnose_report.METRICS)
+    assert dg.judge is diagnose_verdicts.judge and dg.DiagnosisReport is diagnose_report.DiagnosisReport
