@@ -147,8 +147,9 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
     if shared is not None:  # before any folder is made
         dist.check_shares(len(dataset.y_train), config.training.batch_size, shared.world)
         if config.pretrain is not None and config.pretrain.reuse_from is None:
-            raise ConfigError("pretrain: under torchrun, pretrain with one process first (dnnconf train), then "
-                              "set pretrain.reuse_from to that run's pretrain/ folder")
+            raise dist.same_on_every_rank(ConfigError(
+                "pretrain: under torchrun, pretrain with one process first (dnnconf train), then set "
+                "pretrain.reuse_from to that run's pretrain/ folder"))
     if resume is not None:
         folder = dist.on_main(shared, lambda: _check_resume(config, resume, force))
     else:  # rank 0 names it (a timestamp) and creates it; the others learn the name

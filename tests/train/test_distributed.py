@@ -181,6 +181,15 @@ def test_a_batch_too_small_to_share_stops_every_rank_before_any_folder(tmp_path)
     assert not (tmp_path / "runs").exists()
 
 
+def test_pretraining_under_torchrun_asks_for_a_finished_pretraining_before_any_folder(tmp_path):
+    config = write_config(tmp_path, {**PLAIN, "pretrain": {"epochs": 1}})
+    done = subprocess.run(torchrun("train", config), cwd=tmp_path, env=ENV, capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    assert done.returncode != 0
+    assert done.stderr.count("pretrain: under torchrun, pretrain with one process first") == 1
+    assert not (tmp_path / "runs").exists()
+
+
 def test_world_size_without_torchrun_is_one_clear_line(tmp_path):
     config = write_config(tmp_path, PLAIN)
     env = {k: v for k, v in ENV.items() if k not in ("RANK", "MASTER_ADDR", "MASTER_PORT")}

@@ -7,7 +7,7 @@
 
 Prints a table (one row a layer: activation mean/std, dead and saturated shares, ‖∂J/∂W‖, ‖∂J/∂a‖,
 ‖ΔW‖/‖W‖) and the verdicts with their evidence and the note's remedies — or, with `--format json`,
-only the JSON report (schema in `dnnconf.tools.diagnostics`). Writes grad_norm_heatmap.png,
+only the JSON report (schema in `dnnconf.tools.diagnose_report`). Writes grad_norm_heatmap.png,
 act_std_heatmap.png, profile.png and report.json into DIR (default runs/diagnose-<name>-<timestamp>/).
 
 Exit codes: 0 healthy or warnings only; 1 an error verdict (vanishing or exploding gradients);
