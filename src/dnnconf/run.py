@@ -45,6 +45,7 @@ class RunResult:
     state: TrainState
     test: dict[str, float]
     network: Network
+    members: list[RunResult] | None = None  # training.parallel_seeds > 1: each member's own result
 
 
 def timestamped_folder(name: str, root: Path = Path("runs")) -> Path:
@@ -126,6 +127,9 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
     device = setup.pick_device(config.training.device)
     dataset = load_data(config.data)
     config = setup.resolve_with_data(config, dataset)
+    if resume is not None and config.training.parallel_seeds > 1:
+        raise ConfigError(f"--resume {resume}: a run with training.parallel_seeds > 1 cannot be resumed (it keeps "
+                          f"no checkpoint); train it again, or train one member alone from its seed-<s>/config.yaml")
     if resume is not None:
         folder = resume
         saved = load_run_config(resume)
@@ -136,6 +140,10 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
     else:
         folder = folder or default_folder(config)
         _prepare_folder(folder, force)
+    if config.training.parallel_seeds > 1:  # K seeds as one batched computation, a run folder per member
+        from dnnconf.train.parallel_seeds import train_members
+
+        return train_members(config, dataset, folder, device, force=force, quiet=quiet, log=log, listeners=listeners)
     setup.seed_everything(config.seed)
     freezing = None
     if config.transfer is not None:  # the note's section 2: reused layers copied from a trained run, frozen first
@@ -190,29 +198,36 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
     if state.diverged:
         _roll_back(folder, network)
     test = evaluate(network, splits.test, config.loss, config.training.eval_batch_size) if len(splits.test) else {}
+    if freezing is not None:  # which layers were trainable in each epoch (history.csv: `trainable` parameters)
+        write_atomic(folder / "trainable.json", json.dumps({"source": str(plan.source), **freezing.record()},
+                                                           indent=1))
+    if state.history and config.training.layer_stats:
+        from dnnconf.train.layer_stats import plot_layer_grad_norms
+
+        plot_layer_grad_norms(state.history, folder / "plots" / "layer_grad_norms.png", config.name)
+    write_outputs(folder, config, network, state, test, schedule, loop.steps_per_epoch)
+    if state.diverged:
+        raise Diverged(f"{folder}: training diverged ({state.stop_reason}) in epoch {state.epoch + 1}; weights "
+                       f"rolled back to the last good checkpoint. Remedies from the note: " + "; ".join(REMEDIES))
+    return RunResult(folder, config, state, test, network)
+
+
+def write_outputs(folder: Path, config: Config, network: Network, state: TrainState, test: dict[str, float],
+                  schedule: Any, steps_per_epoch: int) -> None:
+    """What a finished run leaves in its folder: model.safetensors, metrics.json, history.csv, the learning
+    curves and learning-rate plots, report.md (a solo run, or each member of a parallel-seeds run)."""
     save_file({k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()},
               str(folder / "model.safetensors"))
     write_atomic(folder / "metrics.json", json.dumps({"test": test, "epochs": state.epoch,
                                                       "stop_reason": state.stop_reason}, indent=1))
-    if freezing is not None:  # which layers were trainable in each epoch (history.csv: `trainable` parameters)
-        write_atomic(folder / "trainable.json", json.dumps({"source": str(plan.source), **freezing.record()},
-                                                           indent=1))
     if state.history:
         write_atomic(folder / "history.csv", history_csv(state.history))
         from dnnconf.plots import learning_curves, learning_rate_per_step
 
         learning_curves(state.history, folder / "plots" / "learning_curves.png", title=config.name)
-        learning_rate_per_step(lr_per_step(schedule, state, loop.steps_per_epoch),
-                               folder / "plots" / "learning_rate.png", loop.steps_per_epoch, config.name)
-        if config.training.layer_stats:
-            from dnnconf.train.layer_stats import plot_layer_grad_norms
-
-            plot_layer_grad_norms(state.history, folder / "plots" / "layer_grad_norms.png", config.name)
+        learning_rate_per_step(lr_per_step(schedule, state, steps_per_epoch),
+                               folder / "plots" / "learning_rate.png", steps_per_epoch, config.name)
     write_atomic(folder / "report.md", report(config, folder, network, state, test))
-    if state.diverged:
-        raise Diverged(f"{folder}: training diverged ({state.stop_reason}) in epoch {state.epoch + 1}; weights "
-                       f"rolled back to the last good checkpoint. Remedies from the note: " + "; ".join(REMEDIES))
-    return RunResult(folder, config, state, test, network)
 
 
 def lr_per_step(schedule: Any, state: TrainState, steps_per_epoch: int) -> list[float]:
@@ -270,6 +285,11 @@ def load_run(folder: Path, device: str = "cpu") -> tuple[Config, Network]:
     """The resolved config and the trained network of a run folder."""
     config = load_run_config(folder)
     weights = folder / "model.safetensors"
+    if not weights.is_file() and (folder / "members.csv").is_file():
+        seeds = [config.seed + k for k in range(config.training.parallel_seeds)]
+        raise RunFolderError(f"{folder}: a parallel-seeds run; each member is a run folder of its own: use one of "
+                             + ", ".join(str(folder / f"seed-{s}") for s in seeds[:3]) + (", …" if len(seeds) > 3
+                                                                                       else ""))
     if not weights.is_file():
         raise RunFolderError(f"{folder}: model.safetensors is missing (the run did not finish; "
                              f"`dnnconf train --resume {folder}` continues it)")

@@ -188,6 +188,10 @@ class TrainingConfig(Strict):
     checkpoint_every: int | None = Field(
         None, ge=1, description="also checkpoint every N optimizer steps (null: at each epoch end only)"
     )
+    parallel_seeds: int = Field(
+        1, ge=1, description="train K copies differing only in seed (seed, seed+1, …) as one batched computation; "
+        "each member gets its own run folder seed-<s>/ (dense, batch_norm, dropout and activation layers)"
+    )
 
 
 class TransferConfig(Strict):

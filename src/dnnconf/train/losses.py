@@ -5,6 +5,8 @@
 - linear head: mean squared error.
 Working on logits (log-sum-exp inside) is what Keras does with `from_logits=True`: the same
 values as softmax followed by cross-entropy, without its overflow.
+`member_loss` and `member_metric_sum` compute the same per member on stacked outputs [K, B, …] of K
+members trained at once (training.parallel_seeds): one value per member.
 """
 
 from __future__ import annotations
@@ -39,3 +41,28 @@ def metric_sum(loss: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor
     if loss == "binary_crossentropy":
         return lambda logits, y: ((logits.view(-1) > 0) == (y > 0.5)).sum()
     return lambda output, y: (output.view(-1) - y).abs().sum()
+
+
+def member_loss(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Each member's mean loss, [K], from stacked outputs [K, B, out] and targets [K, B]."""
+    def loss(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        members, batch = y.shape
+        if name == "sparse_categorical_crossentropy":
+            values = F.cross_entropy(output.reshape(members * batch, -1), y.reshape(-1), reduction="none")
+            return values.view(members, batch).mean(dim=1)
+        if name == "binary_crossentropy":
+            return F.binary_cross_entropy_with_logits(output.view(members, batch), y, reduction="none").mean(dim=1)
+        if output.shape[-1] == 1:
+            output = output.view(members, batch)
+        values = F.mse_loss(output, y, reduction="none")
+        return values.reshape(members, -1).mean(dim=1)
+    return loss
+
+
+def member_metric_sum(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Σ over each member's batch of the head's metric, [K] (stacked outputs [K, B, out], targets [K, B])."""
+    if name == "sparse_categorical_crossentropy":
+        return lambda logits, y: (logits.argmax(dim=-1) == y).sum(dim=1)
+    if name == "binary_crossentropy":
+        return lambda logits, y: ((logits.view(y.shape) > 0) == (y > 0.5)).sum(dim=1)
+    return lambda output, y: (output.view(y.shape) - y).abs().sum(dim=1)
