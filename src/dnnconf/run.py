@@ -127,6 +127,10 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
     device = setup.pick_device(config.training.device)
     dataset = load_data(config.data)
     config = setup.resolve_with_data(config, dataset)
+    if config.training.parallel_seeds > 1:
+        from dnnconf.train.parallel_seeds import check_supported
+
+        check_supported(config)  # before any folder is made
     if resume is not None and config.training.parallel_seeds > 1:
         raise ConfigError(f"--resume {resume}: a run with training.parallel_seeds > 1 cannot be resumed (it keeps "
                           f"no checkpoint); train it again, or train one member alone from its seed-<s>/config.yaml")

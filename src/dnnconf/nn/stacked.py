@@ -25,15 +25,16 @@ import torch.nn.functional as F
 
 from dnnconf.nn.build import Network
 from dnnconf.nn.constraints import KERAS_EPSILON
-from dnnconf.nn.layers import BatchNorm, MCDropout
+from dnnconf.nn.layers import BatchNorm, MCDropout, ToChannelsFirst
 
 SELU_ALPHA = 1.7580993408473766  # λα of SELU: alpha dropout sends dropped units to −λα (torch's constant)
 
 
 def unsupported_layer(network: Network) -> str | None:
-    """The name of the first module `StackedNetwork` cannot batch, or None when it can batch them all."""
+    """The name of the first module `StackedNetwork` cannot batch (e.g. conv2d_1), or None."""
     for name, module in network.layers.named_children():
-        if isinstance(module, torch.nn.Linear | BatchNorm | torch.nn.Flatten):
+        if isinstance(module, torch.nn.Linear | BatchNorm | torch.nn.Flatten | ToChannelsFirst):  # the last: only
+            # ever before a conv or pooling layer, which names the problem better
             continue
         if isinstance(module, torch.nn.Dropout | torch.nn.AlphaDropout) and not isinstance(module, MCDropout):
             continue

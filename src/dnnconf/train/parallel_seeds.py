@@ -69,7 +69,8 @@ def lr_scaling(config: Config) -> str:
 
 
 def check_supported(config: Config) -> None:
-    """Refuse, with one line naming the key, what the batched computation cannot do exactly."""
+    """Refuse, with one line naming the key, what the batched computation cannot do exactly (a resolved
+    config: the layer check builds its network)."""
     k = config.training.parallel_seeds
     if config.transfer is not None:
         raise ConfigError(f"transfer: not available with training.parallel_seeds: {k}; use parallel_seeds: 1")
@@ -83,14 +84,19 @@ def check_supported(config: Config) -> None:
         raise ConfigError(f"schedule: performance gives each member its own learning rate, which "
                           f"training.parallel_seeds cannot apply exactly with optimizer {config.optimizer.name} "
                           f"with momentum and weight decay; use another schedule or optimizer, or parallel_seeds: 1")
+    unsupported = unsupported_layer(setup.make_network(config))
+    if unsupported is not None:
+        raise ConfigError(f"model: layer {unsupported} has no batched form for training.parallel_seeds: {k} "
+                          f"(dense, batch_norm, dropout, alpha_dropout, flatten and parameterless activations "
+                          f"do); use parallel_seeds: 1")
 
 
 def train_members(config: Config, dataset: Any, folder: Path, device: torch.device, *, force: bool, quiet: bool,
                   log: Any, listeners: tuple[Listener, ...]) -> Any:
-    """Train the K members of `config` into `folder` (already prepared); returns a RunResult with `members`."""
+    """Train the K members of `config` (`check_supported` passed) into `folder` (prepared); returns a RunResult
+    with `members`."""
     from dnnconf.run import RunResult, _prepare_folder, summary_lines, write_outputs
 
-    check_supported(config)
     size = config.training.parallel_seeds
     configs = [member_config(config, config.seed + k) for k in range(size)]
     networks, dropout_generators = [], []
@@ -100,11 +106,6 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
         dropout_generators.append(torch.Generator().manual_seed(0))
         dropout_generators[-1].set_state(torch.get_rng_state())
     setup.seed_everything(config.seed)
-    unsupported = unsupported_layer(networks[0])
-    if unsupported is not None:
-        raise ConfigError(f"model: layer {unsupported} has no batched form for training.parallel_seeds: {size} "
-                          f"(dense, batch_norm, dropout, alpha_dropout, flatten and parameterless activations "
-                          f"do); use parallel_seeds: 1")
     stacked = StackedNetwork(networks, dropout_generators)
     splits = setup.to_splits(dataset, device)
     optimizer, clipping = setup.make_optimizer(config, stacked)  # type: ignore[arg-type]

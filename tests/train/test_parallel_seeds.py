@@ -1,0 +1,139 @@
+"""training.parallel_seeds: each member of a batched run is the solo run of its seed (within float
+tolerance), with its own early stopping and its own complete run folder; what cannot be batched is refused."""
+
+import csv
+
+import pytest
+
+from dnnconf.cli import main
+from dnnconf.config import config_from_dict
+from dnnconf.errors import ConfigError
+from dnnconf.run import load_run_config, train
+from dnnconf.train.history import read_history
+
+ATOL = 1e-5
+
+
+def make_config(**sections):
+    raw = {"name": "seeds", "data": {"dataset": "digits", "valid_size": 0.15}, "model": {"hidden": [32, 16]},
+           "schedule": {"name": "constant"}, "training": {"epochs": 2, "batch_size": 32, "threads": 1}}
+    for key, value in sections.items():
+        raw[key] = {**raw[key], **value} if isinstance(value, dict) and isinstance(raw.get(key), dict) else value
+    return config_from_dict(raw)
+
+
+def batched(config, folder, k):
+    training = config.training.model_copy(update={"parallel_seeds": k})
+    return train(config.model_copy(update={"training": training}), folder, quiet=True, log=lambda *_: None)
+
+
+def max_difference(a, b):
+    a, b = a.state_dict(), b.state_dict()
+    assert a.keys() == b.keys()
+    return max((a[name] - b[name]).abs().max().item() for name in a)
+
+
+CASES = {
+    "sgd-momentum": {},
+    "dropout-l2-max-norm": {"model": {"dropout": {"rate": 0.3, "top_layers": 3}, "kernel_regularizer": {"l2": 0.01},
+                                      "kernel_constraint": {"max_norm": 1.0}}},
+    "batch-norm-adam-global-clipnorm": {"model": {"batch_norm": {"position": "before_activation"}},
+                                        "optimizer": {"name": "adam", "global_clipnorm": 0.5}},
+    "batch-norm-after-alpha-dropout-clipnorm": {
+        "model": {"batch_norm": {"position": "after_activation"}, "dropout": {"rate": 0.2, "kind": "alpha_dropout"}},
+        "optimizer": {"name": "sgd", "momentum": 0.9, "nesterov": True, "clipnorm": 0.3}},
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_each_member_equals_the_solo_run_of_its_seed(tmp_path, case):
+    config = make_config(**CASES[case])
+    result = batched(config, tmp_path / "batched", 2)
+    assert [m.config.seed for m in result.members] == [42, 43]
+    for member in result.members:
+        # the member's own config.yaml trains it alone: same seed, parallel_seeds 1
+        replay = load_run_config(member.folder)
+        assert replay.seed == member.config.seed and replay.training.parallel_seeds == 1
+        solo = train(replay, tmp_path / f"solo-{replay.seed}", quiet=True, log=lambda *_: None)
+        assert max_difference(solo.network, member.network) < ATOL
+        for solo_row, member_row in zip(solo.state.history, member.state.history, strict=True):
+            assert member_row["val_loss"] == pytest.approx(solo_row["val_loss"], abs=ATOL)
+            assert member_row["loss"] == pytest.approx(solo_row["loss"], abs=ATOL)
+        assert member.test["accuracy"] == pytest.approx(solo.test["accuracy"], abs=1e-3)
+    a, b = (m.network for m in result.members)
+    assert max_difference(a, b) > 0.01  # different seeds: different members
+
+
+def test_each_member_stops_early_on_its_own(tmp_path):
+    # seeds 42..44 of this config stop after 5, 9 and 14 epochs when trained alone (found by running them)
+    config = make_config(schedule={"name": "performance", "factor": 0.5, "patience": 1},
+                         optimizer={"name": "sgd", "learning_rate": 0.05, "momentum": 0.9},
+                         training={"epochs": 14, "early_stopping": {"patience": 3, "min_delta": 0.003,
+                                                                   "restore_best_weights": False}})
+    result = batched(config, tmp_path / "batched", 3)
+    epochs = [m.state.epoch for m in result.members]
+    assert len(set(epochs)) > 1 and min(epochs) < 14, epochs
+    rows = list(csv.DictReader(open(tmp_path / "batched" / "members.csv")))
+    assert [int(row["epochs"]) for row in rows] == epochs
+    for member in result.members:
+        history = read_history(member.folder / "history.csv")
+        assert len(history) == member.state.epoch
+        assert history[-1]["lr"] <= history[0]["lr"]  # its own performance schedule
+        solo = train(member.config, tmp_path / f"solo-{member.config.seed}", quiet=True, log=lambda *_: None)
+        assert solo.state.epoch == member.state.epoch
+        # a member that stopped early kept the weights of its stop epoch while the others trained on
+        assert max_difference(solo.network, member.network) < ATOL
+        assert [row["lr"] for row in solo.state.history] == pytest.approx([row["lr"] for row in history])
+
+
+def test_member_folders_are_complete_run_folders(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text("name: cli\ndata: {dataset: digits, valid_size: 0.15}\nmodel: {hidden: [16]}\n"
+                    "schedule: {name: constant}\ntraining: {epochs: 2, threads: 1, parallel_seeds: 2}\n")
+    out = tmp_path / "run"
+    assert main(["train", str(path), "--out", str(out), "--quiet"]) == 0
+    for seed in (42, 43):
+        member = out / f"seed-{seed}"
+        for name in ("config.yaml", "model.safetensors", "history.csv", "metrics.json", "report.md",
+                     "normalization.json", "plots/learning_curves.png"):
+            assert (member / name).is_file(), name
+    assert (out / "members.csv").is_file() and (out / "plots" / "members.png").is_file()
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "seed-43")]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    assert main(["evaluate", str(out)]) == 2
+    assert "seed-42" in capsys.readouterr().err
+    assert main(["train", str(path), "--resume", str(out)]) == 2
+    assert "parallel_seeds" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("sections", "named"), [
+    ({"training": {"parallel_seeds": 0}}, "training.parallel_seeds"),
+    ({"training": {"parallel_seeds": 2, "layer_stats": True}}, "training.layer_stats"),
+    ({"training": {"parallel_seeds": 2, "checkpoint_every": 5}}, "training.checkpoint_every"),
+    ({"training": {"parallel_seeds": 2}, "model": {"hidden": [8], "activation": "prelu"}}, "prelu"),
+    ({"training": {"parallel_seeds": 2}, "schedule": {"name": "performance"},
+      "optimizer": {"name": "rmsprop", "momentum": 0.9}}, "schedule: performance"),
+])
+def test_what_cannot_be_batched_is_one_clear_config_error(tmp_path, sections, named):
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        train(make_config(**sections), tmp_path / "run", quiet=True, log=lambda *_: None)
+
+
+def test_a_convolution_is_refused_with_exit_2(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {dataset: digits, valid_size: 0.15}\n"
+                    "model: {layers: [{conv2d: {filters: 2, kernel_size: 3}}, {flatten: {}}]}\n"
+                    "training: {epochs: 1, parallel_seeds: 2}\n")
+    assert main(["train", str(path), "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "conv2d" in error[0] and "parallel_seeds" in error[0]
+
+
+def test_early_stopping_without_restoring_still_stops(tmp_path):
+    # EarlyStopping used to count every epoch as an improvement when restore_best_weights was false
+    config = make_config(optimizer={"name": "sgd", "learning_rate": 0.05, "momentum": 0.9},
+                         training={"epochs": 30, "early_stopping": {"patience": 2, "min_delta": 0.01,
+                                                                   "restore_best_weights": False}})
+    result = train(config, tmp_path / "run", quiet=True, log=lambda *_: None)
+    assert result.state.epoch < 30 and "early stopping" in result.state.stop_reason
