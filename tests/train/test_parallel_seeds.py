@@ -11,7 +11,8 @@ from dnnconf.errors import ConfigError
 from dnnconf.run import load_run_config, train
 from dnnconf.train.history import read_history
 
-ATOL = 1e-5
+ATOL = 1e-5  # after 2 epochs (~70 steps) of float32
+LONG_ATOL = 1e-4  # after up to 14 epochs: the batched and the solo matmuls round differently, and it adds up
 
 
 def make_config(**sections):
@@ -82,7 +83,7 @@ def test_each_member_stops_early_on_its_own(tmp_path):
         solo = train(member.config, tmp_path / f"solo-{member.config.seed}", quiet=True, log=lambda *_: None)
         assert solo.state.epoch == member.state.epoch
         # a member that stopped early kept the weights of its stop epoch while the others trained on
-        assert max_difference(solo.network, member.network) < ATOL
+        assert max_difference(solo.network, member.network) < LONG_ATOL
         assert [row["lr"] for row in solo.state.history] == pytest.approx([row["lr"] for row in history])
 
 
