@@ -131,9 +131,6 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
         from dnnconf.train.parallel_seeds import check_supported
 
         check_supported(config)  # before any folder is made
-    if resume is not None and config.training.parallel_seeds > 1:
-        raise ConfigError(f"--resume {resume}: a run with training.parallel_seeds > 1 cannot be resumed (it keeps "
-                          f"no checkpoint); train it again, or train one member alone from its seed-<s>/config.yaml")
     if resume is not None:
         folder = resume
         saved = load_run_config(resume)
@@ -147,7 +144,8 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
     if config.training.parallel_seeds > 1:  # K seeds as one batched computation, a run folder per member
         from dnnconf.train.parallel_seeds import train_members
 
-        return train_members(config, dataset, folder, device, force=force, quiet=quiet, log=log, listeners=listeners)
+        return train_members(config, dataset, folder, device, resume=resume is not None, force=force, quiet=quiet,
+                             log=log, listeners=listeners)
     setup.seed_everything(config.seed)
     freezing = None
     if config.transfer is not None:  # the note's section 2: reused layers copied from a trained run, frozen first

@@ -4,11 +4,13 @@ tolerance), with its own early stopping and its own complete run folder; what ca
 import csv
 
 import pytest
+import torch
 
 from dnnconf.cli import main
 from dnnconf.config import config_from_dict
 from dnnconf.errors import ConfigError
 from dnnconf.run import load_run_config, train
+from dnnconf.train.callbacks import Listener
 from dnnconf.train.history import read_history
 
 ATOL = 1e-5  # after 2 epochs (~70 steps) of float32
@@ -104,8 +106,7 @@ def test_member_folders_are_complete_run_folders(tmp_path, capsys):
     assert "accuracy" in capsys.readouterr().out
     assert main(["evaluate", str(out)]) == 2
     assert "seed-42" in capsys.readouterr().err
-    assert main(["train", str(path), "--resume", str(out)]) == 2
-    assert "parallel_seeds" in capsys.readouterr().err
+    assert (out / "checkpoint" / "LATEST").is_file()
 
 
 @pytest.mark.parametrize(("sections", "named"), [
@@ -138,3 +139,32 @@ def test_early_stopping_without_restoring_still_stops(tmp_path):
                                                                    "restore_best_weights": False}})
     result = train(config, tmp_path / "run", quiet=True, log=lambda *_: None)
     assert result.state.epoch < 30 and "early stopping" in result.state.stop_reason
+
+
+class Interrupt(Listener):
+    def __init__(self, after):
+        self.after = after
+
+    def on_epoch_end(self, loop, logs):
+        if loop.state.epoch == self.after:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_batched_run_resumes_exactly(tmp_path):
+    # seeds 42, 43, 44 stop after epochs 6, 7, 8: one before the interruption, two after; dropout draws on
+    config = make_config(schedule={"name": "performance", "factor": 0.5, "patience": 1},
+                         optimizer={"name": "sgd", "learning_rate": 0.05, "momentum": 0.9},
+                         model={"dropout": {"rate": 0.1}},
+                         training={"epochs": 10, "parallel_seeds": 3,
+                                   "early_stopping": {"patience": 2, "min_delta": 0.003}})
+    whole = train(config, tmp_path / "whole", quiet=True, log=lambda *_: None)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "cut", quiet=True, log=lambda *_: None, listeners=(Interrupt(6),))
+    resumed = train(config, resume=tmp_path / "cut", quiet=True, log=lambda *_: None)
+    assert any(m.state.epoch <= 6 for m in whole.members) and any(m.state.epoch > 6 for m in whole.members)
+    for a, b in zip(whole.members, resumed.members, strict=True):
+        assert a.state.epoch == b.state.epoch and a.state.stop_reason == b.state.stop_reason
+        for name, value in a.network.state_dict().items():
+            assert torch.equal(value, b.network.state_dict()[name]), name
+        drop_time = [{k: v for k, v in row.items() if k != "time"} for row in a.state.history]
+        assert drop_time == [{k: v for k, v in row.items() if k != "time"} for row in b.state.history]

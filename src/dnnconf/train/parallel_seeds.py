@@ -14,16 +14,18 @@ float tolerance (tests/train/test_parallel_seeds.py):
 - early stopping and the performance schedule: each member has its own EarlyStopping / ReduceOnPlateau
   (the solo run's classes) deciding on its own validation logs; the loop ends when all have stopped.
 
-Run folder: `OUT/config.yaml` (the batched config), `normalization.json`, `members.csv` (seed, epochs
+Run folder: `OUT/config.yaml` (the batched config), `normalization.json`, `checkpoint/`, `members.csv` (seed, epochs
 run, best and final validation metric, test metric, why it stopped), `report.md`, `plots/members.png`
 (every member's validation curve), and per member `OUT/seed-<s>/`: config.yaml with that seed and
 parallel_seeds 1 (trains it alone), normalization.json, model.safetensors, history.csv (ending at the
 member's own last epoch), metrics.json, report.md, plots/. `dnnconf evaluate|predict OUT/seed-<s>` work
 as on any run.
 
-Not supported (one config error naming the key, exit 2): checkpoints and --resume of a batched run (it
-writes none: rerun it, or train one member alone from its config.yaml), `transfer`,
-`training.layer_stats`, `training.checkpoint_every`, layers without a batched form (conv2d, pooling,
+Checkpoints: `OUT/checkpoint/` after every epoch; `--resume OUT` continues the batched run exactly
+(`dnnconf.train.parallel_checkpoint`). A member folder has none: it continues only within its batched run.
+
+Not supported (one config error naming the key, exit 2): `transfer`, `training.layer_stats`,
+`training.checkpoint_every` (mid-epoch checkpoints), layers without a batched form (conv2d, pooling,
 prelu, trainable swish, mc_dropout), and the `performance` schedule with an optimizer whose step is not
 linear in the learning rate given its state (sgd with momentum and weight decay, rmsprop with momentum).
 """
@@ -43,8 +45,9 @@ from dnnconf.errors import ConfigError, Diverged
 from dnnconf.nn.stacked import StackedNetwork, unsupported_layer
 from dnnconf.train import setup
 from dnnconf.train.callbacks import EarlyStopping, Listener
-from dnnconf.train.checkpoint import write_atomic
+from dnnconf.train.checkpoint import latest_checkpoint, write_atomic
 from dnnconf.train.loop import evaluate
+from dnnconf.train.parallel_checkpoint import ParallelCheckpointer, restore
 from dnnconf.train.parallel_loop import Member, MemberListeners, MemberNetwork, ParallelLoop
 from dnnconf.train.progress import Progress
 
@@ -77,8 +80,8 @@ def check_supported(config: Config) -> None:
     if config.training.layer_stats:
         raise ConfigError(f"training.layer_stats: not available with training.parallel_seeds: {k}; set it false")
     if config.training.checkpoint_every is not None:
-        raise ConfigError(f"training.checkpoint_every: a training.parallel_seeds: {k} run keeps no checkpoints; "
-                          f"set it null")
+        raise ConfigError(f"training.checkpoint_every: no mid-epoch checkpoints with training.parallel_seeds: {k} "
+                          f"(it checkpoints at each epoch end); set it null")
     schedule = config.schedule.get("name") if isinstance(config.schedule, dict) else config.schedule
     if schedule == "performance" and lr_scaling(config) == "none":
         raise ConfigError(f"schedule: performance gives each member its own learning rate, which "
@@ -91,10 +94,10 @@ def check_supported(config: Config) -> None:
                           f"do); use parallel_seeds: 1")
 
 
-def train_members(config: Config, dataset: Any, folder: Path, device: torch.device, *, force: bool, quiet: bool,
-                  log: Any, listeners: tuple[Listener, ...]) -> Any:
-    """Train the K members of `config` (`check_supported` passed) into `folder` (prepared); returns a RunResult
-    with `members`."""
+def train_members(config: Config, dataset: Any, folder: Path, device: torch.device, *, resume: bool, force: bool,
+                  quiet: bool, log: Any, listeners: tuple[Listener, ...]) -> Any:
+    """Train the K members of `config` (`check_supported` passed) into `folder` (prepared, or the run to
+    resume from its last checkpoint); returns a RunResult with `members`."""
     from dnnconf.run import RunResult, _prepare_folder, summary_lines, write_outputs
 
     size = config.training.parallel_seeds
@@ -118,8 +121,9 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
         if config.training.early_stopping is not None:
             own.append(EarlyStopping(**config.training.early_stopping.model_dump()))
         members.append(Member(k, member, MemberNetwork(stacked, k), schedule, own))
-    write_atomic(folder / "config.yaml", dump_config(config))
-    write_atomic(folder / "normalization.json", json.dumps(dataset.normalization))
+    if not resume:
+        write_atomic(folder / "config.yaml", dump_config(config))
+        write_atomic(folder / "normalization.json", json.dumps(dataset.normalization))
     if not quiet:
         log(f"run folder: {folder} ({size} members, seeds {config.seed}–{config.seed + size - 1})")
         for line in summary_lines(networks[0]):
@@ -127,15 +131,19 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
     generators = [torch.Generator().manual_seed(member.seed + setup.SHUFFLE_STREAM) for member in configs]
     loop = ParallelLoop(stacked, optimizer, setup.make_schedule(config, steps_per_epoch), config.loss, splits.train,
                         splits.valid, config.training.epochs, config.training.batch_size, clipping,
-                        [MemberListeners(members), Progress(quiet=quiet), *listeners], generators, members,
-                        lr_scaling(config), config.training.eval_batch_size)
+                        [MemberListeners(members), ParallelCheckpointer(folder / "checkpoint"), Progress(quiet=quiet),
+                         *listeners], generators, members, lr_scaling(config), config.training.eval_batch_size)
+    if resume:
+        restore(latest_checkpoint(folder / "checkpoint"), loop)
+        if not quiet:
+            log(f"resuming after epoch {loop.state.epoch} (step {loop.state.step})")
     state = loop.run()
     results = []
     for member, network in zip(members, networks, strict=True):
         network.load_state_dict({k: v.clone() for k, v in member.network.state_dict().items()})
         test = evaluate(network, splits.test, config.loss, config.training.eval_batch_size) if len(splits.test) else {}
         member_folder = folder / f"seed-{member.config.seed}"
-        _prepare_folder(member_folder, force)
+        _prepare_folder(member_folder, force or resume)  # resuming a finished run rewrites its members
         write_atomic(member_folder / "config.yaml", dump_config(member.config))
         write_atomic(member_folder / "normalization.json", json.dumps(dataset.normalization))
         write_outputs(member_folder, member.config, network, member.state, test, member.schedule, steps_per_epoch)
