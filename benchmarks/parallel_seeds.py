@@ -1,6 +1,6 @@
 """K seeds at once (training.parallel_seeds) against one run and against K runs one after another.
 
-    python benchmarks/parallel_seeds.py [--seeds 8] [--epochs 3] [--repeats 2] [--quick]
+    python benchmarks/parallel_seeds.py [--seeds 8] [--epochs 3] [--repeats 2] [--train-limit N] [--steps] [--quick]
 
 The note's MLP (784-300-100-10, ReLU, He) on Fashion-MNIST with SGD (momentum 0.9, constant rate, no
 early stopping), at batch 32 and 128, through `dnnconf.run.train` as a user runs it (validation,
@@ -51,7 +51,7 @@ def child(mode: str, seeds: int, batch: int, epochs: int, limit: int | None) -> 
         return config_from_dict({
             "name": "bench", "seed": seed,
             "data": {"dataset": "fashion_mnist", "normalize": "minmax", "train_limit": limit,
-                     "valid_size": limit or 5000},
+                     "valid_size": 500 if limit and limit <= 500 else 5000},
             "model": {"hidden": [300, 100]}, "optimizer": {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9},
             "schedule": {"name": "constant"},
             "training": {"epochs": epochs, "batch_size": batch, "early_stopping": None, "parallel_seeds": parallel}})
@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batches", type=int, nargs="+", default=[32, 128])
+    parser.add_argument("--train-limit", type=int, help="train on the first N images only (a busy machine)")
     parser.add_argument("--steps", action="store_true", help="also time one step: stacked matmuls vs vmap")
     parser.add_argument("--quick", action="store_true", help="a small check that everything runs (CI)")
     parser.add_argument("--child", choices=MODES + ("steps",), help=argparse.SUPPRESS)
@@ -149,7 +150,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.seeds, args.batch, args.epochs, args.limit)))
         return
-    limit = 500 if args.quick else None
+    limit = 500 if args.quick else args.train_limit
     epochs, repeats, batches = (2, 1, [128]) if args.quick else (args.epochs, args.repeats, args.batches)
     times: dict[tuple[str, int], list[float]] = {}
     accuracy: dict[tuple[str, int], float] = {}
