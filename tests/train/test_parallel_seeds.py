@@ -5,10 +5,11 @@ import csv
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from dnnconf.cli import main
 from dnnconf.config import config_from_dict
-from dnnconf.errors import ConfigError
+from dnnconf.errors import ConfigError, Diverged
 from dnnconf.run import load_run_config, train
 from dnnconf.train.callbacks import Listener
 from dnnconf.train.history import read_history
@@ -168,3 +169,24 @@ def test_an_interrupted_batched_run_resumes_exactly(tmp_path):
             assert torch.equal(value, b.network.state_dict()[name]), name
         drop_time = [{k: v for k, v in row.items() if k != "time"} for row in a.state.history]
         assert drop_time == [{k: v for k, v in row.items() if k != "time"} for row in b.state.history]
+
+
+class Poison(Listener):
+    """Puts a NaN into member 1's weights after epoch 1, as a diverging member would."""
+
+    def on_epoch_end(self, loop, logs):
+        if loop.state.epoch == 1:
+            with torch.no_grad():
+                next(iter(loop.network.tensors.values()))[1].fill_(float("nan"))
+
+
+def test_a_diverging_member_is_rolled_back_and_the_others_finish(tmp_path):
+    config = make_config(training={"epochs": 3, "parallel_seeds": 2})
+    with pytest.raises(Diverged, match="seed 43"):
+        train(config, tmp_path / "run", quiet=True, log=lambda *_: None, listeners=(Poison(),))
+    assert len(read_history(tmp_path / "run" / "seed-42" / "history.csv")) == 3
+    assert len(read_history(tmp_path / "run" / "seed-43" / "history.csv")) == 1
+    weights = load_file(str(tmp_path / "run" / "seed-43" / "model.safetensors"))
+    assert all(torch.isfinite(value).all() for value in weights.values())
+    rows = list(csv.DictReader(open(tmp_path / "run" / "members.csv")))
+    assert [row["epochs"] for row in rows] == ["3", "1"] and "NaN" in rows[1]["stopped"]

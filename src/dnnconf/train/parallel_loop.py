@@ -31,7 +31,7 @@ from dnnconf.optim.clipping import member_norms
 from dnnconf.optim.schedules import Performance, Schedule
 from dnnconf.train.callbacks import Listener
 from dnnconf.train.loop import GRAD_NORM_EVERY, Loop, Split, TrainState
-from dnnconf.train.losses import member_loss, member_metric_sum
+from dnnconf.train.losses import member_loss, member_metric_sum, metric_name
 
 
 @dataclass
@@ -116,7 +116,8 @@ class ParallelLoop(Loop):
         self.member_loss, self.member_metric = member_loss(loss), member_metric_sum(loss)
         self.member_logs: list[dict[str, float]] = []
         self.member_finite: list[bool] = []
-        self.last_good = [network.member_state(k) for k in range(network.size)]
+        self.last_good = [{name: value.clone() for name, value in network.member_state(k).items()}
+                          for k in range(network.size)]  # each member's weights after its last finite epoch
 
     def _scales(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """(gradient scale, step scale), each [K] or None when it would multiply by ones."""
@@ -227,6 +228,4 @@ def evaluate_members(network: StackedNetwork, split: Split, loss: str, batch_siz
     n = max(len(split), 1)
     penalties = network.member_penalties()
     loss_values = loss_total / n + (penalties.double().cpu() if penalties is not None else 0.0)
-    from dnnconf.train.losses import metric_name
-
     return {"loss": loss_values.tolist(), metric_name(loss): (metric_total / n).tolist()}
