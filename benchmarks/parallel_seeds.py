@@ -1,6 +1,7 @@
 """K seeds at once (training.parallel_seeds) against one run and against K runs one after another.
 
-    python benchmarks/parallel_seeds.py [--seeds 8] [--epochs 3] [--repeats 2] [--train-limit N] [--steps] [--quick]
+    python benchmarks/parallel_seeds.py [--seeds 8] [--epochs 3] [--repeats 2] [--train-limit N] [--threads T]
+                                        [--steps] [--quick]
 
 The note's MLP (784-300-100-10, ReLU, He) on Fashion-MNIST with SGD (momentum 0.9, constant rate, no
 early stopping), at batch 32 and 128, through `dnnconf.run.train` as a user runs it (validation,
@@ -32,7 +33,7 @@ from pathlib import Path
 MODES = ("one", "batched", "sequential")
 
 
-def child(mode: str, seeds: int, batch: int, epochs: int, limit: int | None) -> dict:
+def child(mode: str, seeds: int, batch: int, epochs: int, limit: int | None, threads: int | None) -> dict:
     from dnnconf.config import config_from_dict
     from dnnconf.run import train
     from dnnconf.train.callbacks import Listener
@@ -54,7 +55,8 @@ def child(mode: str, seeds: int, batch: int, epochs: int, limit: int | None) -> 
                      "valid_size": 500 if limit and limit <= 500 else 5000},
             "model": {"hidden": [300, 100]}, "optimizer": {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9},
             "schedule": {"name": "constant"},
-            "training": {"epochs": epochs, "batch_size": batch, "early_stopping": None, "parallel_seeds": parallel}})
+            "training": {"epochs": epochs, "batch_size": batch, "early_stopping": None, "parallel_seeds": parallel,
+                         "threads": threads}})
 
     runs = {"one": [(42, 1)], "batched": [(42, seeds)], "sequential": [(42 + k, 1) for k in range(seeds)]}[mode]
     timers, accuracies = [], []
@@ -71,7 +73,7 @@ def child(mode: str, seeds: int, batch: int, epochs: int, limit: int | None) -> 
     return {"times": per_epoch, "val_accuracy": statistics.mean(accuracies)}
 
 
-def child_steps(seeds: int, batch: int, steps: int) -> dict:
+def child_steps(seeds: int, batch: int, steps: int, threads: int | None) -> dict:
     """Seconds per training step (forward, backward, SGD-momentum update) of K stacked MLPs, two ways."""
     import torch
     from torch.func import functional_call, grad, stack_module_state, vmap
@@ -80,6 +82,8 @@ def child_steps(seeds: int, batch: int, steps: int) -> dict:
     from dnnconf.optim.optimizers import SGD
 
     torch.set_flush_denormal(True)
+    if threads:
+        torch.set_num_threads(threads)
 
     def mlp():
         return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 300), torch.nn.ReLU(),
@@ -138,6 +142,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batches", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--train-limit", type=int, help="train on the first N images only (a busy machine)")
+    parser.add_argument("--threads", type=int, help="CPU threads of each run (training.threads; default: all)")
     parser.add_argument("--steps", action="store_true", help="also time one step: stacked matmuls vs vmap")
     parser.add_argument("--quick", action="store_true", help="a small check that everything runs (CI)")
     parser.add_argument("--child", choices=MODES + ("steps",), help=argparse.SUPPRESS)
@@ -145,10 +150,10 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "steps":
-        print(json.dumps(child_steps(args.seeds, args.batch, args.limit or 150)))
+        print(json.dumps(child_steps(args.seeds, args.batch, args.limit or 150, args.threads)))
         return
     if args.child:
-        print(json.dumps(child(args.child, args.seeds, args.batch, args.epochs, args.limit)))
+        print(json.dumps(child(args.child, args.seeds, args.batch, args.epochs, args.limit, args.threads)))
         return
     limit = 500 if args.quick else args.train_limit
     epochs, repeats, batches = (2, 1, [128]) if args.quick else (args.epochs, args.repeats, args.batches)
@@ -158,7 +163,8 @@ def main() -> None:
     for repeat in range(repeats):
         for batch in batches:
             for mode in MODES:
-                extra = ["--limit", str(limit)] if limit else []
+                extra = (["--limit", str(limit)] if limit else []) + (["--threads", str(args.threads)]
+                                                                       if args.threads else [])
                 out = spawn(["--child", mode, "--seeds", str(args.seeds), "--batch", str(batch),
                              "--epochs", str(epochs), *extra])
                 print(f"repeat {repeat + 1}/{repeats}, batch {batch}, {mode}: "
@@ -186,7 +192,8 @@ def main() -> None:
     if args.steps or args.quick:
         for batch in batches:
             steps = ["--limit", "5"] if args.quick else []
-            out = spawn(["--child", "steps", "--seeds", str(k), "--batch", str(batch), *steps])
+            threads = ["--threads", str(args.threads)] if args.threads else []
+            out = spawn(["--child", "steps", "--seeds", str(k), "--batch", str(batch), *steps, *threads])
             if "error" in out:
                 print(f"steps, batch {batch}: error: {out['error']}")
                 continue
