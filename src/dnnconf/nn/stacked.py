@@ -3,8 +3,11 @@
 `StackedNetwork` holds member k's copy of each tensor of a `Network`'s state dict at index k
 (`[K, *shape]`, under the same name) and runs all K forward passes as one batched computation on
 inputs `[K, B, …]` (member k sees its own batch):
-- dense: y = x·Wᵀ + b as one `torch.baddbmm` over the members ([K, B, in] × [K, in, out]; the kernels are
-  kept transposed, [K, in, out], and `member_state` gives them back in a `Network`'s [out, in]);
+- dense: y = x·Wᵀ + b as one `torch.baddbmm` over the members ([K, B, in] × [K, in, out]), the kernels
+  stacked as torch's Linear keeps them, [K, out, in], and their gradient computed as gᵀ·x straight into
+  that layout (`StackedLinear`; autograd's own comes out transposed and costs a copy every step). Timed
+  step by step on 2 cores against kernels kept as [K, in, out] and against autograd on [K, out, in], it
+  was the fastest or level at batch 32 and 128, with 1 and 2 threads;
 - batch_norm: each member's own batch mean and biased variance, per feature (the batch of member k is
   normalized with member k's statistics; the moving averages are per member, with Keras's momentum);
 - dropout / alpha_dropout: member k's mask comes from member k's own generator, drawn exactly as
@@ -13,13 +16,18 @@ inputs `[K, B, …]` (member k sees its own batch):
 - flatten and parameterless activations act on each example as they would alone.
 Penalties (l1/l2) and max-norm constraints work per member too (`member_penalties`, `apply_max_norm`).
 
-Batched matmuls rather than torch.func's vmap over `functional_call`: on the note's MLP (K = 8, batch 32,
-2 CPU cores) a vmap'd training step took ~12× the time of the baddbmm one (benchmarks/parallel_seeds.py,
-docs/performance.md). Layers without a batched form here (conv2d, pooling, prelu, a trainable swish,
+Batched matmuls rather than torch.func's vmap over `functional_call`: timed step by step on the note's
+MLP (K = 8, `benchmarks/parallel_seeds.py --steps`, docs/performance.md) on this project's busy 2-core
+machine, neither was consistently faster; the stacked form was kept because it makes each member's
+dropout masks and batch statistics explicit (a member draws the solo run's masks from its own generator,
+which vmap's randomness modes cannot give) and keeps the step in plain tensors the optimizer can update.
+Layers without a batched form here (conv2d, pooling, prelu, a trainable swish,
 mc_dropout) are refused by `unsupported_layer` with one config error, never run wrongly.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -54,13 +62,9 @@ class StackedNetwork:
         self.size = len(members)
         states = [member.state_dict() for member in members]
         trainable = {name for name, p in self.template.named_parameters() if p.requires_grad}
-        # dense kernels are kept as [K, in, out] (a torch Linear's weight transposed): their gradient then comes
-        # out of the batched matmul in that layout, where [K, out, in] would cost a copy of it every step
-        self.transposed = {f"layers.{name}.weight" for name, module in self.template.layers.named_children()
-                           if isinstance(module, torch.nn.Linear)}
         self.tensors: dict[str, torch.Tensor] = {}
         for name in states[0]:
-            stacked = torch.stack([self._stored(name, state[name].detach()) for state in states]).contiguous()
+            stacked = torch.stack([state[name].detach() for state in states]).contiguous()
             self.tensors[name] = stacked.requires_grad_(name in trainable)
         self._parameters = [t for name, t in self.tensors.items() if name in trainable]
         self.generators = dropout_generators
@@ -78,18 +82,14 @@ class StackedNetwork:
     def eval(self) -> StackedNetwork:
         return self.train(False)
 
-    def _stored(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
-        """A member's tensor in the layout kept here (the transpose is its own inverse)."""
-        return tensor.T if name in self.transposed else tensor
-
     def member_state(self, k: int) -> dict[str, torch.Tensor]:
-        """Member k's state dict, in its `Network`'s layout (views into the stacked tensors)."""
-        return {name: self._stored(name, tensor[k].detach()) for name, tensor in self.tensors.items()}
+        """Member k's state dict (views into the stacked tensors)."""
+        return {name: tensor[k].detach() for name, tensor in self.tensors.items()}
 
     def load_member_state(self, k: int, state: dict[str, torch.Tensor]) -> None:
         with torch.no_grad():
             for name, tensor in self.tensors.items():
-                tensor[k].copy_(self._stored(name, state[name]))
+                tensor[k].copy_(state[name])
 
     def __call__(self, x: torch.Tensor, shared: bool = False) -> torch.Tensor:
         """Logits [K, B, out] of member k on x[k]; `shared`: x is one batch [B, …] that every member sees."""
@@ -110,15 +110,12 @@ class StackedNetwork:
         return x.expand(self.size, *x.shape) if shared else x
 
     def _dense(self, x: torch.Tensor, prefix: str, shared: bool) -> torch.Tensor:
-        weight, bias = self.tensors[prefix + "weight"], self.tensors.get(prefix + "bias")  # weight: [K, in, out]
+        weight, bias = self.tensors[prefix + "weight"], self.tensors.get(prefix + "bias")  # weight: [K, out, in]
         if shared:  # one GEMM against every member's kernel side by side: [B, in] × [in, K·out]
-            inputs, out = weight.shape[1], weight.shape[2]
-            side_by_side = weight.transpose(0, 1).reshape(inputs, self.size * out)
-            y = (x @ side_by_side).view(x.shape[0], self.size, out).transpose(0, 1)
+            out = weight.shape[1]
+            y = (x @ weight.reshape(self.size * out, -1).T).view(x.shape[0], self.size, out).transpose(0, 1)
             return y + bias.unsqueeze(1) if bias is not None else y
-        if bias is None:
-            return torch.bmm(x, weight)
-        return torch.baddbmm(bias.unsqueeze(1), x, weight)
+        return StackedLinear.apply(x, weight, bias)
 
     def _dropout(self, x: torch.Tensor, p: float, alpha: bool) -> torch.Tensor:
         noise = torch.stack([torch.empty(x.shape[1:], dtype=x.dtype).bernoulli_(1 - p, generator=generator)
@@ -175,8 +172,29 @@ class StackedNetwork:
     def apply_max_norm(self) -> None:
         """Keras's max-norm on each member's kernels: every neuron's incoming vector to ‖w‖ ≤ r."""
         for constraint in self.template.constraints:
-            name = self.names[id(constraint.weight)]
-            w = self.tensors[name]  # a neuron's incoming weights: dim 1 of [K, in, out], else all dims after 1
-            dims = (1,) if name in self.transposed else tuple(range(2, w.dim()))
-            norms = torch.linalg.vector_norm(w, dim=dims, keepdim=True)
+            w = self.tensors[self.names[id(constraint.weight)]]
+            norms = torch.linalg.vector_norm(w, dim=tuple(range(2, w.dim())), keepdim=True)
             w.mul_(norms.clamp(max=constraint.max_value) / (norms + KERAS_EPSILON))
+
+
+class StackedLinear(torch.autograd.Function):
+    """y = x·Wᵀ + b per member: x [K, B, in], W [K, out, in], b [K, out] or None → y [K, B, out].
+
+    Backward: ∂x = g·W, ∂W = gᵀ·x (contiguous [K, out, in], the parameter's own layout), ∂b = Σ_B g.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        if bias is None:
+            return torch.bmm(x, weight.transpose(1, 2))
+        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, weight = ctx.saved_tensors
+        grad_x = torch.bmm(grad, weight) if ctx.needs_input_grad[0] else None
+        grad_weight = torch.bmm(grad.transpose(1, 2), x) if ctx.needs_input_grad[1] else None
+        grad_bias = grad.sum(dim=1) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return grad_x, grad_weight, grad_bias
