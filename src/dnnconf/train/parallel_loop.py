@@ -12,8 +12,12 @@ Per-member learning rate (the `performance` schedule and stopped members): a fac
 - to the gradient for SGD without weight decay (m ← βm − η·(s_k·g) is the solo rule with η·s_k), or
 - to the step for the optimizers whose step is linear in η given their state (adam, adamw, adamax,
   nadam, adagrad, rmsprop without momentum, sgd without momentum): θ ← θ_old + s_k·(θ_new − θ_old).
-A stopped member gets s_k = 0 on its gradient: it keeps being computed (the batch has fixed size) but no
-longer learns, and its record comes from the snapshot taken when it stopped (`MemberListeners`).
+The step is scaled only while some running member's factor is neither 0 nor 1 (it costs a copy of the
+weights each step); otherwise the gradient is. A stopped member gets s_k = 0: it keeps being computed
+(the stacked batch has a fixed size) but no longer learns, and its record comes from the snapshot taken
+when it stopped (`MemberListeners`), so what its momentum does afterwards never reaches its folder. A
+member whose loss or weights become NaN or infinite stops there as diverged, its record ending at its
+last finite epoch (the solo run rolls back to that epoch's checkpoint).
 """
 
 from __future__ import annotations
