@@ -6,6 +6,8 @@ With a `transfer` section: the network comes from `dnnconf.tools.transfer.build_
 normalized with the source's statistics unless `transfer.normalization: own`), a `Freezing` listener
 freezes and unfreezes the reused layers, history.csv gets a `trainable` column (trainable parameters in
 each epoch) and trainable.json lists the reused layers and each epoch's trainable modules.
+With `training.parallel_seeds: K > 1` the seeds seed … seed+K−1 train at once and the folder holds one
+run folder per seed, `seed-<s>/`, with members.csv (`dnnconf.train.parallel_seeds`).
 """
 
 from __future__ import annotations
