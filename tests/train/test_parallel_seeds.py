@@ -14,6 +14,17 @@ from dnnconf.run import load_run_config, train
 from dnnconf.train.callbacks import Listener
 from dnnconf.train.history import read_history
 
+
+@pytest.fixture(autouse=True)
+def denormal_mode_restored():
+    """`dnnconf.cli.main` sets flush-to-zero for its process; these tests call it in-process."""
+    from dnnconf.train.loop import denormals_flushed
+
+    flushing = denormals_flushed()
+    yield
+    torch.set_flush_denormal(flushing)
+
+
 ATOL = 1e-5  # after 2 epochs (~70 steps) of float32
 LONG_ATOL = 1e-4  # after up to 14 epochs: the batched and the solo matmuls round differently, and it adds up
 
