@@ -19,3 +19,15 @@ def test_epoch_speed_quick_mode_measures_every_implementation():
     for name in ("dnnconf", "keras", "dataloader", "handwritten", "floor"):
         row = next(line for line in table if line.startswith(name))
         assert "error" not in row and "nan" not in row.split()[3], row
+
+
+@pytest.mark.skipif(not FASHION.is_file(), reason="no Fashion-MNIST (apt-get install dataset-fashion-mnist)")
+def test_parallel_seeds_quick_mode_measures_one_batched_and_sequential():
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "parallel_seeds.py"), "--quick"],
+                            capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = result.stdout.splitlines()
+    for label in ("| one run |", "| 8 seeds batched |", "| 8 seeds one by one |"):
+        row = next(line for line in table if line.startswith(label))
+        assert "error" not in row and "nan" not in row, row
+    assert any(line.startswith("one step of 8 stacked MLPs") and "error" not in line for line in table)

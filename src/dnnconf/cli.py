@@ -54,6 +54,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"run folder: {result.folder}")
     if test:
         print(f"test: {test}")
+    for member in result.members or []:  # training.parallel_seeds: one line per seed, its folder and test
+        member_test = ", ".join(f"{k} {v:.4f}" for k, v in member.test.items())
+        print(f"  {member.folder.name}: epochs {member.state.epoch}"
+              + (f", test: {member_test}" if member_test else ""))
     return 0
 
 

@@ -12,6 +12,8 @@ normalized with the unlabeled set's statistics, and the same `Freezing` listener
 trainable.json follow (`source`: the pretrain folder).
 Under torchrun every process trains its share of each batch (dnnconf.train.distributed); rank 0 picks the
 folder and alone writes into it.
+With `training.parallel_seeds: K > 1` the seeds seed … seed+K−1 train at once and the folder holds one
+run folder per seed, `seed-<s>/`, with members.csv (`dnnconf.train.parallel_seeds`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class RunResult:
     state: TrainState
     test: dict[str, float]
     network: Network
+    members: list[RunResult] | None = None  # training.parallel_seeds > 1: each member's own result
 
 
 def timestamped_folder(name: str, root: Path = Path("runs")) -> Path:
@@ -150,12 +153,25 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
             raise dist.same_on_every_rank(ConfigError(
                 "pretrain: under torchrun, pretrain with one process first (dnnconf train), then set "
                 "pretrain.reuse_from to that run's pretrain/ folder"))
+    if config.training.parallel_seeds > 1:
+        from dnnconf.train.parallel_seeds import check_supported
+
+        if shared is not None:
+            raise dist.same_on_every_rank(ConfigError(
+                f"training.parallel_seeds: {config.training.parallel_seeds} runs in one process; under torchrun "
+                f"set it to 1"))
+        check_supported(config)  # before any folder is made
     if resume is not None:
         folder = dist.on_main(shared, lambda: _check_resume(config, resume, force))
     else:  # rank 0 names it (a timestamp) and creates it; the others learn the name
         folder = dist.on_main(shared, lambda: _prepare_folder(folder or default_folder(config), force))
         # first: a run interrupted while pretraining is already a run folder that --resume continues
         dist.on_main(shared, lambda: write_atomic(folder / "config.yaml", dump_config(config)))
+    if config.training.parallel_seeds > 1:  # K seeds as one batched computation, a run folder per member
+        from dnnconf.train.parallel_seeds import train_members
+
+        return train_members(config, dataset, folder, device, resume=resume is not None, force=force, quiet=quiet,
+                             log=log, listeners=listeners)
     main = dist.main_only(shared)
     freezing, plan = None, None
     if config.pretrain is not None:  # the note's section 2: hidden layers pretrained without labels, frozen first
@@ -241,24 +257,31 @@ def _write_inputs(folder: Path, config: Config, normalization: Any) -> None:
 
 def _write_results(config: Config, folder: Path, network: Network, state: TrainState, test: dict[str, float],
                    schedule: Any, loop: Loop, freezing: Any, plan: Any) -> None:
+    if freezing is not None:  # which layers were trainable in each epoch (history.csv: `trainable` parameters)
+        write_atomic(folder / "trainable.json", json.dumps({"source": str(plan.source), **freezing.record()},
+                                                           indent=1))
+    if state.history and config.training.layer_stats:
+        from dnnconf.train.layer_stats import plot_layer_grad_norms
+
+        plot_layer_grad_norms(state.history, folder / "plots" / "layer_grad_norms.png", config.name)
+    write_outputs(folder, config, network, state, test, schedule, loop.steps_per_epoch)
+
+
+def write_outputs(folder: Path, config: Config, network: Network, state: TrainState, test: dict[str, float],
+                  schedule: Any, steps_per_epoch: int) -> None:
+    """What a finished run leaves in its folder: model.safetensors, metrics.json, history.csv, the learning
+    curves and learning-rate plots, report.md (a solo run, or each member of a parallel-seeds run)."""
     save_file({k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()},
               str(folder / "model.safetensors"))
     write_atomic(folder / "metrics.json", json.dumps({"test": test, "epochs": state.epoch,
                                                       "stop_reason": state.stop_reason}, indent=1))
-    if freezing is not None:  # which layers were trainable in each epoch (history.csv: `trainable` parameters)
-        write_atomic(folder / "trainable.json", json.dumps({"source": str(plan.source), **freezing.record()},
-                                                           indent=1))
     if state.history:
         write_atomic(folder / "history.csv", history_csv(state.history))
         from dnnconf.plots import learning_curves, learning_rate_per_step
 
         learning_curves(state.history, folder / "plots" / "learning_curves.png", title=config.name)
-        learning_rate_per_step(lr_per_step(schedule, state, loop.steps_per_epoch),
-                               folder / "plots" / "learning_rate.png", loop.steps_per_epoch, config.name)
-        if config.training.layer_stats:
-            from dnnconf.train.layer_stats import plot_layer_grad_norms
-
-            plot_layer_grad_norms(state.history, folder / "plots" / "layer_grad_norms.png", config.name)
+        learning_rate_per_step(lr_per_step(schedule, state, steps_per_epoch),
+                               folder / "plots" / "learning_rate.png", steps_per_epoch, config.name)
     write_atomic(folder / "report.md", report(config, folder, network, state, test))
 
 
@@ -321,6 +344,11 @@ def load_run(folder: Path, device: str = "cpu") -> tuple[Config, Network]:
     """The resolved config and the trained network of a run folder."""
     config = load_run_config(folder)
     weights = folder / "model.safetensors"
+    if not weights.is_file() and (folder / "members.csv").is_file():
+        seeds = [config.seed + k for k in range(config.training.parallel_seeds)]
+        raise RunFolderError(f"{folder}: a parallel-seeds run; each member is a run folder of its own: use one of "
+                             + ", ".join(str(folder / f"seed-{s}") for s in seeds[:3]) + (", …" if len(seeds) > 3
+                                                                                       else ""))
     if not weights.is_file():
         raise RunFolderError(f"{folder}: model.safetensors is missing (the run did not finish; "
                              f"`dnnconf train --resume {folder}` continues it)")

@@ -71,7 +71,8 @@ class EarlyStopping(Listener):
 
     def on_epoch_end(self, loop: Loop, logs: dict[str, float]) -> None:
         current = _monitored(logs, self.monitor)
-        if _is_better(self.mode, self.monitor, current, self.best, self.min_delta) or self.best_weights is None:
+        missing = self.restore_best_weights and self.best_weights is None  # e.g. resumed without them
+        if _is_better(self.mode, self.monitor, current, self.best, self.min_delta) or missing:
             self.best, self.best_epoch, self.wait = current, loop.state.epoch, 0
             if self.restore_best_weights:
                 self.best_weights = {k: v.detach().clone() for k, v in loop.network.state_dict().items()}

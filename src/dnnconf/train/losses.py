@@ -8,6 +8,8 @@ values as softmax followed by cross-entropy, without its overflow.
 Binary CE and MSE also take targets with several values per example (an autoencoder's, shaped like the
 output): the losses average over every value, and the metrics (pixel accuracy, MAE) are per value too,
 summed over examples like one-value targets, so the loop's division by the example count gives means.
+`member_loss` and `member_metric_sum` compute the same per member on stacked outputs [K, B, …] of K
+members trained at once (training.parallel_seeds): one value per member.
 """
 
 from __future__ import annotations
@@ -42,3 +44,28 @@ def metric_sum(loss: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor
     if loss == "binary_crossentropy":
         return lambda logits, y: ((logits.reshape(-1) > 0) == (y.reshape(-1) > 0.5)).sum() * (len(y) / y.numel())
     return lambda output, y: (output.reshape(-1) - y.reshape(-1)).abs().sum() * (len(y) / y.numel())
+
+
+def member_loss(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Each member's mean loss, [K], from stacked outputs [K, B, out] and targets [K, B]."""
+    def loss(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        members, batch = y.shape
+        if name == "sparse_categorical_crossentropy":
+            values = F.cross_entropy(output.reshape(members * batch, -1), y.reshape(-1), reduction="none")
+            return values.view(members, batch).mean(dim=1)
+        if name == "binary_crossentropy":
+            return F.binary_cross_entropy_with_logits(output.view(members, batch), y, reduction="none").mean(dim=1)
+        if output.shape[-1] == 1:
+            output = output.view(members, batch)
+        values = F.mse_loss(output, y, reduction="none")
+        return values.reshape(members, -1).mean(dim=1)
+    return loss
+
+
+def member_metric_sum(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Σ over each member's batch of the head's metric, [K] (stacked outputs [K, B, out], targets [K, B])."""
+    if name == "sparse_categorical_crossentropy":
+        return lambda logits, y: (logits.argmax(dim=-1) == y).sum(dim=1)
+    if name == "binary_crossentropy":
+        return lambda logits, y: ((logits.view(y.shape) > 0) == (y > 0.5)).sum(dim=1)
+    return lambda output, y: (output.view(y.shape) - y).abs().sum(dim=1)

@@ -1,0 +1,224 @@
+"""Many seeds at once (`training.parallel_seeds: K`): seeds seed, seed+1, …, seed+K−1 of one config
+trained as one batched computation, each member written as an ordinary run folder of its own.
+
+Why a module of its own: a solo run's step works on one network; here one step runs K of them as
+batched matmuls (`dnnconf.nn.stacked`, in `dnnconf.train.parallel_loop`), which on a CPU is several times
+cheaper than K steps. Everything else is the solo run's, so member k is the solo run of seed + k within
+float tolerance (tests/train/test_parallel_seeds.py):
+- initial weights: `setup.make_network` of the member's config after `seed_everything(seed + k)`, as
+  `run.train` builds a solo run, and its dropout generator starts where the solo run's global RNG stands
+  after that (the masks are the solo run's on a CPU; on a GPU a solo run draws them from the GPU's own
+  generator, so there members get independent CPU-drawn masks instead);
+- batch order: its own generator, seeded as `run.train` seeds a solo run's (seed + k + SHUFFLE_STREAM);
+- optimizer, schedule, clipping, l1/l2, max-norm: the same classes and rules, per member;
+- early stopping and the performance schedule: each member has its own EarlyStopping / ReduceOnPlateau
+  (the solo run's classes) deciding on its own validation logs; the loop ends when all have stopped.
+
+Run folder: `OUT/config.yaml` (the batched config), `normalization.json`, `checkpoint/`, `members.csv` (seed, epochs
+run, best and final validation metric, test metric, why it stopped), `report.md`, `plots/members.png`
+(every member's validation curve), and per member `OUT/seed-<s>/`: config.yaml with that seed and
+parallel_seeds 1 (trains it alone), normalization.json, model.safetensors, history.csv (ending at the
+member's own last epoch), metrics.json, report.md, plots/. `dnnconf evaluate|predict OUT/seed-<s>` work
+as on any run.
+
+Checkpoints: `OUT/checkpoint/` after every epoch; `--resume OUT` continues the batched run exactly
+(`dnnconf.train.parallel_checkpoint`). A member folder has none: it continues only within its batched run.
+
+Not supported (one config error naming the key, exit 2): `transfer`, `training.layer_stats`,
+`training.checkpoint_every` (mid-epoch checkpoints), layers without a batched form (conv2d, pooling,
+prelu, trainable swish, mc_dropout), and the `performance` schedule with an optimizer whose step is not
+linear in the learning rate given its state (sgd with momentum and weight decay, rmsprop with momentum).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dnnconf.config import Config, dump_config
+from dnnconf.errors import ConfigError, Diverged
+from dnnconf.nn.stacked import StackedNetwork, unsupported_layer
+from dnnconf.train import setup
+from dnnconf.train.callbacks import EarlyStopping, Listener
+from dnnconf.train.checkpoint import latest_checkpoint, write_atomic
+from dnnconf.train.loop import evaluate
+from dnnconf.train.parallel_checkpoint import ParallelCheckpointer, restore
+from dnnconf.train.parallel_loop import Member, MemberListeners, MemberNetwork, ParallelLoop
+from dnnconf.train.progress import Progress
+
+STEP_LINEAR = ("adam", "adamw", "adamax", "nadam", "adagrad")  # step ∝ η given the optimizer state
+
+
+def member_config(config: Config, seed: int) -> Config:
+    """The config a member would have trained alone: its seed, parallel_seeds 1."""
+    training = config.training.model_copy(update={"parallel_seeds": 1})
+    return config.model_copy(update={"seed": seed, "training": training})
+
+
+def lr_scaling(config: Config) -> str:
+    """How a member's own learning-rate factor is applied: "gradient", "step", or "none" (not exactly)."""
+    spec = config.optimizer.model_dump()
+    name, momentum, decay = spec["name"], spec.get("momentum", 0.0), spec.get("weight_decay")
+    if name == "sgd" and not decay:
+        return "gradient"  # m ← βm − η·(s·g) is the solo rule with η·s
+    if name in STEP_LINEAR or name in ("sgd", "rmsprop") and not momentum:
+        return "step"
+    return "none"
+
+
+def check_supported(config: Config) -> None:
+    """Refuse, with one line naming the key, what the batched computation cannot do exactly (a resolved
+    config: the layer check builds its network)."""
+    k = config.training.parallel_seeds
+    if config.transfer is not None:
+        raise ConfigError(f"transfer: not available with training.parallel_seeds: {k}; use parallel_seeds: 1")
+    if config.pretrain is not None:
+        raise ConfigError(f"pretrain: not available with training.parallel_seeds: {k}; use parallel_seeds: 1")
+    if config.training.layer_stats:
+        raise ConfigError(f"training.layer_stats: not available with training.parallel_seeds: {k}; set it false")
+    if config.training.checkpoint_every is not None:
+        raise ConfigError(f"training.checkpoint_every: no mid-epoch checkpoints with training.parallel_seeds: {k} "
+                          f"(it checkpoints at each epoch end); set it null")
+    schedule = config.schedule.get("name") if isinstance(config.schedule, dict) else config.schedule
+    if schedule == "performance" and lr_scaling(config) == "none":
+        raise ConfigError(f"schedule: performance gives each member its own learning rate, which "
+                          f"training.parallel_seeds cannot apply exactly with optimizer {config.optimizer.name} "
+                          f"with momentum and weight decay; use another schedule or optimizer, or parallel_seeds: 1")
+    unsupported = unsupported_layer(setup.make_network(config))
+    if unsupported is not None:
+        raise ConfigError(f"model: layer {unsupported} has no batched form for training.parallel_seeds: {k} "
+                          f"(dense, batch_norm, dropout, alpha_dropout, flatten and parameterless activations "
+                          f"do); use parallel_seeds: 1")
+
+
+def train_members(config: Config, dataset: Any, folder: Path, device: torch.device, *, resume: bool, force: bool,
+                  quiet: bool, log: Any, listeners: tuple[Listener, ...]) -> Any:
+    """Train the K members of `config` (`check_supported` passed) into `folder` (prepared, or the run to
+    resume from its last checkpoint); returns a RunResult with `members`."""
+    from dnnconf.run import RunResult, _prepare_folder, summary_lines, write_outputs
+
+    size = config.training.parallel_seeds
+    configs = [member_config(config, config.seed + k) for k in range(size)]
+    networks, dropout_generators = [], []
+    for member in configs:  # as run.train builds a solo run: global seed, then the network
+        setup.seed_everything(member.seed)
+        networks.append(setup.make_network(member).to(device))
+        dropout_generators.append(torch.Generator().manual_seed(0))
+        dropout_generators[-1].set_state(torch.get_rng_state())
+    setup.seed_everything(config.seed)
+    stacked = StackedNetwork(networks, dropout_generators)
+    splits = setup.to_splits(dataset, device)
+    optimizer, clipping = setup.make_optimizer(config, stacked)  # type: ignore[arg-type]
+    steps_per_epoch = setup.steps_per_epoch(config, len(splits.train))
+    members = []
+    for k, member in enumerate(configs):
+        schedule = setup.make_schedule(member, steps_per_epoch)  # its own: a performance schedule's own factor
+        plateau = schedule.listener()
+        own: list[Listener] = [plateau] if plateau is not None else []
+        if config.training.early_stopping is not None:
+            own.append(EarlyStopping(**config.training.early_stopping.model_dump()))
+        members.append(Member(k, member, MemberNetwork(stacked, k), schedule, own))
+    if not resume:
+        write_atomic(folder / "config.yaml", dump_config(config))
+        write_atomic(folder / "normalization.json", json.dumps(dataset.normalization))
+    if not quiet:
+        log(f"run folder: {folder} ({size} members, seeds {config.seed}–{config.seed + size - 1})")
+        for line in summary_lines(networks[0]):
+            log(line)
+    generators = [torch.Generator().manual_seed(member.seed + setup.SHUFFLE_STREAM) for member in configs]
+    loop = ParallelLoop(stacked, optimizer, setup.make_schedule(config, steps_per_epoch), config.loss, splits.train,
+                        splits.valid, config.training.epochs, config.training.batch_size, clipping,
+                        [MemberListeners(members), ParallelCheckpointer(folder / "checkpoint"), Progress(quiet=quiet),
+                         *listeners], generators, members, lr_scaling(config), config.training.eval_batch_size)
+    if resume:
+        restore(latest_checkpoint(folder / "checkpoint"), loop)
+        if not quiet:
+            log(f"resuming after epoch {loop.state.epoch} (step {loop.state.step})")
+    state = loop.run()
+    results = []
+    for member, network in zip(members, networks, strict=True):
+        network.load_state_dict({k: v.clone() for k, v in member.network.state_dict().items()})
+        test = evaluate(network, splits.test, config.loss, config.training.eval_batch_size) if len(splits.test) else {}
+        member_folder = folder / f"seed-{member.config.seed}"
+        _prepare_folder(member_folder, force or resume)  # resuming a finished run rewrites its members
+        write_atomic(member_folder / "config.yaml", dump_config(member.config))
+        write_atomic(member_folder / "normalization.json", json.dumps(dataset.normalization))
+        write_outputs(member_folder, member.config, network, member.state, test, member.schedule, steps_per_epoch)
+        results.append(RunResult(member_folder, member.config, member.state, test, network))
+    write_atomic(folder / "members.csv", members_csv(results, loop.metric))
+    write_atomic(folder / "report.md", report(config, folder, results, loop.metric))
+    if any(result.state.history for result in results):
+        plot_members(results, loop.metric, folder / "plots" / "members.png", config.name)
+    diverged = [str(result.config.seed) for result in results if result.state.diverged]
+    if diverged:
+        raise Diverged(f"{folder}: seed {', '.join(diverged)} diverged (the loss became NaN or infinite); their "
+                       f"folders hold the last good epoch's weights; the other members finished")
+    return RunResult(folder, config, state, {}, networks[0], results)
+
+
+def _member_row(result: Any, metric: str) -> dict[str, Any]:
+    history = result.state.history
+    values = [row[f"val_{metric}"] for row in history if f"val_{metric}" in row]
+    best = (min(values) if metric == "mae" else max(values)) if values else None
+    return {"seed": result.config.seed, "epochs": result.state.epoch,
+            f"best_val_{metric}": best, f"final_val_{metric}": values[-1] if values else None,
+            f"test_{metric}": result.test.get(metric), "stopped": result.state.stop_reason}
+
+
+def members_csv(results: list[Any], metric: str) -> str:
+    rows = [_member_row(result, metric) for result in results]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else ("" if v is None else v)) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def report(config: Config, folder: Path, results: list[Any], metric: str) -> str:
+    rows = [_member_row(result, metric) for result in results]
+    lines = [f"# Run `{folder.name}`: {len(rows)} seeds at once", "",
+             f"- config: `{config.name}`, seeds {config.seed}–{config.seed + len(rows) - 1}, {config.data.dataset} "
+             f"data, trained as one batched computation (training.parallel_seeds)", "",
+             "| seed | epochs | best val | final val | test | folder |", "|---|---|---|---|---|---|"]
+
+    def cell(value: Any) -> str:
+        return "" if value is None else f"{value:.4f}"
+
+    for row in rows:
+        lines.append(f"| {row['seed']} | {row['epochs']} | {cell(row[f'best_val_{metric}'])} | "
+                     f"{cell(row[f'final_val_{metric}'])} | {cell(row[f'test_{metric}'])} | "
+                     f"[seed-{row['seed']}](seed-{row['seed']}/report.md) |")
+    tests = [row[f"test_{metric}"] for row in rows if row[f"test_{metric}"] is not None]
+    if len(tests) > 1:
+        mean = sum(tests) / len(tests)
+        spread = (sum((t - mean) ** 2 for t in tests) / (len(tests) - 1)) ** 0.5
+        lines += ["", f"- test {metric}: mean {mean:.4f}, standard deviation {spread:.4f} over {len(tests)} seeds"]
+    lines += ["", f"![validation {metric} of every member](plots/members.png)", ""]
+    return "\n".join(lines)
+
+
+def plot_members(results: list[Any], metric: str, path: Path, title: str) -> Path:
+    from dnnconf.plots import plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for result in results:
+        history = result.state.history
+        key = f"val_{metric}" if history and f"val_{metric}" in history[0] else metric
+        ax.plot([row["epoch"] for row in history], [row[key] for row in history], "o-", ms=2.5,
+                label=f"seed {result.config.seed}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"validation {metric}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    ax.set_title(f"{title}: {len(results)} seeds trained at once")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
