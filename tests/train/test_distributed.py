@@ -181,12 +181,16 @@ def test_a_batch_too_small_to_share_stops_every_rank_before_any_folder(tmp_path)
     assert not (tmp_path / "runs").exists()
 
 
-def test_pretraining_under_torchrun_asks_for_a_finished_pretraining_before_any_folder(tmp_path):
-    config = write_config(tmp_path, {**PLAIN, "pretrain": {"epochs": 1}})
+@pytest.mark.parametrize(("section", "line"), [
+    ({"pretrain": {"epochs": 1}}, "pretrain: under torchrun, pretrain with one process first"),
+    ({"training": {**PLAIN["training"], "parallel_seeds": 2}}, "training.parallel_seeds: 2 runs in one process"),
+])
+def test_one_process_features_under_torchrun_stop_before_any_folder(tmp_path, section, line):
+    config = write_config(tmp_path, {**PLAIN, **section})
     done = subprocess.run(torchrun("train", config), cwd=tmp_path, env=ENV, capture_output=True, text=True,
                           timeout=TIMEOUT)
     assert done.returncode != 0
-    assert done.stderr.count("pretrain: under torchrun, pretrain with one process first") == 1
+    assert done.stderr.count(line) == 1
     assert not (tmp_path / "runs").exists()
 
 
