@@ -97,10 +97,11 @@ def config_differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -
 
 
 def train(config: Config, folder: Path | None = None, *, resume: Path | None = None, force: bool = False,
-          quiet: bool = False, log: Any = print, listeners: tuple[Listener, ...] = ()) -> RunResult:
+          quiet: bool = False, log: Any = print, listeners: tuple[Listener, ...] = (), plots: bool = True) -> RunResult:
     """Train `config` into a run folder (or continue the run in `resume`); returns the result.
 
     `listeners` are added after dnnconf's own (they see every event; e.g. a benchmark's epoch timer).
+    `plots=False` skips the run's PNGs (a study draws its own; matplotlib costs ~2 s a run).
     Raises Diverged (exit 1) after rolling the weights back to the last good checkpoint when the loss
     or the weights become NaN or infinite.
     """
@@ -112,13 +113,14 @@ def train(config: Config, folder: Path | None = None, *, resume: Path | None = N
     flushing = denormals_flushed()
     torch.set_flush_denormal(True)
     try:
-        return _train(config, folder, resume=resume, force=force, quiet=quiet, log=log, listeners=listeners)
+        return _train(config, folder, resume=resume, force=force, quiet=quiet, log=log, listeners=listeners,
+                      plots=plots)
     finally:
         torch.set_flush_denormal(flushing)
 
 
 def _train(config: Config, folder: Path | None, *, resume: Path | None, force: bool, quiet: bool, log: Any,
-           listeners: tuple[Listener, ...]) -> RunResult:
+           listeners: tuple[Listener, ...], plots: bool = True) -> RunResult:
     from dnnconf.data import load_data
 
     if config.training.threads:
@@ -199,6 +201,7 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
                                                            indent=1))
     if state.history:
         write_atomic(folder / "history.csv", history_csv(state.history))
+    if state.history and plots:
         from dnnconf.plots import learning_curves, learning_rate_per_step
 
         learning_curves(state.history, folder / "plots" / "learning_curves.png", title=config.name)

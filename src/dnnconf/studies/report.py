@@ -1,0 +1,127 @@
+"""A study's files: results.csv (one row a run), summary.md (mean ± std a cell, published beside) and plots.
+
+Plots (matplotlib, Agg): `curves.png`, the validation accuracy per epoch of each variant, the mean over
+its seeds with a band of ± one std (panels split by `Study.panel_by`); `bars.png`, the final validation
+accuracy of each variant, mean with ± std error bars, each seed's dot, and the published number as a
+diamond where the note or its book has one.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from dnnconf.studies.framework import Options, Study, cells, read_history, results_csv, summary_table
+
+
+def write_outputs(study: Study, options: Options, rows: list[dict[str, Any]]) -> list[Path]:
+    from dnnconf.train.checkpoint import write_atomic
+
+    out = options.out
+    write_atomic(out / "results.csv", results_csv(study, rows))
+    write_atomic(out / "summary.md", "\n".join(summary_lines(study, options, rows)) + "\n")
+    return [out / "results.csv", out / "summary.md", curves(study, rows, out / "curves.png"),
+            bars(study, rows, out / "bars.png")]
+
+
+def summary_lines(study: Study, options: Options, rows: list[dict[str, Any]]) -> list[str]:
+    data = options.dataset + (f", the first {options.train_size} training images" if options.train_size else "")
+    seeds = sorted({r["seed"] for r in rows})
+    lines = [f"# {study.title}", "",
+             f"{len(study.variants)} variants × {len(seeds)} seeds ({', '.join(map(str, seeds))}), {options.epochs} "
+             f"epochs, {data}{' (--quick: a CI profile, not comparable with the note)' if options.quick else ''}.",
+             "Each cell: mean ± sample std over the seeds (diverged runs included, with the accuracy of the weights "
+             "rolled back to the last good epoch).", ""]
+    lines += summary_table(study, rows)
+    if study.published_source and any(v.published is not None for v in study.variants):
+        lines += ["", f"Published: {study.published_source} (compare with our "
+                  f"{study.published_metric.replace('_', ' ')})."]
+    if study.target is not None:
+        lines += ["", f"Epochs to {study.target:g}: fractional epochs until the validation accuracy first reaches "
+                  f"{study.target:g} (linear between epochs), over the runs that reached it (`reached`)."]
+    if study.notes:
+        lines += ["", *[f"- {note}" for note in study.notes]]
+    if study.extra_summary is not None:
+        lines += ["", *study.extra_summary(study, rows)]
+    lines += ["", "![learning curves](curves.png)", "", "![final validation accuracy](bars.png)", ""]
+    return lines
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def curves(study: Study, rows: list[dict[str, Any]], path: Path) -> Path:
+    plt = _plt()
+    panels = [None] if study.panel_by is None else list(dict.fromkeys(
+        v.labels.get(study.panel_by, "") for v in study.variants))
+    columns = min(len(panels), 3)
+    lines_ = math.ceil(len(panels) / columns)
+    fig, axes = plt.subplots(lines_, columns, figsize=(5.5 * columns, 3.8 * lines_), squeeze=False)
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        variants = [v for v in study.variants if panel is None or v.labels.get(study.panel_by) == panel]
+        for variant in variants:
+            histories = [read_history(Path(r["folder"])) for r in rows if r["variant"] == variant.name]
+            longest = max((len(h) for h in histories), default=0)
+            means, lows, highs = [], [], []
+            for epoch in range(longest):
+                values = [h[epoch].get("val_accuracy", math.nan) for h in histories if len(h) > epoch]
+                values = [v for v in values if math.isfinite(v)]
+                mean = sum(values) / len(values) if values else math.nan
+                std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
+                means.append(mean)
+                lows.append(mean - std)
+                highs.append(mean + std)
+            epochs = list(range(1, longest + 1))
+            label = variant.name if panel is None else variant.name.replace(f"-{panel}", "")
+            (line,) = ax.plot(epochs, means, "o-", ms=2.5, lw=1.2, label=label)
+            ax.fill_between(epochs, lows, highs, color=line.get_color(), alpha=0.15, lw=0)
+        if study.target is not None:
+            ax.axhline(study.target, color="k", lw=0.7, ls="--")
+        ax.set_title(f"{study.panel_by} = {panel}" if panel is not None else study.name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle(f"{study.title}: mean ± std over seeds", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
+
+
+def bars(study: Study, rows: list[dict[str, Any]], path: Path) -> Path:
+    plt = _plt()
+    stats = cells(study, rows)
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.32 * len(stats)))
+    for y, (variant, cell) in enumerate(stats):
+        mean, std = cell["final_val_accuracy"]
+        ax.barh(y, mean if math.isfinite(mean) else 0, xerr=std if math.isfinite(std) else 0, capsize=3,
+                color="tab:red" if cell["diverged"] else "tab:blue", alpha=0.75)
+        seeds = [r["final_val_accuracy"] for r in rows if r["variant"] == variant.name and r["final_val_accuracy"]]
+        ax.plot(seeds, [y] * len(seeds), "k.", ms=3)
+        if variant.published is not None:
+            ax.plot([variant.published], [y], "D", color="tab:orange", ms=6,
+                    label="published" if y == next(i for i, (v, _) in enumerate(stats) if v.published) else None)
+    ax.set_yticks(range(len(stats)), [v.name for v, _ in stats], fontsize=7)
+    ax.invert_yaxis()
+    finals = [r["final_val_accuracy"] for r in rows if r["final_val_accuracy"] is not None]
+    low = min([*finals, *(v.published for v in study.variants if v.published is not None)], default=0)
+    ax.set_xlim(max(0.0, low - 0.05), 1.0)
+    ax.set_xlabel("final validation accuracy (mean ± std; dots: seeds; red: some runs diverged)")
+    ax.grid(axis="x", alpha=0.3)
+    if any(v.published is not None for v in study.variants):
+        ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(study.title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
