@@ -84,7 +84,7 @@ class Study:
     published_metric: str = "final_val_accuracy"  # our column the published numbers compare with
     published_source: str = ""
     target: float | None = None  # the validation accuracy of `epochs_to_target`
-    panel_by: str | None = None  # the label whose values split the learning curves into panels
+    panel_by: str | tuple[str, ...] | None = None  # the label(s) whose values split the learning curves into panels
     notes: list[str] = field(default_factory=list)
     quick_variants: tuple[str, ...] = ()  # --quick runs only these (all when empty): CI needs seconds
     extra_summary: Callable[[Study, list[dict[str, Any]]], list[str]] | None = None

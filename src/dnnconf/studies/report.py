@@ -57,16 +57,20 @@ def _plt() -> Any:
     return plt
 
 
+def _panel(study: Study, labels: dict[str, str]) -> str | None:
+    keys = (study.panel_by,) if isinstance(study.panel_by, str) else study.panel_by
+    return ", ".join(labels.get(k, "") for k in keys) if keys else None
+
+
 def curves(study: Study, rows: list[dict[str, Any]], path: Path) -> Path:
     plt = _plt()
-    panels = [None] if study.panel_by is None else list(dict.fromkeys(
-        v.labels.get(study.panel_by, "") for v in study.variants))
+    panels = list(dict.fromkeys(_panel(study, v.labels) for v in study.variants))
+    keys = (study.panel_by,) if isinstance(study.panel_by, str) else (study.panel_by or ())
     columns = min(len(panels), 3)
     lines_ = math.ceil(len(panels) / columns)
-    fig, axes = plt.subplots(lines_, columns, figsize=(5.5 * columns, 3.8 * lines_), squeeze=False)
+    fig, axes = plt.subplots(lines_, columns, figsize=(max(7.0, 5.0 * columns), 3.6 * lines_), squeeze=False)
     for ax, panel in zip(axes.flat, panels, strict=False):
-        variants = [v for v in study.variants if panel is None or v.labels.get(study.panel_by) == panel]
-        for variant in variants:
+        for variant in [v for v in study.variants if _panel(study, v.labels) == panel]:
             histories = [read_history(Path(r["folder"])) for r in rows if r["variant"] == variant.name]
             longest = max((len(h) for h in histories), default=0)
             means, lows, highs = [], [], []
@@ -79,19 +83,20 @@ def curves(study: Study, rows: list[dict[str, Any]], path: Path) -> Path:
                 lows.append(mean - std)
                 highs.append(mean + std)
             epochs = list(range(1, longest + 1))
-            label = variant.name if panel is None else variant.name.replace(f"-{panel}", "")
-            (line,) = ax.plot(epochs, means, "o-", ms=2.5, lw=1.2, label=label)
+            label = next((value for key, value in variant.labels.items() if key not in keys), variant.name)
+            (line,) = ax.plot(epochs, means, "o-", ms=2.5, lw=1.2, label=label if keys else variant.name)
             ax.fill_between(epochs, lows, highs, color=line.get_color(), alpha=0.15, lw=0)
         if study.target is not None:
             ax.axhline(study.target, color="k", lw=0.7, ls="--")
-        ax.set_title(f"{study.panel_by} = {panel}" if panel is not None else study.name, fontsize=10)
+        ax.set_title(panel if panel is not None else study.title, fontsize=9)
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation accuracy")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    fig.suptitle(f"{study.title}: mean ± std over seeds", fontsize=11)
+    fig.suptitle("validation accuracy per epoch: mean ± std over seeds" + (" (dashed: the target)" if study.target
+                                                                           else ""), fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
