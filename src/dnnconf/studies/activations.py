@@ -15,7 +15,7 @@ from typing import Any
 from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments, run_command
 
 HELP = "ReLU, leaky ReLU, ELU, SELU, GELU, Swish, Mish: accuracy and seconds per epoch (note §1.2)"
-FULL = Profile(seeds=3, epochs=10, dataset="fashion_mnist", train_size=10000)
+FULL = Profile(seeds=3, epochs=10, dataset="fashion_mnist", train_size=5000)
 QUICK = Profile(seeds=2, epochs=2, dataset="digits", train_size=300)
 ACTIVATIONS: dict[str, tuple[Any, str]] = {
     "relu": ("relu", "he_normal"),

@@ -14,7 +14,7 @@ import argparse
 from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments, run_command
 
 HELP = "batch norm: none / before / after the activation, in a shallow and a deep net (note §1.3)"
-FULL = Profile(seeds=3, epochs=10, dataset="fashion_mnist", train_size=10000)
+FULL = Profile(seeds=3, epochs=10, dataset="fashion_mnist", train_size=5000)
 QUICK = Profile(seeds=2, epochs=2, dataset="digits", train_size=300)
 DEPTHS = {"shallow": [300, 100], "deep": [100] * 20}
 POSITIONS = ("none", "before_activation", "after_activation")

@@ -15,7 +15,7 @@ from typing import Any
 from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments, run_command
 
 HELP = "the nine optimizers on the 3×100 ReLU/He net, 10 epochs, η = 1e-3 (note §3, the published table)"
-FULL = Profile(seeds=3, epochs=10, dataset="fashion_mnist")
+FULL = Profile(seeds=3, epochs=10, dataset="fashion_mnist", train_size=10000)
 QUICK = Profile(seeds=2, epochs=2, dataset="digits", train_size=300)
 ETA = 1e-3
 ADAM = {"beta_1": 0.9, "beta_2": 0.999}

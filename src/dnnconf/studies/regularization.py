@@ -16,7 +16,7 @@ from typing import Any
 from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments, run_command
 
 HELP = "regularization: none, early stopping, l2, dropout, max-norm, with early stopping (note §5)"
-FULL = Profile(seeds=3, epochs=20, dataset="fashion_mnist")
+FULL = Profile(seeds=3, epochs=20, dataset="fashion_mnist", train_size=10000)
 QUICK = Profile(seeds=2, epochs=2, dataset="digits", train_size=300)
 EARLY_STOPPING = {"monitor": "val_loss", "patience": 5, "restore_best_weights": True}
 # name → (model keys, early stopping, published number, its metric when not the final validation accuracy)
