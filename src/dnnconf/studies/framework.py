@@ -30,8 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dnnconf.studies.stats import mean_std, plus_minus
-
 ROW_FILE = "study-row.json"
 DATASETS = ("fashion_mnist", "digits")
 DATA = {"fashion_mnist": {"dataset": "fashion_mnist", "valid_size": 5000},
@@ -245,7 +243,7 @@ def run_tasks(tasks: list[Task], jobs: int, log: Callable[[str], None]) -> list[
     def report(index: int, row: dict[str, Any]) -> None:
         rows[index] = row
         done = len(rows)
-        outcome = "DIVERGED" if row["diverged"] else f"val acc {_format(row['final_val_accuracy'])}"
+        outcome = "DIVERGED" if row["diverged"] else f"val acc {format_cell(row['final_val_accuracy'])}"
         log(f"[{done}/{len(tasks)}] {row['variant']} seed {row['seed']}: {outcome}, "
             f"{row['epochs_run']} epochs ({time.perf_counter() - started:.0f} s elapsed)")
 
@@ -263,7 +261,7 @@ def run_tasks(tasks: list[Task], jobs: int, log: Callable[[str], None]) -> list[
     return [rows[index] for index in range(len(tasks))]
 
 
-def _format(value: Any, digits: int = 4) -> str:
+def format_cell(value: Any, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
@@ -299,64 +297,10 @@ def run_study(study: Study, options: Options, log: Callable[[str], None] = print
     return rows
 
 
-def cells(study: Study, rows: list[dict[str, Any]]) -> list[tuple[Variant, dict[str, Any]]]:
-    """Per variant, in the study's order: n, diverged count and (mean, std) of each metric over its seeds."""
-    out = []
-    for variant in study.variants:
-        mine = [r for r in rows if r["variant"] == variant.name]
-        stats: dict[str, Any] = {"n": len(mine), "diverged": sum(r["diverged"] for r in mine),
-                                 "reached": sum(r["epochs_to_target"] is not None for r in mine)}
-        for metric in METRICS:
-            stats[metric] = mean_std([r[metric] for r in mine if r[metric] is not None])
-        out.append((variant, stats))
-    return out
-
-
-def columns(study: Study) -> list[str]:
-    labels: list[str] = []
-    for variant in study.variants:
-        labels += [k for k in variant.labels if k not in labels]
-    return ["study", "variant", *labels, *RUN_COLUMNS]
-
-
-def results_csv(study: Study, rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns(study), lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _format(v, 6) if isinstance(v, float) else ("" if v is None else v)
-                         for k, v in row.items()})
-    return buffer.getvalue()
-
-
-def summary_table(study: Study, rows: list[dict[str, Any]]) -> list[str]:
-    """The markdown table: one line a variant, mean ± std over its seeds, the published number beside."""
-    labels = [c for c in columns(study)[2:] if c not in RUN_COLUMNS]
-    head = [*labels, "n", "diverged", "final val acc", "best val acc", "test acc"]
-    if study.target is not None:
-        head += [f"epochs to {study.target:g}", "reached"]
-    head += ["s/epoch"]
-    published = any(v.published is not None for v in study.variants)
-    if published:
-        head += ["published"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for variant, stats in cells(study, rows):
-        line = [variant.labels.get(k, "") for k in labels]
-        line += [str(stats["n"]), str(stats["diverged"]), plus_minus(stats["final_val_accuracy"]),
-                 plus_minus(stats["best_val_accuracy"]), plus_minus(stats["test_accuracy"])]
-        if study.target is not None:
-            line += [plus_minus(stats["epochs_to_target"], 2), f"{stats['reached']}/{stats['n']}"]
-        line += [plus_minus(stats["seconds_per_epoch"], 3)]
-        if published:
-            metric = variant.published_metric
-            line += [(f"{variant.published:.4f}" + (f" ({metric.replace('_', ' ')})" if metric else ""))
-                     if variant.published is not None else ""]
-        lines.append("| " + " | ".join(line) + " |")
-    return lines
-
-
 def run_command(args: Any, build: Callable[[Options], Study], full: Profile, quick: Profile) -> int:
     """A study module's `run(args)`: options from the profile, build the study, run it, print the table."""
+    from dnnconf.studies.report import summary_table
+
     options = options_from(args, full, quick)
     study = build(options)
     if options.quick and study.quick_variants:

@@ -8,11 +8,14 @@ diamond where the note or its book has one.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from pathlib import Path
 from typing import Any
 
-from dnnconf.studies.framework import Options, Study, cells, read_history, results_csv, summary_table
+from dnnconf.studies.framework import METRICS, RUN_COLUMNS, Options, Study, Variant, format_cell, read_history
+from dnnconf.studies.stats import mean_std, plus_minus
 
 
 def write_outputs(study: Study, options: Options, rows: list[dict[str, Any]]) -> list[Path]:
@@ -23,6 +26,62 @@ def write_outputs(study: Study, options: Options, rows: list[dict[str, Any]]) ->
     write_atomic(out / "summary.md", "\n".join(summary_lines(study, options, rows)) + "\n")
     return [out / "results.csv", out / "summary.md", curves(study, rows, out / "curves.png"),
             bars(study, rows, out / "bars.png")]
+
+
+def cells(study: Study, rows: list[dict[str, Any]]) -> list[tuple[Variant, dict[str, Any]]]:
+    """Per variant, in the study's order: n, diverged count and (mean, std) of each metric over its seeds."""
+    out = []
+    for variant in study.variants:
+        mine = [r for r in rows if r["variant"] == variant.name]
+        stats: dict[str, Any] = {"n": len(mine), "diverged": sum(r["diverged"] for r in mine),
+                                 "reached": sum(r["epochs_to_target"] is not None for r in mine)}
+        for metric in METRICS:
+            stats[metric] = mean_std([r[metric] for r in mine if r[metric] is not None])
+        out.append((variant, stats))
+    return out
+
+
+def columns(study: Study) -> list[str]:
+    labels: list[str] = []
+    for variant in study.variants:
+        labels += [k for k in variant.labels if k not in labels]
+    return ["study", "variant", *labels, *RUN_COLUMNS]
+
+
+def results_csv(study: Study, rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns(study), lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: format_cell(v, 6) if isinstance(v, float) else ("" if v is None else v)
+                         for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def summary_table(study: Study, rows: list[dict[str, Any]]) -> list[str]:
+    """The markdown table: one line a variant, mean ± std over its seeds, the published number beside."""
+    labels = [c for c in columns(study)[2:] if c not in RUN_COLUMNS]
+    head = [*labels, "n", "diverged", "final val acc", "best val acc", "test acc"]
+    if study.target is not None:
+        head += [f"epochs to {study.target:g}", "reached"]
+    head += ["s/epoch"]
+    published = any(v.published is not None for v in study.variants)
+    if published:
+        head += ["published"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for variant, stats in cells(study, rows):
+        line = [variant.labels.get(k, "") for k in labels]
+        line += [str(stats["n"]), str(stats["diverged"]), plus_minus(stats["final_val_accuracy"]),
+                 plus_minus(stats["best_val_accuracy"]), plus_minus(stats["test_accuracy"])]
+        if study.target is not None:
+            line += [plus_minus(stats["epochs_to_target"], 2), f"{stats['reached']}/{stats['n']}"]
+        line += [plus_minus(stats["seconds_per_epoch"], 3)]
+        if published:
+            metric = variant.published_metric
+            line += [(f"{variant.published:.4f}" + (f" ({metric.replace('_', ' ')})" if metric else ""))
+                     if variant.published is not None else ""]
+        lines.append("| " + " | ".join(line) + " |")
+    return lines
 
 
 def summary_lines(study: Study, options: Options, rows: list[dict[str, Any]]) -> list[str]:
