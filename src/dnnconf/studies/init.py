@@ -98,15 +98,18 @@ def speedups(study: Study, rows: list[dict[str, Any]]) -> list[str]:
                 diverged = sum(r["diverged"] for r in cell[init])
                 if not cell[init] or all(r["epochs_to_target"] is None or r["diverged"] for r in cell[init]):
                     text = "never" + (f" ({diverged} diverged)" if diverged else "")
+                elif all(r["epochs_to_target"] is None or r["diverged"] for r in cell[BASELINE]):
+                    text = f"{'~' if censored else ''}{mine:.1f} ep (random: never)"
                 else:
                     ratio = base / mine if mine > 0 else math.nan
                     bound = "≥ " if base_censored and not censored else ("~" if censored else "")
                     text = f"{bound}×{ratio:.1f} ({mine:.1f} ep)"
                 texts.append(f"**{text}**" if MATCH[activation] == init else text)
             lines.append(f"| {activation} | {depth} | " + " | ".join(texts) + " |")
-    lines += ["", "Bold: the initializer the note pairs with the activation. `≥`: random never reached the target "
-              f"in some runs (counted as {epochs} epochs), so the speed-up is at least this; `~`: the initializer "
-              "itself missed it in some runs. The note's claim: random ×1, Glorot ×3, He ×5."]
+    lines += ["", "Bold: the initializer the note pairs with the activation. `≥`: random missed the target in some "
+              f"runs (counted as {epochs} epochs), so the speed-up is at least this; `~`: the initializer itself "
+              f"missed it in some runs (counted as {epochs}); `random: never`: no random run reached it, so there "
+              "is no finite ratio, only the initializer's epochs. The note's claim: random ×1, Glorot ×3, He ×5."]
     return lines
 
 
