@@ -6,4 +6,5 @@ def test_quick_optimizers_study(run_quick, check_outputs):
     code, out, rows = run_quick("optimizers")
     assert code == 0
     check_outputs(out, rows, "optimizers", ['optimizer'], variants=3)
-    assert [r["optimizer"] for r in rows[::2]] == ["sgd", "momentum", "adam"]
+    assert [(r["optimizer"], r["seed"]) for r in rows[:4]] == [("sgd", "0"), ("momentum", "0"), ("adam", "0"),
+                                                                ("sgd", "1")]  # seed-major: load drift spreads

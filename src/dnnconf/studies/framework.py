@@ -163,7 +163,7 @@ def run_config(study: Study, variant: Variant, seed: int, options: Options, thre
 def tasks_of(study: Study, options: Options) -> list[Task]:
     return [Task(study.name, v.name, v.labels, seed, run_config(study, v, seed, options, options.threads),
                  str(options.out / v.name / f"seed-{seed}"), study.target, 1 / CLASSES[options.dataset])
-            for v in study.variants for seed in range(options.seeds)]
+            for seed in range(options.seeds) for v in study.variants]  # seed-major: load drift spreads evenly
 
 
 def run_one(task: Task) -> tuple[dict[str, Any], bool]:
