@@ -38,7 +38,7 @@ def test_a_diverged_run_is_a_row_not_a_crash(tmp_path):
                                        Variant("huge", {"lr": "1e6"}, {"optimizer": {"learning_rate": 1e6}})])
     options = Options(seeds=2, epochs=2, dataset="digits", train_size=200, out=tmp_path / "toy", jobs=1, quick=True)
     rows = run_study(study, options, log=lambda *_: None)
-    assert [r["diverged"] for r in rows] == [0, 0, 1, 1]
+    assert [(r["variant"], r["diverged"]) for r in rows] == [("fine", 0), ("huge", 1), ("fine", 0), ("huge", 1)]
     text = (tmp_path / "toy" / "results.csv").read_text()
     assert ",nan," not in text.lower() and ",inf," not in text.lower()  # an unknown number is an empty cell
     assert "| huge |" not in (tmp_path / "toy" / "summary.md").read_text()  # labelled by its columns
