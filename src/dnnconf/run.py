@@ -108,10 +108,11 @@ def config_differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -
 
 
 def train(config: Config, folder: Path | None = None, *, resume: Path | None = None, force: bool = False,
-          quiet: bool = False, log: Any = print, listeners: tuple[Listener, ...] = ()) -> RunResult:
+          quiet: bool = False, log: Any = print, listeners: tuple[Listener, ...] = (), plots: bool = True) -> RunResult:
     """Train `config` into a run folder (or continue the run in `resume`); returns the result.
 
     `listeners` are added after dnnconf's own (they see every event; e.g. a benchmark's epoch timer).
+    `plots=False` skips the run's PNGs (a study draws its own; matplotlib costs ~2 s a run).
     Raises Diverged (exit 1) after rolling the weights back to the last good checkpoint when the loss
     or the weights become NaN or infinite.
     """
@@ -127,7 +128,7 @@ def train(config: Config, folder: Path | None = None, *, resume: Path | None = N
             torch.set_num_threads(config.training.threads)
         with dist.session(setup.pick_device(config.training.device)) as (shared, device):
             return _train(config, folder, resume=resume, force=force, quiet=quiet or not dist.main_only(shared),
-                          log=log, listeners=listeners, shared=shared, device=device)
+                          log=log, listeners=listeners, shared=shared, device=device, plots=plots)
     finally:
         torch.set_flush_denormal(flushing)
 
@@ -142,7 +143,8 @@ def _check_resume(config: Config, resume: Path, force: bool) -> Path:
 
 
 def _train(config: Config, folder: Path | None, *, resume: Path | None, force: bool, quiet: bool, log: Any,
-           listeners: tuple[Listener, ...], shared: dist.Distributed | None, device: torch.device) -> RunResult:
+           listeners: tuple[Listener, ...], shared: dist.Distributed | None, device: torch.device,
+           plots: bool = True) -> RunResult:
     from dnnconf.data import load_data
 
     dataset = load_data(config.data)
@@ -242,7 +244,7 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
         if len(splits.test) else {}
     dist.use_synced_batch_norm(network, False)  # the returned network works without the process group
     if main:
-        _write_results(config, folder, network, state, test, schedule, loop, freezing, plan)
+        _write_results(config, folder, network, state, test, schedule, loop, freezing, plan, plots)
     if state.diverged:
         raise Diverged(f"{folder}: training diverged ({state.stop_reason}) in epoch {state.epoch + 1}; weights "
                        f"rolled back to the last good checkpoint. Remedies from the note: " + "; ".join(REMEDIES))
@@ -256,27 +258,29 @@ def _write_inputs(folder: Path, config: Config, normalization: Any) -> None:
 
 
 def _write_results(config: Config, folder: Path, network: Network, state: TrainState, test: dict[str, float],
-                   schedule: Any, loop: Loop, freezing: Any, plan: Any) -> None:
+                   schedule: Any, loop: Loop, freezing: Any, plan: Any, plots: bool = True) -> None:
     if freezing is not None:  # which layers were trainable in each epoch (history.csv: `trainable` parameters)
         write_atomic(folder / "trainable.json", json.dumps({"source": str(plan.source), **freezing.record()},
                                                            indent=1))
-    if state.history and config.training.layer_stats:
+    if state.history and config.training.layer_stats and plots:
         from dnnconf.train.layer_stats import plot_layer_grad_norms
 
         plot_layer_grad_norms(state.history, folder / "plots" / "layer_grad_norms.png", config.name)
-    write_outputs(folder, config, network, state, test, schedule, loop.steps_per_epoch)
+    write_outputs(folder, config, network, state, test, schedule, loop.steps_per_epoch, plots)
 
 
 def write_outputs(folder: Path, config: Config, network: Network, state: TrainState, test: dict[str, float],
-                  schedule: Any, steps_per_epoch: int) -> None:
+                  schedule: Any, steps_per_epoch: int, plots: bool = True) -> None:
     """What a finished run leaves in its folder: model.safetensors, metrics.json, history.csv, the learning
-    curves and learning-rate plots, report.md (a solo run, or each member of a parallel-seeds run)."""
+    curves and learning-rate plots (unless `plots` is false), report.md (a solo run, or each member of a
+    parallel-seeds run)."""
     save_file({k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()},
               str(folder / "model.safetensors"))
     write_atomic(folder / "metrics.json", json.dumps({"test": test, "epochs": state.epoch,
                                                       "stop_reason": state.stop_reason}, indent=1))
     if state.history:
         write_atomic(folder / "history.csv", history_csv(state.history))
+    if state.history and plots:
         from dnnconf.plots import learning_curves, learning_rate_per_step
 
         learning_curves(state.history, folder / "plots" / "learning_curves.png", title=config.name)

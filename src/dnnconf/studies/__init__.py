@@ -13,6 +13,13 @@ from types import ModuleType
 STUDIES: dict[str, str] = {
     "transfer": "dnnconf.studies.transfer",  # the note's section 2: task B from scratch vs on task A
     "pretraining": "dnnconf.studies.pretraining",  # section 2: few labels, from scratch vs a pretrained autoencoder
+    "init": "dnnconf.studies.init",  # §1.1: random / Glorot / He / LeCun × activations, shallow and deep
+    "activations": "dnnconf.studies.activations",  # §1.2: ReLU … Mish, accuracy and time per epoch
+    "batch-norm": "dnnconf.studies.batch_norm",  # §1.3: none / before / after the activation
+    "optimizers": "dnnconf.studies.optimizers",  # §3: the nine optimizers, the published table
+    "schedules": "dnnconf.studies.schedules",  # §4: every schedule, 1cycle with the lr-find suggestion
+    "regularization": "dnnconf.studies.regularization",  # §5: none, early stopping, l2, dropout, max-norm
+    "selu-deep": "dnnconf.studies.selu_deep",  # §1.2: 100-layer SELU vs ReLU, 5 epochs
 }
 
 

@@ -124,20 +124,20 @@ def run_study(out: Path, seeds: int, labels: list[int] | None = None, pretrain_e
 
 
 def summarize(rows: list[dict[str, Any]], labels: list[int], quick: bool, epochs: int, method: str) -> dict[str, Any]:
-    from dnnconf.studies.transfer import _mean_std, paired_difference
+    from dnnconf.studies.stats import mean_std, paired_difference
 
     per_count = {}
     for count in labels:
         mine = [row for row in rows if row["labels"] == count]
         scratch, pretrained = [r["scratch"] for r in mine], [r["pretrained"] for r in mine]
-        per_count[count] = {"scratch": _mean_std(scratch), "pretrained": _mean_std(pretrained),
+        per_count[count] = {"scratch": mean_std(scratch), "pretrained": mean_std(pretrained),
                             "paired": paired_difference(scratch, pretrained)}
     return {"rows": rows, "labels": labels, "quick": quick, "epochs": epochs, "method": method,
             "per_count": per_count}
 
 
 def summary_lines(result: dict[str, Any]) -> list[str]:
-    from dnnconf.studies.transfer import _pm
+    from dnnconf.studies.stats import plus_minus
 
     data = "digits analogue (--quick)" if result["quick"] else "Fashion-MNIST"
     seeds = len({row["seed"] for row in result["rows"]})
@@ -148,8 +148,8 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     for count, stats in result["per_count"].items():
         paired = stats["paired"]
         interval = f"[{paired.low:+.4f}, {paired.high:+.4f}]" if math.isfinite(paired.low) else "n/a"
-        lines.append(f"| {count:,} | {_pm(stats['scratch'])} | {_pm(stats['pretrained'])} | {paired.mean:+.4f} "
-                     f"{interval} | {paired.verdict} |")
+        scratch, pretrained = plus_minus(stats["scratch"]), plus_minus(stats["pretrained"])
+        lines.append(f"| {count:,} | {scratch} | {pretrained} | {paired.mean:+.4f} {interval} | {paired.verdict} |")
     lines += ["", "Test accuracy, mean ± std over seeds; difference: pretrained − scratch, paired by seed, with "
               f"its 95% t-interval ({seeds - 1} df).", "",
               "| seed | labels | scratch | pretrained | difference |", "|---|---|---|---|---|",

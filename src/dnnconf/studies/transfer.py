@@ -20,17 +20,13 @@ import csv
 import io
 import json
 import math
-import statistics
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dnnconf.studies.stats import Paired, mean_std, paired_difference, plus_minus, t_critical  # noqa: F401 - re-exported
+
 HELP = "transfer learning: task B from scratch vs on task A's layers, over seeds (note §2)"
 PUBLISHED = {"scratch": 0.9185, "on_a": 0.9385}  # the book's notebook, one run, TF 2 (±1 point)
-T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-         11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
-         20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048,
-         29: 2.045, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}
 MODEL = {"hidden": [100, 100, 100], "activation": "relu", "kernel_initializer": "he_normal"}
 
 
@@ -41,45 +37,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/study-transfer", help="study folder (default runs/study-transfer)")
     parser.add_argument("--quick", action="store_true",
                         help="a digits analogue with few epochs (for CI: seconds, not the note's numbers)")
-
-
-def t_critical(df: int) -> float:
-    """The two-sided 95% critical value of Student's t with `df` degrees of freedom (a table; no scipy)."""
-    if df in T_975:
-        return T_975[df]
-    larger = [d for d in T_975 if d > df]
-    return T_975[min(larger)] if larger else 1.960  # the next tabulated df is slightly conservative
-
-
-@dataclass
-class Paired:
-    n: int
-    mean: float
-    std: float
-    low: float
-    high: float
-
-    @property
-    def verdict(self) -> str:
-        if self.n < 2:
-            return "no clear difference (one seed: no interval)"
-        if self.low > 0:
-            return "helps"
-        if self.high < 0:
-            return "hurts"
-        return "no clear difference"
-
-
-def paired_difference(a: list[float], b: list[float]) -> Paired:
-    """b − a per pair: mean, sample std and the 95% t-interval of the mean."""
-    diffs = [y - x for x, y in zip(a, b, strict=True)]
-    n = len(diffs)
-    mean = statistics.fmean(diffs)
-    if n < 2:
-        return Paired(n, mean, math.nan, math.nan, math.nan)
-    std = statistics.stdev(diffs)
-    half = t_critical(n - 1) * std / math.sqrt(n)
-    return Paired(n, mean, std, mean - half, mean + half)
 
 
 def configs(seed: int, quick: bool, epochs_a: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -162,20 +119,11 @@ def run_study(out: Path, seeds: int, epochs_a: int | None = None, quick: bool = 
     return {**result, "files": files}
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else math.nan)
-
-
 def summarize(rows: list[dict[str, Any]], quick: bool, epochs_a: int) -> dict[str, Any]:
     scratch, transferred = [r["scratch"] for r in rows], [r["on_a"] for r in rows]
-    return {"rows": rows, "quick": quick, "epochs_a": epochs_a, "scratch": _mean_std(scratch),
-            "on_a": _mean_std(transferred), "task_a": _mean_std([r["task_a"] for r in rows]),
+    return {"rows": rows, "quick": quick, "epochs_a": epochs_a, "scratch": mean_std(scratch),
+            "on_a": mean_std(transferred), "task_a": mean_std([r["task_a"] for r in rows]),
             "paired": paired_difference(scratch, transferred)}
-
-
-def _pm(pair: tuple[float, float]) -> str:
-    mean, std = pair
-    return f"{mean:.4f} ± {std:.4f}" if math.isfinite(std) else f"{mean:.4f}"
 
 
 def summary_lines(result: dict[str, Any]) -> list[str]:
@@ -186,10 +134,10 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     lines = [
         f"# Transfer learning: task B from scratch vs on task A ({data})", "",
         f"{paired.n} seeds; task A trained {result['epochs_a']} epochs a seed (test accuracy "
-        f"{_pm(result['task_a'])}); the pairs share the seed and the training images.", "",
+        f"{plus_minus(result['task_a'])}); the pairs share the seed and the training images.", "",
         "| task B | test accuracy (mean ± std) | published (book, one run) |", "|---|---|---|",
-        f"| from scratch | {_pm(result['scratch'])} | {published or PUBLISHED['scratch']} |",
-        f"| on A | {_pm(result['on_a'])} | {published or PUBLISHED['on_a']} |", "",
+        f"| from scratch | {plus_minus(result['scratch'])} | {published or PUBLISHED['scratch']} |",
+        f"| on A | {plus_minus(result['on_a'])} | {published or PUBLISHED['on_a']} |", "",
         f"Paired difference (on A − scratch): {paired.mean:+.4f}, 95% CI {interval} (t, {paired.n - 1} df)"
         + (f" (published: {PUBLISHED['on_a'] - PUBLISHED['scratch']:+.4f})" if not result["quick"] else ""),
         f"Verdict: reusing task A's layers **{paired.verdict}**.", "",

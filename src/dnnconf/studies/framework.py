@@ -1,0 +1,313 @@
+"""What every measured study shares: variants × seeds → one run folder each → results.csv, summary.md, plots.
+
+A study module builds a `Study` (a base config, its `Variant`s, the published numbers) from the
+`Options` of the command line; `run_study` turns every (variant, seed) into a `Task` (a raw config and a
+folder, `OUT/<variant>/seed-<s>/`) and `run_one` trains it with `dnnconf.run.train` into an ordinary
+run folder and returns its row. `run_one` is the one place a run happens (a batched-seeds mode plugs in
+there). Finished runs leave `study-row.json` and are read back, not redone; an interrupted one resumes
+from its checkpoint. A run that diverges (`Diverged`) is a row with `diverged` 1, not a crash.
+`--jobs J` runs tasks in J spawned processes, each with `--threads` torch threads (default 1).
+
+Per run: the final and best validation accuracy, the test accuracy (of the weights the run ended with:
+the best epoch's when early stopping restores them), the epochs run, the seconds per epoch (median of
+history.csv's `time`), and the epochs to a target validation accuracy, interpolated linearly between
+the epoch before and the epoch that reaches it (epoch 0 counts as chance, 1/classes): 2.5 means halfway
+through the third epoch. Empty when the target is never reached.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROW_FILE = "study-row.json"
+DATASETS = ("fashion_mnist", "digits")
+DATA = {"fashion_mnist": {"dataset": "fashion_mnist", "valid_size": 5000},
+        "digits": {"dataset": "digits", "valid_size": 0.15, "test_size": 0.2}}
+CLASSES = {"fashion_mnist": 10, "digits": 10}
+METRICS = ("final_val_accuracy", "best_val_accuracy", "test_accuracy", "epochs_to_target", "seconds_per_epoch")
+RUN_COLUMNS = ("seed", "epochs_run", "final_val_accuracy", "best_val_accuracy", "final_val_loss", "test_accuracy",
+               "epochs_to_target", "diverged", "seconds_per_epoch", "stop_reason", "folder")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Defaults of a study's options: the full profile (the docs' numbers) or --quick (CI, seconds)."""
+
+    seeds: int
+    epochs: int
+    dataset: str
+    train_size: int | None = None
+
+
+@dataclass(frozen=True)
+class Options:
+    seeds: int
+    epochs: int
+    dataset: str
+    train_size: int | None
+    out: Path
+    jobs: int
+    quick: bool
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One cell of the study: `labels` become CSV columns, `overrides` are merged into the base config."""
+
+    name: str
+    labels: dict[str, str]
+    overrides: dict[str, Any] = field(default_factory=dict)
+    published: float | None = None
+    published_metric: str | None = None  # when not the study's (e.g. a published test accuracy)
+
+
+@dataclass
+class Study:
+    name: str
+    title: str
+    base: dict[str, Any]
+    variants: list[Variant]
+    published_metric: str = "final_val_accuracy"  # our column the published numbers compare with
+    published_source: str = ""
+    target: float | None = None  # the validation accuracy of `epochs_to_target`
+    panel_by: str | tuple[str, ...] | None = None  # the label(s) whose values split the learning curves into panels
+    notes: list[str] = field(default_factory=list)
+    quick_variants: tuple[str, ...] = ()  # --quick runs only these (all when empty): CI needs seconds
+    extra_summary: Callable[[Study, list[dict[str, Any]]], list[str]] | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    study: str
+    variant: str
+    labels: dict[str, str]
+    seed: int
+    raw: dict[str, Any]
+    folder: str
+    target: float | None
+    chance: float
+
+
+def add_common_arguments(parser: Any, full: Profile, quick: Profile, out: str) -> None:
+    """--seeds --epochs --dataset --train-size --out --jobs --quick (defaults: `full`, or `quick`)."""
+    def show(profile: Profile) -> str:
+        size = f", {profile.train_size} training images" if profile.train_size else ""
+        return f"{profile.seeds} seeds, {profile.epochs} epochs, {profile.dataset}{size}"
+
+    parser.add_argument("--seeds", type=int, default=None, help=f"seeds 0..N-1 per variant (full: {full.seeds})")
+    parser.add_argument("--epochs", type=int, default=None, help=f"epochs per run (full: {full.epochs})")
+    parser.add_argument("--dataset", choices=DATASETS, default=None, help=f"the data (full: {full.dataset})")
+    parser.add_argument("--train-size", type=int, default=None,
+                        help="keep the first N training images (full: " + (str(full.train_size) if full.train_size
+                                                                           else "all") + ")")
+    parser.add_argument("--out", default=out, help=f"study folder (default {out})")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (default 1)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per run (default 1: these small nets gain little from more, and on a "
+                             "busy machine spinning threads cost many times that; jobs × threads ≤ cores)")
+    parser.add_argument("--quick", action="store_true", help=f"the CI profile: {show(quick)} (full: {show(full)})")
+
+
+def options_from(args: Any, full: Profile, quick: Profile) -> Options:
+    """The options, defaults filled from the chosen profile; bad values raise ConfigError (exit 2)."""
+    from dnnconf.errors import ConfigError
+
+    profile = quick if args.quick else full
+    chosen = {"seeds": args.seeds, "epochs": args.epochs, "train_size": args.train_size, "jobs": args.jobs,
+              "threads": args.threads}
+    for option, value in chosen.items():
+        if value is not None and value < 1:
+            raise ConfigError(f"--{option.replace('_', '-')}: {value} must be at least 1")
+    cores = os.cpu_count() or 1
+    if args.jobs * (args.threads or 1) > cores:
+        raise ConfigError(f"--jobs {args.jobs} × --threads {args.threads or 1}: more than the {cores} cores here; "
+                          "lower them so jobs × threads ≤ cores")
+    train_size = args.train_size if args.train_size is not None else profile.train_size
+    if args.dataset is not None and args.dataset != profile.dataset and args.train_size is None:
+        train_size = None  # the profile's subset size belongs to the profile's dataset
+    return Options(seeds=args.seeds or profile.seeds, epochs=args.epochs or profile.epochs,
+                   dataset=args.dataset or profile.dataset, train_size=train_size, out=Path(args.out),
+                   jobs=args.jobs, quick=args.quick,
+                   threads=args.threads or 1)
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of `base` with `overrides` merged in (mappings merged key by key, anything else replaced)."""
+    out = json.loads(json.dumps(base))
+    for key, value in overrides.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+            else json.loads(json.dumps(value))
+    return out
+
+
+def run_config(study: Study, variant: Variant, seed: int, options: Options, threads: int) -> dict[str, Any]:
+    """The raw config of one run: base ← options (data, epochs, seed, threads) ← the variant's overrides."""
+    data = {**DATA[options.dataset], "train_limit": options.train_size}
+    common = {"name": f"{study.name}-{variant.name}", "seed": seed, "data": data,
+              "training": {"epochs": options.epochs, "threads": threads}}
+    return merge(merge(study.base, common), variant.overrides)
+
+
+def tasks_of(study: Study, options: Options) -> list[Task]:
+    return [Task(study.name, v.name, v.labels, seed, run_config(study, v, seed, options, options.threads),
+                 str(options.out / v.name / f"seed-{seed}"), study.target, 1 / CLASSES[options.dataset])
+            for seed in range(options.seeds) for v in study.variants]  # seed-major: load drift spreads evenly
+
+
+def run_one(task: Task) -> tuple[dict[str, Any], bool]:
+    """Train one task into its folder (or read back its finished row); returns (row, trained now)."""
+    import contextlib
+
+    from dnnconf.config import config_from_dict
+    from dnnconf.errors import Diverged
+    from dnnconf.run import train
+    from dnnconf.train.checkpoint import write_atomic
+
+    folder = Path(task.folder)
+    if (folder / ROW_FILE).is_file():
+        return json.loads((folder / ROW_FILE).read_text()), False
+    config = config_from_dict(task.raw, task.raw["name"])
+    resume = folder if (folder / "checkpoint" / "LATEST").is_file() else None
+    diverged = False
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the runs' epoch lines: the study prints its own
+            train(config, None if resume else folder, resume=resume, force=True, quiet=True, plots=False)
+    except Diverged:
+        diverged = True
+    row = row_of(task, folder, diverged)
+    write_atomic(folder / ROW_FILE, json.dumps(row))
+    return row, True
+
+
+def read_history(folder: Path) -> list[dict[str, float]]:
+    path = folder / "history.csv"
+    if not path.is_file():
+        return []
+    with path.open() as handle:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
+
+
+def epochs_to_target(accuracies: list[float], target: float, chance: float) -> float | None:
+    """Fractional epochs until the validation accuracy first reaches `target` (linear between epochs)."""
+    before = chance
+    for epoch, accuracy in enumerate(accuracies, start=1):
+        if math.isfinite(accuracy) and accuracy >= target:
+            return epoch - 1 + (target - before) / (accuracy - before) if accuracy > before else float(epoch)
+        before = accuracy if math.isfinite(accuracy) else before
+    return None
+
+
+def row_of(task: Task, folder: Path, diverged: bool) -> dict[str, Any]:
+    history = read_history(folder)
+    metrics = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").is_file() else {}
+    accuracies = [r.get("val_accuracy", math.nan) for r in history]
+    finite = [a for a in accuracies if math.isfinite(a)]
+    times = [r["time"] for r in history if "time" in r]
+    reached = epochs_to_target(accuracies, task.target, task.chance) if task.target is not None else None
+    loss = history[-1].get("val_loss", math.nan) if history else math.nan
+    return {"study": task.study, "variant": task.variant, **task.labels, "seed": task.seed,
+            "epochs_run": metrics.get("epochs", len(history)),
+            "final_val_accuracy": finite[-1] if finite else None, "best_val_accuracy": max(finite, default=None),
+            "final_val_loss": loss if math.isfinite(loss) else None,
+            "test_accuracy": metrics.get("test", {}).get("accuracy"),
+            "epochs_to_target": reached, "diverged": int(diverged),
+            "seconds_per_epoch": statistics.median(times) if times else None,
+            "stop_reason": metrics.get("stop_reason", ""), "folder": str(folder)}
+
+
+def run_tasks(tasks: list[Task], jobs: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Every task's row, in the tasks' order; runs in `jobs` spawned worker processes when jobs > 1."""
+    rows: dict[int, dict[str, Any]] = {}
+    todo = []
+    for index, task in enumerate(tasks):
+        if (Path(task.folder) / ROW_FILE).is_file():
+            rows[index] = run_one(task)[0]
+        else:
+            todo.append(index)
+    if len(rows):
+        log(f"{len(rows)} of {len(tasks)} runs already finished (read back)")
+    started = time.perf_counter()
+
+    def report(index: int, row: dict[str, Any]) -> None:
+        rows[index] = row
+        done = len(rows)
+        outcome = "DIVERGED" if row["diverged"] else f"val acc {format_cell(row['final_val_accuracy'])}"
+        log(f"[{done}/{len(tasks)}] {row['variant']} seed {row['seed']}: {outcome}, "
+            f"{row['epochs_run']} epochs ({time.perf_counter() - started:.0f} s elapsed)")
+
+    if jobs == 1:
+        for index in todo:
+            report(index, run_one(tasks[index])[0])
+    elif todo:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(run_one, tasks[index]): index for index in todo}
+            for future in as_completed(futures):
+                report(futures[future], future.result()[0])
+    return [rows[index] for index in range(len(tasks))]
+
+
+def format_cell(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def check_study_folder(out: Path, options: Options) -> None:
+    """A study folder holds one profile: a second invocation with other epochs/data is refused (exit 2)."""
+    from dnnconf.errors import ConfigError
+
+    saved_options = {"epochs": options.epochs, "dataset": options.dataset, "train_size": options.train_size}
+    path = out / "study.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved != saved_options:
+            raise ConfigError(f"--out {out}: holds a study run with {saved}, not {saved_options}; "
+                              "choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(saved_options))
+
+
+def run_study(study: Study, options: Options, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Run (or resume) every variant × seed, then write results.csv, summary.md and the plots."""
+    from dnnconf.studies.report import write_outputs
+
+    check_study_folder(options.out, options)
+    tasks = tasks_of(study, options)
+    log(f"study {study.name}: {len(study.variants)} variants × {options.seeds} seeds = {len(tasks)} runs, "
+        f"{options.epochs} epochs, {options.dataset}"
+        + (f" (first {options.train_size} training images)" if options.train_size else "") + f", --jobs {options.jobs}")
+    rows = run_tasks(tasks, options.jobs, log)
+    files = write_outputs(study, options, rows)
+    log("wrote " + ", ".join(str(p) for p in files))
+    return rows
+
+
+def run_command(args: Any, build: Callable[[Options], Study], full: Profile, quick: Profile) -> int:
+    """A study module's `run(args)`: options from the profile, build the study, run it, print the table."""
+    from dnnconf.studies.report import summary_table
+
+    options = options_from(args, full, quick)
+    study = build(options)
+    if options.quick and study.quick_variants:
+        study.variants = [v for v in study.variants if v.name in study.quick_variants]
+    if options.dataset != "fashion_mnist" and any(v.published is not None for v in study.variants):
+        study.variants = [dataclasses.replace(v, published=None) for v in study.variants]
+        study.notes.append("the published numbers are Fashion-MNIST's: left out for this dataset")
+    rows = run_study(study, options)
+    print("\n".join(summary_table(study, rows)))
+    return 0

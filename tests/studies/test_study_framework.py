@@ -1,0 +1,87 @@
+"""The study framework: resuming, --jobs, diverged runs as rows, bad options, the config merge."""
+
+import argparse
+import json
+
+import pytest
+
+from dnnconf.errors import ConfigError
+from dnnconf.studies.framework import Options, Study, Variant, merge, options_from, run_study
+from dnnconf.studies.optimizers import FULL, QUICK
+
+
+def test_a_second_invocation_reads_finished_runs_back(run_quick, check_outputs, capsys):
+    code, out, rows = run_quick("optimizers", "--seeds", "1")
+    assert code == 0 and len(rows) == 3
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/seed-*/study-row.json")}
+    capsys.readouterr()
+    code, out, again = run_quick("optimizers", "--seeds", "2")  # one more seed: only the new runs train
+    printed = capsys.readouterr().out
+    assert code == 0 and "3 of 6 runs already finished (read back)" in printed
+    assert printed.count("seed 1:") == 3 and "seed 0:" not in printed
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert [r for r in again if r["seed"] == "0"] == rows
+    check_outputs(out, again, "optimizers", ["optimizer"], variants=3)
+    code, _, _ = run_quick("optimizers", "--epochs", "3")  # another profile in the same folder: refused
+    assert code == 2 and "holds a study run with" in capsys.readouterr().err
+
+
+def test_jobs_two_runs_in_worker_processes(run_quick, check_outputs):
+    code, out, rows = run_quick("regularization", "--jobs", "2", "--seeds", "1")
+    assert code == 0
+    check_outputs(out, rows, "regularization", ["regularization", "early_stopping"], variants=3, seeds=1)
+
+
+def test_a_diverged_run_is_a_row_not_a_crash(tmp_path):
+    base = {"model": {"hidden": [32]}, "schedule": {"name": "constant"}, "training": {"early_stopping": None}}
+    study = Study("toy", "toy", base, [Variant("fine", {"lr": "0.01"}, {"optimizer": {"learning_rate": 0.01}}),
+                                       Variant("huge", {"lr": "1e6"}, {"optimizer": {"learning_rate": 1e6}})])
+    options = Options(seeds=2, epochs=2, dataset="digits", train_size=200, out=tmp_path / "toy", jobs=1, quick=True)
+    rows = run_study(study, options, log=lambda *_: None)
+    assert [(r["variant"], r["diverged"]) for r in rows] == [("fine", 0), ("huge", 1), ("fine", 0), ("huge", 1)]
+    text = (tmp_path / "toy" / "results.csv").read_text()
+    assert ",nan," not in text.lower() and ",inf," not in text.lower()  # an unknown number is an empty cell
+    assert "| huge |" not in (tmp_path / "toy" / "summary.md").read_text()  # labelled by its columns
+    assert "| 1e6 | 2 | 2 |" in (tmp_path / "toy" / "summary.md").read_text()
+    saved = json.loads((tmp_path / "toy" / "huge" / "seed-0" / "study-row.json").read_text())
+    assert saved["diverged"] == 1 and "NaN" in saved["stop_reason"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--seeds", "0"], "--seeds: 0 must be at least 1"),
+    (["--epochs", "-1"], "--epochs: -1 must be at least 1"),
+    (["--train-size", "0"], "--train-size: 0 must be at least 1"),
+    (["--jobs", "64"], "--jobs 64 × --threads 1: more than the"),
+])
+def test_bad_options_name_the_option(run_quick, capsys, argv, message):
+    code, _, _ = run_quick("init", *argv)
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_an_unknown_dataset_exits_2(run_quick, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        run_quick("init", "--dataset", "cifar")
+    assert exit_.value.code == 2 and "invalid choice: 'cifar'" in capsys.readouterr().err
+
+
+def test_options_come_from_the_profile():
+    def args(**given):
+        defaults = {"seeds": None, "epochs": None, "dataset": None, "train_size": None, "out": "x", "jobs": 1,
+                    "threads": None, "quick": False}
+        return argparse.Namespace(**{**defaults, **given})
+
+    assert options_from(args(), FULL, QUICK).epochs == 10 and options_from(args(), FULL, QUICK).seeds == 3
+    quick = options_from(args(quick=True, seeds=4), FULL, QUICK)
+    assert (quick.dataset, quick.train_size, quick.seeds, quick.epochs) == ("digits", 300, 4, 2)
+    assert options_from(args(quick=True, dataset="fashion_mnist"), FULL, QUICK).train_size is None
+    with pytest.raises(ConfigError, match="--seeds"):
+        options_from(args(seeds=0), FULL, QUICK)
+
+
+def test_merge_is_deep_and_copies():
+    base = {"model": {"hidden": [1], "activation": "relu"}, "training": {"epochs": 3}}
+    merged = merge(base, {"model": {"activation": "selu"}, "schedule": {"name": "constant"}})
+    assert merged == {"model": {"hidden": [1], "activation": "selu"}, "training": {"epochs": 3},
+                      "schedule": {"name": "constant"}}
+    merged["model"]["hidden"].append(2)
+    assert base["model"]["hidden"] == [1]
