@@ -85,3 +85,35 @@ def test_merge_is_deep_and_copies():
                       "schedule": {"name": "constant"}}
     merged["model"]["hidden"].append(2)
     assert base["model"]["hidden"] == [1]
+
+
+def _toy(variants):
+    base = {"model": {"hidden": [32]}, "schedule": {"name": "constant"}, "training": {"early_stopping": None}}
+    return Study("toy", "toy", base, variants)
+
+
+def test_vectorize_batches_a_variants_seeds_and_matches_seed_by_seed(tmp_path):
+    variants = [Variant("sgd", {"optimizer": "sgd"}, {"optimizer": {"name": "sgd", "learning_rate": 0.05}}),
+                Variant("adam", {"optimizer": "adam"}, {"optimizer": {"name": "adam", "learning_rate": 0.003}})]
+    common = {"seeds": 3, "epochs": 2, "dataset": "digits", "train_size": 300, "jobs": 1, "quick": True}
+    one_by_one = run_study(_toy(variants), Options(out=tmp_path / "solo", **common), log=lambda *_: None)
+    batched = run_study(_toy(variants), Options(out=tmp_path / "vec", vectorize=True, **common), log=lambda *_: None)
+    assert [(r["variant"], r["seed"]) for r in batched] == [(r["variant"], r["seed"]) for r in one_by_one]
+    for solo, member in zip(one_by_one, batched, strict=True):
+        assert member["final_val_loss"] == pytest.approx(solo["final_val_loss"], rel=1e-4)
+        assert member["test_accuracy"] == pytest.approx(solo["test_accuracy"], abs=0.01)
+    for variant in ("sgd", "adam"):  # one batched run a variant, its members in the study's seed folders
+        assert (tmp_path / "vec" / variant / "members.csv").is_file()
+        assert (tmp_path / "solo" / variant / "seed-2" / "study-row.json").is_file()
+        assert not (tmp_path / "solo" / variant / "members.csv").exists()
+
+
+def test_vectorize_runs_what_it_cannot_batch_seed_by_seed(tmp_path):
+    base = {"model": {"layers": [{"conv2d": {"filters": 2, "kernel_size": 3}}, {"flatten": {}}]},
+            "schedule": {"name": "constant"}, "training": {"early_stopping": None}}
+    study = Study("toy", "toy", base, [Variant("conv", {"model": "conv"})])
+    options = Options(seeds=2, epochs=1, dataset="digits", train_size=200, out=tmp_path / "vec", jobs=1, quick=True,
+                      vectorize=True)
+    rows = run_study(study, options, log=lambda *_: None)
+    assert [r["seed"] for r in rows] == [0, 1] and all(r["diverged"] == 0 for r in rows)
+    assert not (tmp_path / "vec" / "conv" / "members.csv").exists()

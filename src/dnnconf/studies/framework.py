@@ -7,6 +7,10 @@ run folder and returns its row. `run_one` is the one place a run happens (a batc
 there). Finished runs leave `study-row.json` and are read back, not redone; an interrupted one resumes
 from its checkpoint. A run that diverges (`Diverged`) is a row with `diverged` 1, not a crash.
 `--jobs J` runs tasks in J spawned processes, each with `--threads` torch threads (default 1).
+`--vectorize` trains a variant's seeds together, as one batched computation (`training.parallel_seeds`:
+each member equals its solo run within float rounding and lands in the same `seed-<s>/` folder); a
+variant whose config cannot be batched (see `dnnconf.train.parallel_seeds.check_supported`) runs its seeds
+one by one, as without the option.
 
 Per run: the final and best validation accuracy, the test accuracy (of the weights the run ended with:
 the best epoch's when early stopping restores them), the epochs run, the seconds per epoch (median of
@@ -60,6 +64,7 @@ class Options:
     jobs: int
     quick: bool
     threads: int = 1
+    vectorize: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,6 +123,9 @@ def add_common_arguments(parser: Any, full: Profile, quick: Profile, out: str) -
                         help="torch threads per run (default 1: these small nets gain little from more, and on a "
                              "busy machine spinning threads cost many times that; jobs × threads ≤ cores)")
     parser.add_argument("--quick", action="store_true", help=f"the CI profile: {show(quick)} (full: {show(full)})")
+    parser.add_argument("--vectorize", action="store_true",
+                        help="train each variant's seeds at once as one batched computation (training.parallel_seeds);"
+                             " variants it cannot batch run seed by seed")
 
 
 def options_from(args: Any, full: Profile, quick: Profile) -> Options:
@@ -140,7 +148,7 @@ def options_from(args: Any, full: Profile, quick: Profile) -> Options:
     return Options(seeds=args.seeds or profile.seeds, epochs=args.epochs or profile.epochs,
                    dataset=args.dataset or profile.dataset, train_size=train_size, out=Path(args.out),
                    jobs=args.jobs, quick=args.quick,
-                   threads=args.threads or 1)
+                   threads=args.threads or 1, vectorize=getattr(args, "vectorize", False))
 
 
 def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -191,6 +199,75 @@ def run_one(task: Task) -> tuple[dict[str, Any], bool]:
     return row, True
 
 
+def run_group(tasks: list[Task]) -> list[tuple[dict[str, Any], bool]]:
+    """Train tasks of one variant with consecutive seeds as one batched run (`training.parallel_seeds`) into
+    their variant's folder, whose `seed-<s>/` member folders are the tasks' folders; each task's
+    (row, trained now). Falls back to `run_one` per task when the config cannot be batched."""
+    import contextlib
+
+    from dnnconf.config import config_from_dict
+    from dnnconf.errors import ConfigError, Diverged
+    from dnnconf.run import train
+    from dnnconf.train.checkpoint import write_atomic
+    from dnnconf.train.loop import DIVERGED
+
+    if len(tasks) == 1:
+        return [run_one(tasks[0])]
+    folder = Path(tasks[0].folder).parent
+    raw = merge(tasks[0].raw, {"training": {"parallel_seeds": len(tasks)}})
+    config = config_from_dict(raw, raw["name"])
+    resume = folder if _same_group(folder, config) else None
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            train(config, None if resume else folder, resume=resume, force=True, quiet=True, plots=False)
+    except Diverged:
+        pass  # the diverged members' folders say so (their stop reason); the others finished
+    except ConfigError as error:
+        if "parallel_seeds" not in str(error):
+            raise
+        return [run_one(task) for task in tasks]  # not batchable: seed by seed
+    out = []
+    for task in tasks:
+        member = Path(task.folder)
+        metrics = json.loads((member / "metrics.json").read_text())
+        row = row_of(task, member, metrics.get("stop_reason") == DIVERGED)
+        write_atomic(member / ROW_FILE, json.dumps(row))
+        out.append((row, True))
+    return out
+
+
+def _same_group(folder: Path, config: Any) -> bool:
+    """Whether `folder` holds an interrupted batched run of exactly these seeds (then it is resumed)."""
+    import yaml
+
+    if not (folder / "checkpoint" / "LATEST").is_file() or not (folder / "config.yaml").is_file():
+        return False
+    saved = yaml.safe_load((folder / "config.yaml").read_text())
+    return saved.get("seed") == config.seed and saved.get("training", {}).get("parallel_seeds") == \
+        config.training.parallel_seeds
+
+
+def groups_of(tasks: list[Task], indices: list[int], vectorize: bool) -> list[list[int]]:
+    """The units of work: one task each, or with `vectorize` a variant's consecutive seeds together."""
+    if not vectorize:
+        return [[index] for index in indices]
+    by_variant: dict[str, list[int]] = {}
+    for index in indices:
+        by_variant.setdefault(tasks[index].variant, []).append(index)
+    groups = []
+    for members in by_variant.values():
+        members.sort(key=lambda index: tasks[index].seed)
+        group = [members[0]]
+        for index in members[1:]:
+            if tasks[index].seed == tasks[group[-1]].seed + 1:
+                group.append(index)
+            else:
+                groups.append(group)
+                group = [index]
+        groups.append(group)
+    return groups
+
+
 def read_history(folder: Path) -> list[dict[str, float]]:
     path = folder / "history.csv"
     if not path.is_file():
@@ -227,8 +304,10 @@ def row_of(task: Task, folder: Path, diverged: bool) -> dict[str, Any]:
             "stop_reason": metrics.get("stop_reason", ""), "folder": str(folder)}
 
 
-def run_tasks(tasks: list[Task], jobs: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
-    """Every task's row, in the tasks' order; runs in `jobs` spawned worker processes when jobs > 1."""
+def run_tasks(tasks: list[Task], jobs: int, log: Callable[[str], None], vectorize: bool = False
+              ) -> list[dict[str, Any]]:
+    """Every task's row, in the tasks' order; runs in `jobs` spawned worker processes when jobs > 1, and
+    with `vectorize` each variant's seeds as one batched run (`run_group`)."""
     rows: dict[int, dict[str, Any]] = {}
     todo = []
     for index, task in enumerate(tasks):
@@ -247,17 +326,20 @@ def run_tasks(tasks: list[Task], jobs: int, log: Callable[[str], None]) -> list[
         log(f"[{done}/{len(tasks)}] {row['variant']} seed {row['seed']}: {outcome}, "
             f"{row['epochs_run']} epochs ({time.perf_counter() - started:.0f} s elapsed)")
 
+    groups = groups_of(tasks, todo, vectorize)
     if jobs == 1:
-        for index in todo:
-            report(index, run_one(tasks[index])[0])
-    elif todo:
+        for group in groups:
+            for index, (row, _) in zip(group, run_group([tasks[i] for i in group]), strict=True):
+                report(index, row)
+    elif groups:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(run_one, tasks[index]): index for index in todo}
+            futures = {pool.submit(run_group, [tasks[i] for i in group]): group for group in groups}
             for future in as_completed(futures):
-                report(futures[future], future.result()[0])
+                for index, (row, _) in zip(futures[future], future.result(), strict=True):
+                    report(index, row)
     return [rows[index] for index in range(len(tasks))]
 
 
@@ -290,8 +372,9 @@ def run_study(study: Study, options: Options, log: Callable[[str], None] = print
     tasks = tasks_of(study, options)
     log(f"study {study.name}: {len(study.variants)} variants × {options.seeds} seeds = {len(tasks)} runs, "
         f"{options.epochs} epochs, {options.dataset}"
-        + (f" (first {options.train_size} training images)" if options.train_size else "") + f", --jobs {options.jobs}")
-    rows = run_tasks(tasks, options.jobs, log)
+        + (f" (first {options.train_size} training images)" if options.train_size else "") + f", --jobs {options.jobs}"
+        + (", seeds batched (--vectorize)" if options.vectorize else ""))
+    rows = run_tasks(tasks, options.jobs, log, options.vectorize)
     files = write_outputs(study, options, rows)
     log("wrote " + ", ".join(str(p) for p in files))
     return rows

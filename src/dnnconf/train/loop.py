@@ -33,6 +33,7 @@ from dnnconf.train.losses import loss_function, metric_name, metric_sum
 
 GRAD_NORM_EVERY = 16  # steps between samples of the global gradient norm logged per epoch
 FINITE_CHECK_EVERY = 64  # steps between checks that the loss is still finite
+DIVERGED = "the loss became NaN or infinite"  # the stop reason of a diverged run (metrics.json, history)
 
 
 @dataclass
@@ -109,7 +110,7 @@ class Loop:
             logs = self._train_epoch()
             if logs is None:
                 self.state.diverged, self.state.stop = True, True
-                self.state.stop_reason = "the loss became NaN or infinite"
+                self.state.stop_reason = DIVERGED
                 break
             self.state.epoch += 1
             logs["epoch"] = self.state.epoch

@@ -34,7 +34,7 @@ from dnnconf.nn.stacked import StackedNetwork
 from dnnconf.optim.clipping import member_norms
 from dnnconf.optim.schedules import Performance, Schedule
 from dnnconf.train.callbacks import Listener
-from dnnconf.train.loop import GRAD_NORM_EVERY, Loop, Split, TrainState
+from dnnconf.train.loop import DIVERGED, GRAD_NORM_EVERY, Loop, Split, TrainState
 from dnnconf.train.losses import member_loss, member_metric_sum, metric_name
 
 
@@ -85,7 +85,7 @@ class MemberListeners(Listener):
             member.state.epoch, member.state.step = loop.state.epoch, loop.state.step
             if not math.isfinite(member_logs["loss"]) or not loop.member_finite[member.index]:
                 member.state.diverged, member.state.stop = True, True
-                member.state.stop_reason = "the loss became NaN or infinite"
+                member.state.stop_reason = DIVERGED
                 member.state.epoch -= 1  # as a solo run: its record ends at the last good epoch
                 member.snapshot = loop.last_good[member.index]
                 continue
