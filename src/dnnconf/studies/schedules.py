@@ -12,7 +12,8 @@ early stopping.
 - cosine: SGD momentum 0.9 from 0.001 warmed up to 0.05 over 1 epoch, then cosine decay to the end.
 - one_cycle (the book's): max_lr 0.1, batch 128, 2.5 × the epochs (25 for 10).
 - one_cycle_lrfind: the same with max_lr = `dnnconf lr-find`'s recommended rate for that network and
-  batch (measured once, on seed 0, saved as lr-find.json in the study folder).
+  batch (for one_cycle, the note's rule: a little below where the loss climbs; measured once, on seed 0,
+  saved as lr-find.json in the study folder).
 The book's step counts are given here in its epochs (÷ 1,719 steps: 55,000 images at batch 32), so a
 --train-size subset sees the same rate at the same epoch. Published: final validation accuracies, one
 run each. `--quick`: digits, 300 images, 2 epochs (5 for 1cycle), a few schedules: CI only.
@@ -93,8 +94,7 @@ def lr_find_max_lr(options: Options, one_cycle: Variant, study: Study) -> float:
     path = options.out / "lr-find.json"
     if path.is_file():
         return json.loads(path.read_text())["max_lr"]
-    raw = run_config(study, one_cycle, 0, options, threads=1)
-    raw["schedule"] = {"name": "constant"}  # the range test sets the rate itself
+    raw = run_config(study, one_cycle, 0, options, threads=1)  # one_cycle: lr-find recommends the note's rule
     result = lr_find(config_from_dict(raw, "schedules lr-find"))
     options.out.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps({"max_lr": result.recommended_lr, "rule": result.recommended,

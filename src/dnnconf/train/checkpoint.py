@@ -58,13 +58,18 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write a file through a temporary name, fsync, rename: readers see the old or the new file whole."""
+def write_atomic(path: Path, data: bytes | str, durable: bool = True) -> None:
+    """Write a file through a temporary name, fsync, rename: readers see the old or the new file whole.
+
+    `durable=False` skips the fsync: still whole for readers and across a killed process, but an OS crash
+    may lose it (for files the checkpoint also holds, rewritten every epoch: an fsync can stall for tens of
+    milliseconds on these disks)."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as handle:
         handle.write(data.encode() if isinstance(data, str) else data)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
     os.replace(tmp, path)
 
 
