@@ -8,9 +8,17 @@ from __future__ import annotations
 
 
 class DnnconfError(Exception):
-    """Base class: the message is one line meant for the user; `exit_code` is what the CLI returns."""
+    """Base class: the message is one line meant for the user; `exit_code` is what the CLI returns.
+
+    Line breaks inside the message (a key or value quoted from the input may hold one) are written as
+    \\n, so the message stays one line."""
 
     exit_code = 1
+
+    def __init__(self, *args: object) -> None:
+        if len(args) == 1 and isinstance(args[0], str):
+            args = (args[0].replace("\r", "\\r").replace("\n", "\\n"),)
+        super().__init__(*args)
 
 
 class BadInput(DnnconfError):

@@ -97,8 +97,13 @@ def session(device: torch.device) -> Iterator[tuple[Distributed | None, torch.de
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
         yield Distributed(dist.get_rank(), dist.get_world_size(), local_rank), device
-    finally:
+    except BaseException:
         if opened and dist.is_initialized():
+            dist.destroy_process_group()
+        raise
+    else:
+        if opened and dist.is_initialized():
+            dist.barrier()  # tear down together: a gloo process whose peer closed first can abort at exit
             dist.destroy_process_group()
 
 
