@@ -163,6 +163,10 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
                 f"training.parallel_seeds: {config.training.parallel_seeds} runs in one process; under torchrun "
                 f"set it to 1"))
         check_supported(config)  # before any folder is made
+    if config.training.compile:
+        from dnnconf.train.compiled import check_compilable
+
+        check_compilable(device)  # before any folder is made
     if resume is not None:
         folder = dist.on_main(shared, lambda: _check_resume(config, resume, force))
     else:  # rank 0 names it (a timestamp) and creates it; the others learn the name
@@ -230,6 +234,10 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
     generator = torch.Generator().manual_seed(config.seed + setup.SHUFFLE_STREAM)
     loop = Loop(network, optimizer, schedule, config.loss, splits.train, splits.valid, config.training.epochs,
                 config.training.batch_size, clipping, listeners, generator, config.training.eval_batch_size, shared)
+    if config.training.compile:
+        from dnnconf.train.compiled import compiled_forward
+
+        loop.forward = compiled_forward(network)
     if freezing is not None:
         freezing.attach(loop)  # it rebuilds loop.optimizer at unfreezing (and when restoring past it)
     started = config.pretrain is None or dist.on_main(shared, (folder / "checkpoint" / "LATEST").is_file)

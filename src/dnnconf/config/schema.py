@@ -196,6 +196,10 @@ class TrainingConfig(Strict):
         False, description="under torchrun: batch norm uses the mean and variance of the global batch (all "
         "processes' shares), as one process would; false: each process its own share's"
     )
+    compile: bool = Field(
+        False, description="torch.compile the training forward/backward (TorchInductor): fused kernels for GPUs; "
+        "on 2 CPU cores measured no faster, and the first step waits ~20 s for the compiler"
+    )
     parallel_seeds: int = Field(
         1, ge=1, description="train K copies differing only in seed (seed, seed+1, …) as one batched computation; "
         "each member gets its own run folder seed-<s>/ (dense, batch_norm, dropout and activation layers)"

@@ -64,6 +64,7 @@ class Loop:
                  listeners: list[Listener], generator: torch.Generator, eval_batch_size: int = 4096,
                  distributed: dist.Distributed | None = None):
         self.network, self.optimizer, self.schedule = network, optimizer, schedule
+        self.forward: Any = network  # what computes a training batch's output (training.compile swaps it)
         self.loss_name, self.loss_fn = loss, loss_function(loss)
         self.metric = metric_name(loss)
         self.metric_sum = metric_sum(loss)
@@ -150,7 +151,7 @@ class Loop:
             if self.schedule(step) != current_lr or self.momentum_key and self.schedule.momentum(step) is not None:
                 current_lr = self._write_hyperparameters(step)
             xb, yb = x_all[start:start + size], y_all[start:start + size]
-            output = network(xb)
+            output = self.forward(xb)
             loss = self.loss_fn(output, yb)
             penalty = total_penalty(network.penalties)
             objective = loss + penalty if penalty is not None else loss

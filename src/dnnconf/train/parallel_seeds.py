@@ -81,6 +81,9 @@ def check_supported(config: Config) -> None:
         raise ConfigError(f"pretrain: not available with training.parallel_seeds: {k}; use parallel_seeds: 1")
     if config.training.layer_stats:
         raise ConfigError(f"training.layer_stats: not available with training.parallel_seeds: {k}; set it false")
+    if config.training.compile:
+        raise ConfigError(f"training.compile: not available with training.parallel_seeds: {k} (the members' "
+                          f"batched step is not a module torch.compile takes); set it false")
     if config.training.checkpoint_every is not None:
         raise ConfigError(f"training.checkpoint_every: no mid-epoch checkpoints with training.parallel_seeds: {k} "
                           f"(it checkpoints at each epoch end); set it null")
