@@ -11,9 +11,9 @@ the registries by `dnnconf.config.load`, which also fills in their parameters' d
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Spec = str | dict[str, Any]  # a registry name, or {name: ..., **params}
 # keys of the compact model form; the explicit `layers` form sets these per layer instead
@@ -206,6 +206,16 @@ class TrainingConfig(Strict):
     )
 
 
+def _top_layers(value: Any) -> Any:
+    if isinstance(value, int) and value < 1:
+        raise ValueError("unfreeze the top k >= 1 layers, or all, or none")
+    return value
+
+
+# which copied layers (transfer's reused, pretrain's pretrained) unfreeze after freeze_epochs
+Unfreeze = Annotated[Literal["all", "none"] | int, AfterValidator(_top_layers)]
+
+
 class TransferConfig(Strict):
     """Reuse a trained run's lower layers (the note's section 2): copy, freeze, then unfreeze.
 
@@ -224,7 +234,7 @@ class TransferConfig(Strict):
                           "hidden layer when little data fits)")
     freeze_epochs: int = Field(4, ge=0, description="epochs with the reused layers frozen (their batch norm in "
                                "inference mode); 0: never frozen")
-    unfreeze: Literal["all", "none"] | int = Field(
+    unfreeze: Unfreeze = Field(
         "all", description="after freeze_epochs: all reused layers, none, or the top k of them"
     )
     unfreeze_lr_factor: float = Field(
@@ -243,13 +253,6 @@ class TransferConfig(Strict):
             raise ValueError("reuse at least 1 layer (or all_but_output, or a list of names)")
         if isinstance(value, list) and not value:
             raise ValueError("name at least one layer to reuse")
-        return value
-
-    @field_validator("unfreeze")
-    @classmethod
-    def _unfreeze(cls, value: Any) -> Any:
-        if isinstance(value, int) and value < 1:
-            raise ValueError("unfreeze the top k >= 1 layers, or all, or none")
         return value
 
 
@@ -294,7 +297,7 @@ class PretrainConfig(Strict):
     )
     freeze_epochs: int = Field(4, ge=0, description="epochs of supervised training with the pretrained layers "
                                "frozen (their batch norm in inference mode); 0: never frozen")
-    unfreeze: Literal["all", "none"] | int = Field(
+    unfreeze: Unfreeze = Field(
         "all", description="after freeze_epochs: all pretrained layers, none, or the top k of them"
     )
     unfreeze_lr_factor: float = Field(
@@ -304,13 +307,6 @@ class PretrainConfig(Strict):
         None, description="a finished pretraining folder (a run's pretrain/) to reuse instead of pretraining; "
         "its settings, seed, data and hidden layers must be this config's"
     )
-
-    @field_validator("unfreeze")
-    @classmethod
-    def _unfreeze(cls, value: Any) -> Any:
-        if isinstance(value, int) and value < 1:
-            raise ValueError("unfreeze the top k >= 1 layers, or all, or none")
-        return value
 
 
 class Config(Strict):

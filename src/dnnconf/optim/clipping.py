@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -27,38 +28,32 @@ class Clipping:
     def active(self) -> bool:
         return any(v is not None for v in (self.clipvalue, self.clipnorm, self.global_clipnorm))
 
-    @torch.no_grad()
     def __call__(self, grads: list[torch.Tensor]) -> None:
-        if not grads:
-            return
-        if self.clipvalue is not None:
-            torch._foreach_clamp_min_(grads, -self.clipvalue)
-            torch._foreach_clamp_max_(grads, self.clipvalue)
-        if self.clipnorm is not None:
-            norms = torch._foreach_norm(grads)
-            scales = [self.clipnorm / torch.clamp(norm, min=self.clipnorm) for norm in norms]
-            torch._foreach_mul_(grads, scales)
-        if self.global_clipnorm is not None:
-            total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-            torch._foreach_mul_(grads, self.global_clipnorm / torch.clamp(total, min=self.global_clipnorm))
+        self._clip(grads, torch._foreach_norm, lambda scale, grad: scale)
 
-    @torch.no_grad()
     def per_member(self, grads: list[torch.Tensor]) -> None:
         """Clip stacked gradients [K, …] member by member: clipnorm per member per tensor, global_clipnorm
         over each member's own tensors (clipvalue is elementwise already)."""
+        self._clip(grads, member_norms, _per_member)
+
+    @torch.no_grad()
+    def _clip(self, grads: list[torch.Tensor], norms_of: Callable[[list[torch.Tensor]], list[torch.Tensor]],
+              broadcast: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+        """The three clips in Keras's order; `norms_of` gives each tensor's norm (a scalar, or [K] for
+        stacked members) and `broadcast` shapes a scale like a gradient."""
         if not grads:
             return
         if self.clipvalue is not None:
             torch._foreach_clamp_min_(grads, -self.clipvalue)
             torch._foreach_clamp_max_(grads, self.clipvalue)
         if self.clipnorm is not None:
-            for grad, norm in zip(grads, member_norms(grads), strict=True):
-                grad.mul_(_per_member(self.clipnorm / torch.clamp(norm, min=self.clipnorm), grad))
+            for grad, norm in zip(grads, norms_of(grads), strict=True):
+                grad.mul_(broadcast(self.clipnorm / torch.clamp(norm, min=self.clipnorm), grad))
         if self.global_clipnorm is not None:
-            total = torch.linalg.vector_norm(torch.stack(member_norms(grads)), dim=0)
+            total = torch.linalg.vector_norm(torch.stack(norms_of(grads)), dim=0)
             scale = self.global_clipnorm / torch.clamp(total, min=self.global_clipnorm)
             for grad in grads:
-                grad.mul_(_per_member(scale, grad))
+                grad.mul_(broadcast(scale, grad))
 
 
 def member_norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -160,17 +160,11 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
 
 
 def write_outputs(out: Path, result: dict[str, Any]) -> list[Path]:
-    import csv
-
+    from dnnconf.csv_text import csv_text
     from dnnconf.train.checkpoint import write_atomic
 
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["seed", "labels", "scratch", "pretrained", "difference"],
-                            lineterminator="\n")
-    writer.writeheader()
-    for row in result["rows"]:
-        writer.writerow({k: (v if k in ("seed", "labels") else f"{v:.6f}") for k, v in row.items()})
-    write_atomic(out / "results.csv", buffer.getvalue())
+    columns = ["seed", "labels", "scratch", "pretrained", "difference"]
+    write_atomic(out / "results.csv", csv_text(result["rows"], columns))
     write_atomic(out / "summary.md", "\n".join(summary_lines(result)))
     plot(result, out / "pretraining.png")
     return [out / "results.csv", out / "summary.md", out / "pretraining.png"]

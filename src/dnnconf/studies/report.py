@@ -8,12 +8,11 @@ diamond where the note or its book has one.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from pathlib import Path
 from typing import Any
 
+from dnnconf.csv_text import csv_text
 from dnnconf.studies.framework import METRICS, RUN_COLUMNS, Options, Study, Variant, format_cell, read_history
 from dnnconf.studies.stats import mean_std, plus_minus
 
@@ -49,13 +48,7 @@ def columns(study: Study) -> list[str]:
 
 
 def results_csv(study: Study, rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns(study), lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: format_cell(v, 6) if isinstance(v, float) else ("" if v is None else v)
-                         for k, v in row.items()})
-    return buffer.getvalue()
+    return csv_text(rows, columns(study), cell=lambda value: format_cell(value, 6))
 
 
 def summary_table(study: Study, rows: list[dict[str, Any]]) -> list[str]:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import io
 import json
 import math
 from pathlib import Path
 from typing import Any
 
+from dnnconf.csv_text import csv_text
 from dnnconf.studies.stats import Paired, mean_std, paired_difference, plus_minus, t_critical  # noqa: F401 - re-exported
 
 HELP = "transfer learning: task B from scratch vs on task A's layers, over seeds (note §2)"
@@ -152,13 +152,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
 def write_outputs(out: Path, result: dict[str, Any]) -> list[Path]:
     from dnnconf.train.checkpoint import write_atomic
 
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["seed", "task_a", "scratch", "on_a", "difference"],
-                            lineterminator="\n")
-    writer.writeheader()
-    for row in result["rows"]:
-        writer.writerow({k: (v if k == "seed" else f"{v:.6f}") for k, v in row.items()})
-    write_atomic(out / "results.csv", buffer.getvalue())
+    write_atomic(out / "results.csv", csv_text(result["rows"], ["seed", "task_a", "scratch", "on_a", "difference"]))
     write_atomic(out / "summary.md", "\n".join(summary_lines(result)))
     plot(result, out / "transfer.png")
     return [out / "results.csv", out / "summary.md", out / "transfer.png"]

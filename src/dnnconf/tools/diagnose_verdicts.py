@@ -104,6 +104,19 @@ def _log_slope(values: Sequence[float]) -> float | None:
     return float(np.polyfit(x, y, 1)[0])
 
 
+def _share_over(hidden: list[LayerRow], attribute: str, limit: float
+                ) -> tuple[list[LayerRow], float, LayerRow] | None:
+    """The hidden layers that measure `attribute` (a share of units or outputs), its mean over them and the
+    worst layer, when that mean is above `limit`; else None."""
+    layers = [r for r in hidden if getattr(r, attribute) is not None and _finite(getattr(r, attribute))]
+    if not layers:
+        return None
+    share = float(np.mean([getattr(r, attribute) for r in layers]))
+    if share <= limit:
+        return None
+    return layers, share, max(layers, key=lambda r: getattr(r, attribute))
+
+
 def _dominant(rows: list[LayerRow]) -> str:
     names = [r.activation for r in rows]
     return max(set(names), key=names.count) if names else "linear"
@@ -165,34 +178,30 @@ def judge(rows: list[LayerRow], facts: Facts | None = None, loss: float = 0.0) -
                 f"{hidden[-1].name} (×{std_ratio:.2g}); the initialization does not fit {activation}",
                 std_evidence, [init_remedy, REMEDY_BATCH_NORM]))
 
-    saturating = [r for r in hidden if r.saturated_share is not None and _finite(r.saturated_share)]
-    if saturating:
-        share = float(np.mean([r.saturated_share for r in saturating]))
-        if share > SATURATION_SHARE:
-            worst = max(saturating, key=lambda r: r.saturated_share)
-            over = [r.name for r in saturating if r.saturated_share > SATURATION_SHARE]
-            act = _dominant(saturating)
-            found.append(Verdict(
-                "saturation", "warning",
-                f"saturation: {share:.0%} of the {act} outputs sit in the flat parts (> {SATURATION_SHARE:.0%}), "
-                f"where the gradient is almost 0; worst {worst.name} {worst.saturated_share:.0%}",
-                {"mean_share": share, "worst_layer": worst.name, "worst_share": worst.saturated_share,
-                 "layers_over": len(over), "layers": len(saturating)},
-                [remedy_init(act, current, facts.init_family), REMEDY_ACTIVATION, REMEDY_BATCH_NORM]))
+    saturated = _share_over(hidden, "saturated_share", SATURATION_SHARE)
+    if saturated is not None:
+        saturating, share, worst = saturated
+        over = [r.name for r in saturating if r.saturated_share > SATURATION_SHARE]
+        act = _dominant(saturating)
+        found.append(Verdict(
+            "saturation", "warning",
+            f"saturation: {share:.0%} of the {act} outputs sit in the flat parts (> {SATURATION_SHARE:.0%}), "
+            f"where the gradient is almost 0; worst {worst.name} {worst.saturated_share:.0%}",
+            {"mean_share": share, "worst_layer": worst.name, "worst_share": worst.saturated_share,
+             "layers_over": len(over), "layers": len(saturating)},
+            [remedy_init(act, current, facts.init_family), REMEDY_ACTIVATION, REMEDY_BATCH_NORM]))
 
-    rectified = [r for r in hidden if r.dead_share is not None and _finite(r.dead_share)]
-    if rectified:
-        share = float(np.mean([r.dead_share for r in rectified]))
-        if share > DEAD_SHARE:
-            worst = max(rectified, key=lambda r: r.dead_share)
-            act = _dominant(rectified)
-            found.append(Verdict(
-                "dead_units", "warning",
-                f"dead units: {share:.0%} of the {act} units output 0 for every probe example (> {DEAD_SHARE:.0%}); "
-                f"worst {worst.name} {worst.dead_share:.0%}",
-                {"mean_share": share, "worst_layer": worst.name, "worst_share": worst.dead_share,
-                 "layers": len(rectified)},
-                [REMEDY_LEAKY, remedy_init(act, current, facts.init_family), REMEDY_BATCH_NORM, REMEDY_LR]))
+    dead = _share_over(hidden, "dead_share", DEAD_SHARE)
+    if dead is not None:
+        rectified, share, worst = dead
+        act = _dominant(rectified)
+        found.append(Verdict(
+            "dead_units", "warning",
+            f"dead units: {share:.0%} of the {act} units output 0 for every probe example (> {DEAD_SHARE:.0%}); "
+            f"worst {worst.name} {worst.dead_share:.0%}",
+            {"mean_share": share, "worst_layer": worst.name, "worst_share": worst.dead_share,
+             "layers": len(rectified)},
+            [REMEDY_LEAKY, remedy_init(act, current, facts.init_family), REMEDY_BATCH_NORM, REMEDY_LR]))
 
     selu = [r for r in hidden if r.activation == "selu"]
     if selu:

@@ -32,8 +32,6 @@ linear in the learning rate given its state (sgd with momentum and weight decay,
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -41,6 +39,7 @@ from typing import Any
 import torch
 
 from dnnconf.config import Config, dump_config
+from dnnconf.csv_text import csv_text, plain_cell
 from dnnconf.errors import ConfigError, Diverged
 from dnnconf.nn.stacked import StackedNetwork, unsupported_layer
 from dnnconf.train import setup
@@ -174,13 +173,8 @@ def _member_row(result: Any, metric: str) -> dict[str, Any]:
 
 
 def members_csv(results: list[Any], metric: str) -> str:
-    rows = [_member_row(result, metric) for result in results]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else ("" if v is None else v)) for k, v in row.items()})
-    return buffer.getvalue()
+    return csv_text([_member_row(result, metric) for result in results],
+                    cell=lambda v: f"{v:.6g}" if isinstance(v, float) else plain_cell(v))
 
 
 def report(config: Config, folder: Path, results: list[Any], metric: str) -> str:
