@@ -9,7 +9,10 @@ history and run folders included). Each measurement runs in its own process, int
 all, then repeat 2, …):
 - one: a single run (seed 42);
 - batched: K seeds in one run, `training.parallel_seeds: K`;
-- sequential: the same K seeds trained one after another in one process.
+- sequential: the same K seeds trained one after another in one process;
+- floor 1 / floor K: only the matmuls of forward and backward for an epoch's training steps, of one
+  network and of K networks on K batches (batched, as dnnconf computes them): the arithmetic any
+  implementation must do. floor K ÷ one run bounds batched ÷ one run from below on this machine.
 It prints seconds per epoch (the median of the epochs after the first, and the min–max) — for
 sequential, the sum over the K runs, the cost of one epoch of every seed — and the ratios batched ÷ one
 (the target is ≤ 2 for K = 8) and sequential ÷ batched (the speed-up). `--steps` also times one training
@@ -30,23 +33,16 @@ import tempfile
 import time
 from pathlib import Path
 
-MODES = ("one", "batched", "sequential")
+MODES = ("one", "batched", "sequential", "floor1", "floorK")
+LABELS = {"one": "one run", "batched": "{k} seeds batched", "sequential": "{k} seeds one by one",
+          "floor1": "matmul floor, 1 network", "floorK": "matmul floor, {k} networks"}
 
 
 def child(mode: str, seeds: int, batch: int, epochs: int, limit: int | None, threads: int | None) -> dict:
+    from epoch_timer import epoch_timer
+
     from dnnconf.config import config_from_dict
     from dnnconf.run import train
-    from dnnconf.train.callbacks import Listener
-
-    class Timer(Listener):
-        def __init__(self):
-            self.times, self.started = [], 0.0
-
-        def on_epoch_begin(self, loop):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, loop, logs):
-            self.times.append(time.perf_counter() - self.started)
 
     def config(seed: int, parallel: int):
         return config_from_dict({
@@ -62,7 +58,7 @@ def child(mode: str, seeds: int, batch: int, epochs: int, limit: int | None, thr
     timers, accuracies = [], []
     with tempfile.TemporaryDirectory() as folder:
         for index, (seed, parallel) in enumerate(runs):
-            timer = Timer()
+            timer = epoch_timer()
             result = train(config(seed, parallel), Path(folder) / f"run-{index}", quiet=True, log=lambda *_: None,
                            listeners=(timer,))
             timers.append(timer.times)
@@ -71,6 +67,28 @@ def child(mode: str, seeds: int, batch: int, epochs: int, limit: int | None, thr
     # per epoch: the epoch of every seed (sequential: the sum over its runs)
     per_epoch = [sum(times[e] for times in timers) for e in range(epochs)]
     return {"times": per_epoch, "val_accuracy": statistics.mean(accuracies)}
+
+
+def child_floor(members: int, batch: int, epochs: int, limit: int | None, threads: int | None) -> dict:
+    """Seconds per epoch of the 8 matmuls of each training step (3 forward; 3 weight gradients and 2
+    input gradients) for `members` networks on their own batches: [K, B, in] × [K, in, out] as one bmm."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    k, sizes = members, (784, 300, 100, 10)
+    acts = [torch.rand(k, batch, n) for n in sizes]  # a0 (the input), a1, a2, and the logits' gradient
+    kernels = [torch.rand(k, sizes[i + 1], sizes[i]) for i in range(3)]  # torch's [out, in] layout
+    times = []
+    for _ in range(epochs):
+        started = time.perf_counter()
+        for _ in range(0, limit or 55_000, batch):
+            for i in range(3):
+                torch.bmm(acts[i], kernels[i].transpose(1, 2))  # forward
+                torch.bmm(acts[i + 1].transpose(1, 2), acts[i])  # ∂W (the layer's output gradient, same shape)
+            torch.bmm(acts[3], kernels[2]), torch.bmm(acts[2], kernels[1])  # ∂a2, ∂a1 (no ∂ of the input)
+        times.append(time.perf_counter() - started)
+    return {"times": times, "val_accuracy": float("nan")}
 
 
 def child_steps(seeds: int, batch: int, steps: int, threads: int | None) -> dict:
@@ -152,6 +170,10 @@ def main() -> None:
     if args.child == "steps":
         print(json.dumps(child_steps(args.seeds, args.batch, args.limit or 150, args.threads)))
         return
+    if args.child in ("floor1", "floorK"):
+        members = 1 if args.child == "floor1" else args.seeds
+        print(json.dumps(child_floor(members, args.batch, args.epochs, args.limit, args.threads)))
+        return
     if args.child:
         print(json.dumps(child(args.child, args.seeds, args.batch, args.epochs, args.limit, args.threads)))
         return
@@ -180,15 +202,16 @@ def main() -> None:
     for batch in batches:
         median = {mode: statistics.median(times[(mode, batch)]) for mode in MODES if (mode, batch) in times}
         for mode in MODES:
-            label = {"one": "one run", "batched": f"{k} seeds batched", "sequential": f"{k} seeds one by one"}[mode]
+            label = LABELS[mode].format(k=k)
             if (mode, batch) in errors:
                 print(f"| {label} | {batch} | error: {errors[(mode, batch)]} | | | | |")
                 continue
             values = times[(mode, batch)]
             ratio = median[mode] / median["one"] if "one" in median else float("nan")
             speedup = median["sequential"] / median[mode] if "sequential" in median else float("nan")
+            shown = "" if accuracy[(mode, batch)] != accuracy[(mode, batch)] else f"{accuracy[(mode, batch)]:.4f}"
             print(f"| {label} | {batch} | {median[mode]:.3f} | {min(values):.2f}–{max(values):.2f} | "
-                  f"{accuracy[(mode, batch)]:.4f} | {ratio:.2f} | {speedup:.2f} |")
+                  f"{shown} | {ratio:.2f} | {speedup:.2f} |")
     if args.steps or args.quick:
         for batch in batches:
             steps = ["--limit", "5"] if args.quick else []

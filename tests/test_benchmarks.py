@@ -27,7 +27,8 @@ def test_parallel_seeds_quick_mode_measures_one_batched_and_sequential():
                             capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     table = result.stdout.splitlines()
-    for label in ("| one run |", "| 8 seeds batched |", "| 8 seeds one by one |"):
+    for label in ("| one run |", "| 8 seeds batched |", "| 8 seeds one by one |", "| matmul floor, 1 network |",
+                  "| matmul floor, 8 networks |"):
         row = next(line for line in table if line.startswith(label))
         assert "error" not in row and "nan" not in row, row
     assert any(line.startswith("one step of 8 stacked MLPs") and "error" not in line for line in table)
