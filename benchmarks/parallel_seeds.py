@@ -15,9 +15,11 @@ all, then repeat 2, …):
   implementation must do. floor K ÷ one run bounds batched ÷ one run from below on this machine.
 It prints seconds per epoch (the median of the epochs after the first, and the min–max) — for
 sequential, the sum over the K runs, the cost of one epoch of every seed — and the ratios batched ÷ one
-(the target is ≤ 2 for K = 8) and sequential ÷ batched (the speed-up). `--steps` also times one training
-step of the stacked network (batched matmuls, what dnnconf uses) against torch.func's vmap over
-`functional_call`, the other way to batch K models.
+(the target is ≤ 2 for K = 8; by the medians and by the fastest epochs, the least disturbed on a shared
+machine) and sequential ÷ batched (the speed-up). `--steps` also times one training
+step of the stacked network (batched matmuls, what dnnconf uses; split into forward with the loss,
+backward and the SGD update) against torch.func's vmap over `functional_call`, the other way to batch
+K models.
 --quick (CI): 500 training and 500 validation images, 2 epochs, batch 128, one repeat, a few steps: it
 checks that everything runs (its times mean nothing).
 """
@@ -116,13 +118,21 @@ def child_steps(seeds: int, batch: int, steps: int, threads: int | None) -> dict
     stacked = StackedNetwork([Plain() for _ in range(seeds)], [torch.Generator() for _ in range(seeds)])
     sgd = SGD(stacked.parameters(), 0.01, 0.9)
 
+    phases = {"forward": 0.0, "backward": 0.0, "update": 0.0}  # the stacked step's seconds, by phase
+
     def step_stacked(rows):
+        started = time.perf_counter()
         output = stacked(x[rows.reshape(-1)].view(seeds, batch, 28, 28))
         loss = torch.nn.functional.cross_entropy(output.reshape(-1, 10), y[rows.reshape(-1)], reduction="none")
         for p in stacked.parameters():
             p.grad = None
+        forward = time.perf_counter()
         loss.view(seeds, batch).mean(dim=1).sum().backward()
+        backward = time.perf_counter()
         sgd.step()
+        phases["forward"] += forward - started
+        phases["backward"] += backward - forward
+        phases["update"] += time.perf_counter() - backward
 
     params, _ = stack_module_state([mlp() for _ in range(seeds)])
     params = {k: v.detach() for k, v in params.items()}
@@ -139,10 +149,13 @@ def child_steps(seeds: int, batch: int, steps: int, threads: int | None) -> dict
     out = {}
     for name, step in (("stacked", step_stacked), ("vmap", step_vmap)):
         step(torch.randint(0, len(y), (seeds, batch)))
+        phases.update(dict.fromkeys(phases, 0.0))
         started = time.perf_counter()
         for _ in range(steps):
             step(torch.randint(0, len(y), (seeds, batch)))
         out[name] = (time.perf_counter() - started) / steps
+        if name == "stacked":
+            out.update({phase: seconds / steps for phase, seconds in phases.items()})
     return out
 
 
@@ -162,6 +175,7 @@ def main() -> None:
     parser.add_argument("--train-limit", type=int, help="train on the first N images only (a busy machine)")
     parser.add_argument("--threads", type=int, help="CPU threads of each run (training.threads; default: all)")
     parser.add_argument("--steps", action="store_true", help="also time one step: stacked matmuls vs vmap")
+    parser.add_argument("--steps-only", action="store_true", help="only time one step (no training runs)")
     parser.add_argument("--quick", action="store_true", help="a small check that everything runs (CI)")
     parser.add_argument("--child", choices=MODES + ("steps",), help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
@@ -179,6 +193,13 @@ def main() -> None:
         return
     limit = 500 if args.quick else args.train_limit
     epochs, repeats, batches = (2, 1, [128]) if args.quick else (args.epochs, args.repeats, args.batches)
+    if not args.steps_only:
+        epochs_table(args, limit, epochs, repeats, batches)
+    if args.steps or args.steps_only or args.quick:
+        steps_lines(args, batches)
+
+
+def epochs_table(args: argparse.Namespace, limit: int | None, epochs: int, repeats: int, batches: list[int]) -> None:
     times: dict[tuple[str, int], list[float]] = {}
     accuracy: dict[tuple[str, int], float] = {}
     errors: dict[tuple[str, int], str] = {}
@@ -197,31 +218,38 @@ def main() -> None:
                 times.setdefault((mode, batch), []).extend(out["times"][1:] if epochs > 1 else out["times"])
                 accuracy[(mode, batch)] = out["val_accuracy"]
     k = args.seeds
-    print("| run | batch | s/epoch (all seeds) | min–max | val acc (mean) | ÷ one run | sequential ÷ it |")
-    print("|---|---|---|---|---|---|---|")
+    print("| run | batch | s/epoch (all seeds) | min–max | val acc (mean) | ÷ one run | ÷ one run, fastest | "
+          "sequential ÷ it |")
+    print("|---|---|---|---|---|---|---|---|")
     for batch in batches:
         median = {mode: statistics.median(times[(mode, batch)]) for mode in MODES if (mode, batch) in times}
         for mode in MODES:
             label = LABELS[mode].format(k=k)
             if (mode, batch) in errors:
-                print(f"| {label} | {batch} | error: {errors[(mode, batch)]} | | | | |")
+                print(f"| {label} | {batch} | error: {errors[(mode, batch)]} | | | | | |")
                 continue
             values = times[(mode, batch)]
             ratio = median[mode] / median["one"] if "one" in median else float("nan")
+            fastest = min(values) / min(times[("one", batch)]) if "one" in median else float("nan")
             speedup = median["sequential"] / median[mode] if "sequential" in median else float("nan")
             shown = "" if accuracy[(mode, batch)] != accuracy[(mode, batch)] else f"{accuracy[(mode, batch)]:.4f}"
             print(f"| {label} | {batch} | {median[mode]:.3f} | {min(values):.2f}–{max(values):.2f} | "
-                  f"{shown} | {ratio:.2f} | {speedup:.2f} |")
-    if args.steps or args.quick:
-        for batch in batches:
-            steps = ["--limit", "5"] if args.quick else []
-            threads = ["--threads", str(args.threads)] if args.threads else []
-            out = spawn(["--child", "steps", "--seeds", str(k), "--batch", str(batch), *steps, *threads])
-            if "error" in out:
-                print(f"steps, batch {batch}: error: {out['error']}")
-                continue
-            print(f"one step of {k} stacked MLPs, batch {batch}: batched matmuls {out['stacked'] * 1e3:.2f} ms, "
-                  f"torch.func vmap {out['vmap'] * 1e3:.2f} ms ({out['vmap'] / out['stacked']:.1f}×)")
+                  f"{shown} | {ratio:.2f} | {fastest:.2f} | {speedup:.2f} |")
+
+
+def steps_lines(args: argparse.Namespace, batches: list[int]) -> None:
+    k = args.seeds
+    for batch in batches:
+        steps = ["--limit", "5"] if args.quick else []
+        threads = ["--threads", str(args.threads)] if args.threads else []
+        out = spawn(["--child", "steps", "--seeds", str(k), "--batch", str(batch), *steps, *threads])
+        if "error" in out:
+            print(f"steps, batch {batch}: error: {out['error']}")
+            continue
+        print(f"one step of {k} stacked MLPs, batch {batch}: batched matmuls {out['stacked'] * 1e3:.2f} ms "
+              f"(forward and loss {out['forward'] * 1e3:.2f}, backward {out['backward'] * 1e3:.2f}, SGD update "
+              f"{out['update'] * 1e3:.2f}), torch.func vmap {out['vmap'] * 1e3:.2f} ms "
+              f"({out['vmap'] / out['stacked']:.1f}×)")
 
 
 if __name__ == "__main__":
