@@ -194,3 +194,14 @@ def test_losses_and_metrics_of_targets_with_several_values():
     expected = torch.nn.functional.binary_cross_entropy_with_logits(output, target)
     assert loss_function("binary_crossentropy")(output, target).item() == pytest.approx(expected.item())
     assert metric_sum("mse")(torch.tensor([[1.0], [3.0]]), torch.tensor([0.0, 1.0])).item() == 3.0  # one value
+
+
+def test_a_run_reusing_a_pretraining_equals_the_run_that_made_it(tmp_path):
+    made = train(config(), tmp_path / "made", quiet=True)
+    reused = train(config(pretrain={"reuse_from": str(tmp_path / "made" / "pretrain")}), tmp_path / "reused",
+                   quiet=True)
+    a, b = load_file(str(made.folder / "model.safetensors")), load_file(str(reused.folder / "model.safetensors"))
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[name], b[name]) for name in a)  # the output layer too: its init is the seed's
+    untimed = [[{k: v for k, v in row.items() if k != "time"} for row in run.state.history] for run in (made, reused)]
+    assert untimed[0] == untimed[1]
