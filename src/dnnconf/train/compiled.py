@@ -9,9 +9,10 @@ kernel launches, which bound a small network's step. `dynamic=True` compiles one
 size, so the epoch's last, smaller batch does not compile a second one; unfreezing (a change of
 requires_grad) recompiles once. Defaults: off (Keras's `jit_compile` is also opt-in on torch).
 
-Measured on this project's 2-core CPU (docs/performance.md): compiling the note's MLP took ~20 s and
-its epochs were no faster than eager ones; the option is for GPUs. On a CPU TorchInductor needs a C++
-compiler, which is checked before the run starts.
+Measured on this project's 2-core CPU (docs/performance.md, `benchmarks/epoch_speed.py --only dnnconf
+dnnconf-compiled`): compiling the note's MLP took ~20 s from a cold cache, and its epochs ran 0-20%
+slower than eager ones; the option is for GPUs. On a CPU TorchInductor needs a C++ compiler, which is
+checked before the run starts.
 """
 
 from __future__ import annotations
