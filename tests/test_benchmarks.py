@@ -32,3 +32,14 @@ def test_parallel_seeds_quick_mode_measures_one_batched_and_sequential():
         row = next(line for line in table if line.startswith(label))
         assert "error" not in row and "nan" not in row, row
     assert any(line.startswith("one step of 8 stacked MLPs") and "error" not in line for line in table)
+
+
+@pytest.mark.skipif(not FASHION.is_file(), reason="no Fashion-MNIST (apt-get install dataset-fashion-mnist)")
+def test_startup_quick_mode_times_help_and_the_first_step():
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "startup.py"), "--quick"],
+                            capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {line.split("|")[1].strip(): line for line in result.stdout.splitlines() if line.startswith("| ")}
+    for name in ("help", "first step, cold cache", "first step, warm cache"):
+        seconds = float(rows[name].split("|")[2])
+        assert seconds > 0, rows[name]
