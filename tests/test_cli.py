@@ -36,6 +36,15 @@ def test_help_lists_the_commands():
         assert command in result.stdout
 
 
+def test_help_does_not_import_torch():
+    # `dnnconf --help` answers at once: building the parser must not import torch (a second and more)
+    code = ("import runpy, sys\nsys.argv = ['dnnconf', '--help']\ntry:\n    runpy.run_module('dnnconf', "
+            "run_name='__main__')\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules, file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert "train" in result.stdout
+    assert result.stderr.strip().splitlines()[-1] == "False"
+
+
 def test_list_shows_every_family():
     result = dnnconf("list")
     assert result.returncode == 0

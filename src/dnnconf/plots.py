@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+
+def save_figure(fig: Any, path: Path, dpi: int = 110) -> Path:
+    """Lay the figure out, write it to `path` (making its folder) and close it; returns the path."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
 
 
 def learning_curves(history: list[dict[str, float]], path: Path, title: str = "") -> Path:
@@ -32,11 +42,7 @@ def learning_curves(history: list[dict[str, float]], path: Path, title: str = ""
     ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def learning_rate_per_step(lrs: list[float], path: Path, steps_per_epoch: int, title: str = "") -> Path:
@@ -51,8 +57,4 @@ def learning_rate_per_step(lrs: list[float], path: Path, steps_per_epoch: int, t
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.set_title(title or "learning rate per step")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

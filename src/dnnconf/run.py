@@ -72,7 +72,7 @@ def default_folder(config: Config, root: Path = Path("runs")) -> Path:
     return timestamped_folder(config.name, root)
 
 
-def _prepare_folder(folder: Path, force: bool) -> Path:
+def prepare_folder(folder: Path, force: bool) -> Path:
     if folder.exists() and not folder.is_dir():
         raise RunFolderError(f"--out {folder}: exists and is not a folder")
     if folder.exists() and any(folder.iterdir()) and not force:
@@ -170,7 +170,7 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
     if resume is not None:
         folder = dist.on_main(shared, lambda: _check_resume(config, resume, force))
     else:  # rank 0 names it (a timestamp) and creates it; the others learn the name
-        folder = dist.on_main(shared, lambda: _prepare_folder(folder or default_folder(config), force))
+        folder = dist.on_main(shared, lambda: prepare_folder(folder or default_folder(config), force))
         # first: a run interrupted while pretraining is already a run folder that --resume continues
         dist.on_main(shared, lambda: write_atomic(folder / "config.yaml", dump_config(config)))
     if config.training.parallel_seeds > 1:  # K seeds as one batched computation, a run folder per member

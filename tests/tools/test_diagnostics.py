@@ -345,8 +345,8 @@ def test_json_schema(digits):
 
 
 def test_json_writes_non_finite_numbers_as_strings():
-    assert dg._jsonable({"a": [math.nan, math.inf, -math.inf, 1.5]}) == {"a": ["nan", "inf", "-inf", 1.5]}
-    assert float("inf") == float(dg._jsonable(math.inf))
+    assert dg.jsonable({"a": [math.nan, math.inf, -math.inf, 1.5]}) == {"a": ["nan", "inf", "-inf", 1.5]}
+    assert float("inf") == float(dg.jsonable(math.inf))
 
 
 def test_thresholds_are_documented():

@@ -8,16 +8,14 @@ import torch
 
 from dnnconf.config import config_from_dict, load_config
 from dnnconf.errors import BadInput, DnnconfError
-from dnnconf.tools import lr_finder
+from dnnconf.tools import lr_curve, lr_finder
+from dnnconf.tools.lr_curve import combine, longest_descent, suggest
 from dnnconf.tools.lr_finder import (
     ExponentialSweep,
     LRFindResult,
     SweepRecorder,
-    combine,
-    longest_descent,
     lr_find,
     plot_lr_find,
-    suggest,
     sweep,
 )
 from dnnconf.train import setup
@@ -121,8 +119,8 @@ def test_rules_on_a_smooth_curve_are_ordered_sensibly():
     assert values["valley"] / values["steepest"] == pytest.approx(1, rel=0.5)
     # the note's rule: a little below where the loss has climbed back 10% of its descent
     after_min = np.arange(len(lrs)) > np.argmin(loss)
-    climb = lrs[np.flatnonzero((loss > loss.min() + lr_finder.NOTE_MARGIN * (2.3 - loss.min())) & after_min)[0]]
-    assert values["note"] == pytest.approx(climb / lr_finder.NOTE_FACTOR, rel=0.05)
+    climb = lrs[np.flatnonzero((loss > loss.min() + lr_curve.NOTE_MARGIN * (2.3 - loss.min())) & after_min)[0]]
+    assert values["note"] == pytest.approx(climb / lr_curve.NOTE_FACTOR, rel=0.05)
     diverged = lrs[np.flatnonzero((loss > lr_finder.DIVERGENCE_FACTOR * loss.min()) & after_min)[0]]
     assert values["valley"] < values["min/10"] < values["note"] < climb < diverged
     assert values["steepest"] < values["min/10"] and max(values.values()) < diverged
@@ -150,7 +148,7 @@ def test_for_one_cycle_the_notes_rule_is_recommended_as_max_lr():
 def test_band_is_the_spread_of_the_repeats_and_the_suggestion_their_geometric_mean():
     per_repeat = [suggest(*smooth_curve(center=c))[0] for c in (5e-3, 1e-2, 2e-2)]
     suggestions, band, _ = combine(per_repeat, [True] * 3)
-    for name in lr_finder.RULES:
+    for name in lr_curve.RULES:
         low, high = band[name]
         assert low <= suggestions[name] <= high
         assert low == min(r[name] for r in per_repeat) and high == max(r[name] for r in per_repeat)
@@ -374,9 +372,9 @@ def test_unparsable_option_exits_2(config_file, capsys):
 def test_centered_smoothing_does_not_lag():
     lrs = np.logspace(-5, 0, 300)
     losses = list(2.0 - np.tanh((np.log10(lrs) + 2) * 3))  # falls fastest at lr = 1e-2
-    curve = lr_finder.centered(losses)
-    causal = lr_finder._average(losses, lr_finder.SMOOTHING)
+    curve = lr_curve.centered(losses)
+    causal = lr_curve.moving_average(losses, lr_finder.SMOOTHING)
     steepest = lambda c: int(np.argmin(np.diff(c)))  # noqa: E731
     assert abs(steepest(curve) - steepest(losses)) <= 2
     assert steepest(causal) - steepest(losses) > 10
-    assert lr_finder.centered([1.0, 2.0, float("nan"), 3.0])[2:] == [pytest.approx(float("nan"), nan_ok=True)] * 2
+    assert lr_curve.centered([1.0, 2.0, float("nan"), 3.0])[2:] == [pytest.approx(float("nan"), nan_ok=True)] * 2

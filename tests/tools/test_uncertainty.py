@@ -11,14 +11,8 @@ from dnnconf.config import config_from_dict
 from dnnconf.errors import BadInput
 from dnnconf.nn.build import build_network
 from dnnconf.nn.layers import LAYERS, MCDropout, resolve_layers
-from dnnconf.tools.uncertainty import (
-    MCAlphaDropout,
-    calibration_metrics,
-    mc_model,
-    mc_predict,
-    plain_predict,
-    reliability_bins,
-)
+from dnnconf.tools.calibration import calibration_metrics, reliability_bins
+from dnnconf.tools.uncertainty import MCAlphaDropout, mc_model, mc_predict, plain_predict
 from dnnconf.train import setup
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -122,7 +122,7 @@ def is_selu_network(config: Any) -> bool:
     return any(k.activation_name == "selu" for k in kernels(hidden_layers(config)))
 
 
-def _get(obj: Any, key: str, default: Any = None) -> Any:
+def field_of(obj: Any, key: str, default: Any = None) -> Any:
     if obj is None:
         return default
     if isinstance(obj, Mapping):
@@ -130,13 +130,13 @@ def _get(obj: Any, key: str, default: Any = None) -> Any:
     return getattr(obj, key, default)
 
 
-def _optimizer_params(config: Any) -> dict[str, Any]:
+def optimizer_params(config: Any) -> dict[str, Any]:
     return dict(config.optimizer.model_extra or {})
 
 
 def momentum_of(config: Any) -> float:
     """The optimizer's momentum a 1cycle schedule could cycle: sgd/rmsprop `momentum`, Adam's `beta_1`."""
-    params = _optimizer_params(config)
+    params = optimizer_params(config)
     if config.optimizer.name == "adagrad":
         return 0.0
     if "beta_1" in params:
@@ -144,16 +144,16 @@ def momentum_of(config: Any) -> float:
     return float(params.get("momentum", 0.0) or 0.0)
 
 
-def _schedule(config: Any) -> Mapping[str, Any]:
+def schedule_spec(config: Any) -> Mapping[str, Any]:
     schedule = config.schedule
     return schedule if isinstance(schedule, Mapping) else {"name": schedule}
 
 
-def _no_validation(config: Any) -> bool:
+def no_validation(config: Any) -> bool:
     return not config.data.valid_size
 
 
-def _regularizers(layers: list[Layer]) -> list[tuple[Layer, Mapping[str, Any]]]:
+def regularized_layers(layers: list[Layer]) -> list[tuple[Layer, Mapping[str, Any]]]:
     found = []
     for layer in layers:
         penalty = layer.params.get("kernel_regularizer") if layer.kind in KERNEL_KINDS else None
@@ -162,5 +162,5 @@ def _regularizers(layers: list[Layer]) -> list[tuple[Layer, Mapping[str, Any]]]:
     return found
 
 
-def _penalty_text(penalty: Mapping[str, Any]) -> dict[str, float]:
+def penalty_values(penalty: Mapping[str, Any]) -> dict[str, float]:
     return {key: value for key, value in penalty.items() if value}

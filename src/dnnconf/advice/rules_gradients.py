@@ -10,13 +10,13 @@ from typing import Any
 from dnnconf.advice.config_reading import (
     KERNEL_KINDS,
     PLAIN_DENSE_KINDS,
-    _penalty_text,
-    _regularizers,
     hidden_layers,
     init_family,
     is_selu_network,
     kernels,
+    penalty_values,
     recommended_family,
+    regularized_layers,
 )
 from dnnconf.advice.rule_registry import Finding, finding, rule
 
@@ -91,8 +91,8 @@ def selu_with_regular_dropout(config: Any) -> list[Finding]:
 def selu_with_l1_l2(config: Any) -> list[Finding]:
     if not is_selu_network(config):
         return []
-    return [finding("DNC112", layer.at("kernel_regularizer"), penalty=_penalty_text(penalty))
-            for layer, penalty in _regularizers(hidden_layers(config))]
+    return [finding("DNC112", layer.at("kernel_regularizer"), penalty=penalty_values(penalty))
+            for layer, penalty in regularized_layers(hidden_layers(config))]
 
 
 @rule("DNC113", "error", "1.2")

@@ -9,8 +9,8 @@ from typing import Any
 from dnnconf.advice.config_reading import (
     DROPOUT_KINDS,
     KERNEL_KINDS,
-    _no_validation,
     hidden_layers,
+    no_validation,
 )
 from dnnconf.advice.rule_registry import Finding, finding, rule
 
@@ -20,7 +20,7 @@ from dnnconf.advice.rule_registry import Finding, finding, rule
 @rule("DNC501", "error", "5.1")
 def early_stopping_without_validation(config: Any) -> list[Finding]:
     stopping = config.training.early_stopping
-    if stopping is not None and stopping.monitor.startswith("val_") and _no_validation(config):
+    if stopping is not None and stopping.monitor.startswith("val_") and no_validation(config):
         return [finding("DNC501", "training.early_stopping.monitor", monitor=stopping.monitor)]
     return []
 

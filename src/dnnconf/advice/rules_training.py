@@ -8,14 +8,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from dnnconf.advice.config_reading import (
-    _get,
-    _no_validation,
-    _optimizer_params,
-    _penalty_text,
-    _regularizers,
-    _schedule,
+    field_of,
     hidden_layers,
     momentum_of,
+    no_validation,
+    optimizer_params,
+    penalty_values,
+    regularized_layers,
+    schedule_spec,
 )
 from dnnconf.advice.rule_registry import Finding, finding, rule
 
@@ -37,13 +37,13 @@ def unfreeze_without_lower_rate(config: Any) -> list[Finding]:
     transfer = getattr(config, "transfer", None)
     if transfer is None:
         return []
-    freeze = _get(transfer, "freeze_epochs", 0) or 0
-    unfreeze = _get(transfer, "unfreeze", "all")
+    freeze = field_of(transfer, "freeze_epochs", 0) or 0
+    unfreeze = field_of(transfer, "unfreeze", "all")
     if freeze <= 0 or unfreeze in (None, False, 0, "none", []):
         return []
-    factor = _get(transfer, "unfreeze_lr_factor")
-    rate = _get(transfer, "unfreeze_learning_rate")
-    base = _optimizer_params(config).get("learning_rate")
+    factor = field_of(transfer, "unfreeze_lr_factor")
+    rate = field_of(transfer, "unfreeze_learning_rate")
+    base = optimizer_params(config).get("learning_rate")
     if (factor is not None and factor < 1) or (rate is not None and base is not None and rate < base):
         return []
     return [finding("DNC201", "transfer.unfreeze_lr_factor", freeze_epochs=freeze)]
@@ -62,8 +62,8 @@ def l1_l2_with_adam(config: Any) -> list[Finding]:
     name = config.optimizer.name
     if name not in ADAM_FAMILY:
         return []
-    return [finding("DNC302", layer.at("kernel_regularizer"), optimizer=name, penalty=_penalty_text(penalty))
-            for layer, penalty in _regularizers(hidden_layers(config))]
+    return [finding("DNC302", layer.at("kernel_regularizer"), optimizer=name, penalty=penalty_values(penalty))
+            for layer, penalty in regularized_layers(hidden_layers(config))]
 
 
 def _cycles_momentum(schedule: Mapping[str, Any]) -> tuple[bool, bool]:
@@ -81,7 +81,7 @@ def _cycles_momentum(schedule: Mapping[str, Any]) -> tuple[bool, bool]:
 def momentum_cycling_without_momentum(config: Any) -> list[Finding]:
     """1cycle with momentum bounds set (other than the defaults 0.95/0.85) and an optimizer without
     momentum (sgd momentum 0, rmsprop momentum 0, adagrad). With the default bounds see DNC403."""
-    schedule = _schedule(config)
+    schedule = schedule_spec(config)
     if schedule.get("name") != "one_cycle" or momentum_of(config) > 0:
         return []
     cycles, explicit = _cycles_momentum(schedule)
@@ -103,23 +103,23 @@ def sgd_without_momentum(config: Any) -> list[Finding]:
 
 @rule("DNC401", "error", "4")
 def performance_without_validation(config: Any) -> list[Finding]:
-    schedule = _schedule(config)
+    schedule = schedule_spec(config)
     monitor = str(schedule.get("monitor", "val_loss"))
-    if schedule.get("name") == "performance" and monitor.startswith("val_") and _no_validation(config):
+    if schedule.get("name") == "performance" and monitor.startswith("val_") and no_validation(config):
         return [finding("DNC401", "schedule.monitor", monitor=monitor)]
     return []
 
 
 @rule("DNC402", "info", "4")
 def never_decays(config: Any) -> list[Finding]:
-    if _schedule(config).get("name") == "constant" and config.training.epochs > LONG_CONSTANT:
+    if schedule_spec(config).get("name") == "constant" and config.training.epochs > LONG_CONSTANT:
         return [finding("DNC402", "schedule", epochs=config.training.epochs)]
     return []
 
 
 @rule("DNC403", "info", "4")
 def one_cycle_without_momentum(config: Any) -> list[Finding]:
-    schedule = _schedule(config)
+    schedule = schedule_spec(config)
     if schedule.get("name") != "one_cycle" or momentum_of(config) > 0:
         return []
     cycles, explicit = _cycles_momentum(schedule)

@@ -86,7 +86,7 @@ def load_csv(path: str | Path, label_column: str | int = -1) -> Raw:
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DataError(f"{path}: cannot read the .csv file ({error})") from None
     # a first row with any non-number is a header; a file of numbers has none
-    header = numbered[0][1] if numbered and not all(map(_is_number, numbered[0][1])) else None
+    header = numbered[0][1] if numbered and not all(map(is_number, numbered[0][1])) else None
     body = numbered[1:] if header else numbered
     if not body:
         raise DataError(f"{path}: no data rows")
@@ -150,13 +150,14 @@ def _raise_first_bad_cell(
         if len(row) != width:
             raise DataError(f"{path}: line {line} has {len(row)} columns, expected {width}")
         for col, cell in enumerate(row):
-            if not _is_number(cell):
+            if not is_number(cell):
                 name = f"'{header[col]}'" if header else str(col)
                 raise DataError(f"{path}: line {line}, column {name}: '{cell}' is not a number")
     raise DataError(f"{path}: cannot read the values as numbers")
 
 
-def _is_number(cell: str) -> bool:
+def is_number(cell: str) -> bool:
+    """Whether a CSV cell reads as a float (header detection, the error naming a bad cell)."""
     try:
         float(cell)
     except ValueError:

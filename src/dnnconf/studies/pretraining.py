@@ -97,7 +97,7 @@ def run_study(out: Path, seeds: int, labels: list[int] | None = None, pretrain_e
               method: str = "autoencoder", quick: bool = False, log: Any = print) -> dict[str, Any]:
     """Run (or resume) the study; returns rows, statistics per label count and the written files."""
     from dnnconf.errors import ConfigError
-    from dnnconf.studies.transfer import _check_options, train_or_load
+    from dnnconf.studies.transfer import check_study_options, train_or_load
 
     if seeds < 1:
         raise ConfigError(f"--seeds: {seeds} must be at least 1")
@@ -105,7 +105,7 @@ def run_study(out: Path, seeds: int, labels: list[int] | None = None, pretrain_e
     epochs = pretrain_epochs if pretrain_epochs is not None else (3 if quick else 10)
     if epochs < 1:
         raise ConfigError(f"--pretrain-epochs: {epochs} must be at least 1")
-    _check_options(out, {"quick": quick, "pretrain_epochs": epochs, "method": method})
+    check_study_options(out, {"quick": quick, "pretrain_epochs": epochs, "method": method})
     rows = []
     for seed in range(seeds):
         base = out / f"seed-{seed}"
@@ -173,10 +173,7 @@ def write_outputs(out: Path, result: dict[str, Any]) -> list[Path]:
 def plot(result: dict[str, Any], path: Path) -> Path:
     """Left: test accuracy against the number of labels (log scale), both arms, mean ± std over seeds.
     Right: the paired differences per label count (each seed, the mean and its 95% interval)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from dnnconf.plots import plt, save_figure
 
     counts = result["labels"]
     stats = result["per_count"]
@@ -210,10 +207,7 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     seeds = len({row["seed"] for row in result["rows"]})
     data = "digits (--quick)" if result["quick"] else "Fashion-MNIST"
     fig.suptitle(f"unsupervised pretraining ({result['method']}, {result['epochs']} epochs), {data}, {seeds} seeds")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def run(args: argparse.Namespace) -> int:

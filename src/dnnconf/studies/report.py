@@ -100,22 +100,14 @@ def summary_lines(study: Study, options: Options, rows: list[dict[str, Any]]) ->
     return lines
 
 
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _panel(study: Study, labels: dict[str, str]) -> str | None:
     keys = (study.panel_by,) if isinstance(study.panel_by, str) else study.panel_by
     return ", ".join(labels.get(k, "") for k in keys) if keys else None
 
 
 def curves(study: Study, rows: list[dict[str, Any]], path: Path) -> Path:
-    plt = _plt()
+    from dnnconf.plots import plt, save_figure
+
     panels = list(dict.fromkeys(_panel(study, v.labels) for v in study.variants))
     keys = (study.panel_by,) if isinstance(study.panel_by, str) else (study.panel_by or ())
     columns = min(len(panels), 3)
@@ -149,14 +141,12 @@ def curves(study: Study, rows: list[dict[str, Any]], path: Path) -> Path:
         ax.set_visible(False)
     fig.suptitle("validation accuracy per epoch: mean ± std over seeds" + (" (dashed: the target)" if study.target
                                                                            else ""), fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=80)
 
 
 def bars(study: Study, rows: list[dict[str, Any]], path: Path) -> Path:
-    plt = _plt()
+    from dnnconf.plots import plt, save_figure
+
     stats = cells(study, rows)
     fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.32 * len(stats)))
     for y, (variant, cell) in enumerate(stats):
@@ -178,7 +168,4 @@ def bars(study: Study, rows: list[dict[str, Any]], path: Path) -> Path:
     if any(v.published is not None for v in study.variants):
         ax.legend(fontsize=8, loc="lower right")
     ax.set_title(study.title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=80)

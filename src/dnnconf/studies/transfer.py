@@ -81,7 +81,7 @@ def train_or_load(raw: dict[str, Any], folder: Path, log: Any) -> float:
     return result.test["accuracy"]
 
 
-def _check_options(out: Path, options: dict[str, Any]) -> None:
+def check_study_options(out: Path, options: dict[str, Any]) -> None:
     from dnnconf.errors import ConfigError
 
     path = out / "study.json"
@@ -103,7 +103,7 @@ def run_study(out: Path, seeds: int, epochs_a: int | None = None, quick: bool = 
     epochs_a = epochs_a if epochs_a is not None else (5 if quick else 30)
     if epochs_a < 1:
         raise ConfigError(f"--epochs-a: {epochs_a} must be at least 1")
-    _check_options(out, {"quick": quick, "epochs_a": epochs_a})
+    check_study_options(out, {"quick": quick, "epochs_a": epochs_a})
     rows = []
     for seed in range(seeds):
         task_a, task_b = configs(seed, quick, epochs_a)
@@ -161,10 +161,7 @@ def write_outputs(out: Path, result: dict[str, Any]) -> list[Path]:
 def plot(result: dict[str, Any], path: Path) -> Path:
     """Left: each seed's pair of accuracies joined by a line, the means, the published numbers.
     Right: the paired differences with their mean and 95% interval."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from dnnconf.plots import plt, save_figure
 
     rows, paired = result["rows"], result["paired"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [3, 2]})
@@ -193,10 +190,7 @@ def plot(result: dict[str, Any], path: Path) -> Path:
     if math.isfinite(paired.low):
         right.legend()
     fig.suptitle(f"transfer learning, {paired.n} seeds")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -158,10 +158,7 @@ def encode(modules: list[torch.nn.Module], x: torch.Tensor, batch_size: int = 40
 def plot_reconstructions(inputs: torch.Tensor, outputs: torch.Tensor, input_shape: tuple[int, ...], path: Path,
                          title: str) -> Path:
     """Top row: inputs; bottom row: their reconstructions (as images when the input is 2-D, else strips)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from dnnconf.plots import plt, save_figure
 
     count = len(inputs)
     shape = input_shape[:2] if len(input_shape) >= 2 else (1, math.prod(input_shape))
@@ -177,7 +174,4 @@ def plot_reconstructions(inputs: torch.Tensor, outputs: torch.Tensor, input_shap
     axes[0][0].set_title("input", fontsize=8, loc="left")
     axes[1][0].set_title("reconstruction", fontsize=8, loc="left")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)

@@ -22,6 +22,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from dnnconf.plots import save_figure  # noqa: E402
+
 if TYPE_CHECKING:
     from dnnconf.tools.diagnostics import DiagnosisReport
 
@@ -80,14 +82,6 @@ def _shared_limits(reports: Sequence[DiagnosisReport], metric: str) -> tuple[flo
     return (float(cells.min()), float(cells.max())) if cells.size else None
 
 
-def _save(fig: Any, path: Path) -> Path:
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
 def _width(report: DiagnosisReport) -> float:
     return min(4.0 + 0.35 * len(report.steps), 10.0)
 
@@ -99,13 +93,13 @@ def _height(report: DiagnosisReport) -> float:
 def grad_norm_heatmap(report: DiagnosisReport, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(_width(report), _height(report)))
     _draw_grad(ax, report)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def act_std_heatmap(report: DiagnosisReport, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(_width(report), _height(report)))
     _draw_std(ax, report)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def profile(report: DiagnosisReport, path: Path) -> Path:
@@ -126,7 +120,7 @@ def profile(report: DiagnosisReport, path: Path) -> Path:
     ax.set_title(f"{report.name}: per-layer profile at step {report.steps[0]}", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def write_plots(report: DiagnosisReport, folder: Path) -> list[Path]:
@@ -145,4 +139,4 @@ def compare(reports: Sequence[DiagnosisReport], labels: Sequence[str], path: Pat
         verdicts = ", ".join(v.id for v in report.verdicts)
         _draw_grad(ax_grad, report, f"{label}: log10 ‖∂J/∂W‖\n[{verdicts}]", grad_limits)
         _draw_std(ax_std, report, f"{label}: log10 activation std", std_limits)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -120,17 +120,17 @@ class DiagnosisReport:
         from dnnconf.tools.diagnose_verdicts import THRESHOLDS  # that module imports this one
 
         data = {"schema": SCHEMA, **asdict(self), "thresholds": THRESHOLDS}
-        return _jsonable(data)
+        return jsonable(data)
 
     def to_json(self, indent: int | None = 1) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, (np.floating, np.integer)):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

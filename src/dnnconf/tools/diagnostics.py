@@ -34,7 +34,7 @@ from dnnconf.tools.diagnose_report import (
     Facts,
     LayerRow,
     Verdict,
-    _jsonable,
+    jsonable,
 )
 from dnnconf.tools.diagnose_verdicts import (
     ACTIVATION_GROWTH,
@@ -73,7 +73,7 @@ __all__ = [
     "INPUT_STD_RANGE", "METRICS", "MIN_HIDDEN", "PROBE_POINTS", "REMEDY_ACTIVATION", "REMEDY_BATCH_NORM",
     "REMEDY_CLIPPING", "REMEDY_LEAKY", "REMEDY_LR", "SATURATION_SHARE", "SCHEMA", "SELU_MEAN_LIMIT",
     "SELU_STD_RANGE", "SIGMOID_SATURATED", "TANH_SATURATED", "THRESHOLDS", "VANISHING_RATIO", "DiagnosisReport",
-    "Facts", "LayerRow", "Probe", "Verdict", "_jsonable", "diagnose", "diagnose_run", "facts_of", "is_batch_norm",
+    "Facts", "LayerRow", "Probe", "Verdict", "jsonable", "diagnose", "diagnose_run", "facts_of", "is_batch_norm",
     "judge", "layer_groups", "merge", "remedy_init",
 ]
 

@@ -28,7 +28,7 @@ from dnnconf.errors import BadInput, RunFolderError
 from dnnconf.nn.build import Network
 from dnnconf.tools.export_fold import KERNELS, FoldReport, fold, fold_batch_norm, folded_layers
 from dnnconf.tools.export_measure import (
-    _batch_of,
+    batch_of,
     logits,
     machine_threads,
     parameter_counts,
@@ -220,7 +220,7 @@ def export_run(folder: Path | str, *, fold_bn: bool = False, threshold: float | 
                 latency = {}
                 if measure_latency:
                     for batch in batches:
-                        feed = {"input": _batch_of(x, batch).float().numpy()}
+                        feed = {"input": batch_of(x, batch).float().numpy()}
                         latency[batch] = time_per_example(lambda feed=feed: session.run(None, feed), batch, repeats)
                 row = stage("onnxruntime", rebuilt, rebuilt, output, latency)
                 row.bytes = onnx_path.stat().st_size

@@ -60,7 +60,7 @@ def time_per_example(call: Callable[[], Any], batch: int, repeats: int = 15, tar
     return statistics.median(times) / batch
 
 
-def _batch_of(x: torch.Tensor, size: int) -> torch.Tensor:
+def batch_of(x: torch.Tensor, size: int) -> torch.Tensor:
     if len(x) >= size:
         return x[:size].contiguous()
     return x.repeat((math.ceil(size / len(x)),) + (1,) * (x.dim() - 1))[:size].contiguous()
@@ -73,7 +73,7 @@ def torch_latency(model: torch.nn.Module, x: torch.Tensor, batches: tuple[int, .
     out = {}
     with torch.inference_mode():
         for batch in batches:
-            xb = _batch_of(x, batch)
+            xb = batch_of(x, batch)
             out[batch] = time_per_example(lambda xb=xb: model(xb), batch, repeats, target_s)
     return out
 

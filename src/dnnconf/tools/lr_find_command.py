@@ -61,9 +61,9 @@ def _check_apply(path: Path) -> None:
 
 def cmd_lr_find(args: argparse.Namespace, log: Any = print) -> int:
     from dnnconf.config import dump_config, load_config
+    from dnnconf.tools.lr_curve import RULES
     from dnnconf.tools.lr_finder import (
         DIVERGENCE_FACTOR,
-        RULES,
         applied_config,
         check_options,
         lr_find,
@@ -79,9 +79,9 @@ def cmd_lr_find(args: argparse.Namespace, log: Any = print) -> int:
     folder = Path(args.out) if args.out else default_folder(config.name)
     _check_folder(folder)
     try:
-        from dnnconf.cli import _tune_malloc  # fewer page faults a step, as for `train`
+        from dnnconf.cli import tune_malloc  # fewer page faults a step, as for `train`
 
-        _tune_malloc()
+        tune_malloc()
     except ImportError:
         pass
     result = lr_find(config, min_lr=args.min_lr, max_lr=args.max_lr, steps=args.steps, repeats=args.repeats)

@@ -88,12 +88,14 @@ def _read_npz(path: Path) -> np.ndarray:
 
 
 def _read_csv(path: Path) -> np.ndarray:
+    from dnnconf.data.sources import is_number  # (imports torch: not at `dnnconf --help` time)
+
     try:
         with open(path, newline="", encoding="utf-8-sig") as file:
             rows = [(number, row) for number, row in enumerate(csv.reader(file), 1) if any(c.strip() for c in row)]
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DataError(f"--input {path}: cannot read the .csv file ({error})") from None
-    if rows and not all(_is_number(cell) for cell in rows[0][1]):
+    if rows and not all(is_number(cell) for cell in rows[0][1]):
         rows = rows[1:]  # a header
     if not rows:
         raise DataError(f"--input {path}: no data rows")
@@ -102,17 +104,9 @@ def _read_csv(path: Path) -> np.ndarray:
         if len(row) != width:
             raise DataError(f"--input {path}: line {line} has {len(row)} columns, expected {width}")
         for column, cell in enumerate(row):
-            if not _is_number(cell):
+            if not is_number(cell):
                 raise DataError(f"--input {path}: line {line}, column {column}: '{cell}' is not a number")
     return np.array([row for _, row in rows], dtype=np.float64)
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 def shaped(x: np.ndarray, input_shape: tuple[int, ...], path: Path) -> np.ndarray:

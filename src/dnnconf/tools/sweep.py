@@ -23,19 +23,19 @@ from dnnconf.tools.sweep_study import (
     PRUNERS,
     SQLITE_TIMEOUT_S,
     SweepOptions,
-    _safe_url,
-    _study_exists,
     check_compatible,
     check_options,
     make_pruner,
     make_storage,
     open_study,
     resolve_direction,
+    safe_url,
+    study_exists,
 )
 from dnnconf.tools.sweep_summary import (
-    _best,
     best_config_yaml,
     best_table,
+    best_trial_of,
     trials_rows,
     write_atomic_text,
     write_plots,
@@ -46,11 +46,11 @@ from dnnconf.tools.sweep_trials import (
     Objective,
     PrintTrial,
     ReportToTrial,
-    _worker_main,
     best_of,
     format_params,
     run_worker,
     trial_folder,
+    worker_main,
 )
 
 __all__ = [
@@ -99,7 +99,7 @@ def sweep(options: SweepOptions) -> SweepResult:
     except OSError as error:
         raise RunFolderError(f"--out {options.out}: cannot create the folder ({error.strerror})") from None
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    existed = _study_exists(options, study_name)
+    existed = study_exists(options, study_name)
     if not existed and any(options.out.glob("trial-*")):
         raise RunFolderError(f"--out {options.out}: holds the trials of another study; choose another --out, "
                              f"or the same --storage and --study-name to continue that study")
@@ -112,7 +112,7 @@ def sweep(options: SweepOptions) -> SweepResult:
     before = len(study.get_trials(deepcopy=False))
     options.log(f"sweep {study_name}: {options.trials} trials in {len(shares)} worker(s), {options.metric} "
                 f"({study.direction.name.lower()}), pruner {options.pruner}, {before} earlier trial(s) in "
-                f"{_safe_url(options.storage_url)}")
+                f"{safe_url(options.storage_url)}")
     for param in params:
         options.log(f"  {param.key:<32} {param.type:<12} {param.describe()}")
     started = time.perf_counter()
@@ -123,7 +123,7 @@ def sweep(options: SweepOptions) -> SweepResult:
     seconds = time.perf_counter() - started
     study = optuna.load_study(study_name=study_name, storage=make_storage(options.storage_url))
     written, notes = write_summary(study, options, params)
-    return SweepResult(study, _best(study), written, notes, seconds)
+    return SweepResult(study, best_trial_of(study), written, notes, seconds)
 
 
 def _run_processes(options: SweepOptions, params: list[Param], study_name: str, shares: list[int],
@@ -134,7 +134,7 @@ def _run_processes(options: SweepOptions, params: list[Param], study_name: str, 
 
     context = multiprocessing.get_context("spawn")
     child = dataclasses.replace(options, log=None)  # a caller's logger may not pickle; workers print
-    processes = [context.Process(target=_worker_main, args=(child, params, study_name, n, i, threads),
+    processes = [context.Process(target=worker_main, args=(child, params, study_name, n, i, threads),
                                  name=f"sweep-worker-{i}") for i, n in enumerate(shares) if i > 0]
     for process in processes:
         process.start()

@@ -106,7 +106,7 @@ def open_study(options: SweepOptions, study_name: str, seed: int | None) -> optu
     import sqlalchemy.exc
 
     direction = resolve_direction(options.metric, options.direction)
-    where = _safe_url(options.storage_url)  # messages never show a password
+    where = safe_url(options.storage_url)  # messages never show a password
     last: Exception | None = None
     for attempt in range(5):  # processes started together race to create the tables and the study
         try:
@@ -149,7 +149,7 @@ def check_compatible(study: optuna.Study, params: list[Param], space: str) -> No
                                   f"differently ({error}); use another --study-name or --out") from None
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
     """The storage URL without its password."""
     head, sep, tail = url.partition("://")
     if "@" in tail:
@@ -159,7 +159,7 @@ def _safe_url(url: str) -> str:
     return url
 
 
-def _study_exists(options: SweepOptions, study_name: str) -> bool:
+def study_exists(options: SweepOptions, study_name: str) -> bool:
     import optuna
 
     if options.storage is None and not (options.out / "study.db").exists():

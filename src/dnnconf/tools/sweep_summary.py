@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from dnnconf.tools.sweep_study import SweepOptions
 
 
-def _best(study: Any) -> Any | None:
+def best_trial_of(study: Any) -> Any | None:
     try:
         return study.best_trial
     except ValueError:
@@ -155,7 +155,7 @@ def write_summary(study: Any, options: SweepOptions, params: list[Param]) -> tup
     csv_path = out / "trials.csv"
     write_trials_csv(study, csv_path)
     written.append(csv_path)
-    best = _best(study)
+    best = best_trial_of(study)
     if best is not None:
         options.log(f"best trials ({options.metric}, {study.direction.name.lower()}):")
         for line in best_table(study, options.metric):

@@ -158,9 +158,9 @@ def run_worker(options: SweepOptions, params: list[Param], study_name: str, n_tr
 
         torch.set_num_threads(threads)
     try:
-        from dnnconf.cli import _tune_malloc
+        from dnnconf.cli import tune_malloc
 
-        _tune_malloc()
+        tune_malloc()
     except ImportError:
         pass
     seed = None if options.seed is None else options.seed + index  # workers must not draw the same points
@@ -169,7 +169,7 @@ def run_worker(options: SweepOptions, params: list[Param], study_name: str, n_tr
                    callbacks=[PrintTrial(options.metric, options.log)], gc_after_trial=True)
 
 
-def _worker_main(options: SweepOptions, params: list[Param], study_name: str, n_trials: int, index: int,
+def worker_main(options: SweepOptions, params: list[Param], study_name: str, n_trials: int, index: int,
                  threads: int | None) -> None:
     """Entry point of a spawned worker: errors become one line and the exit code."""
     options.log = _print_flush

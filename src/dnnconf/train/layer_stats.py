@@ -134,6 +134,7 @@ def plot_layer_grad_norms(history: list[dict[str, float]], path: Path, title: st
         return None
     import numpy as np
 
+    from dnnconf.plots import save_figure
     from dnnconf.tools.diagnose_plots import draw_heatmap, log10_masked, plt
 
     matrix = np.array([[row.get(key, math.nan) for row in history] for key in columns], dtype=float)
@@ -142,8 +143,4 @@ def plot_layer_grad_norms(history: list[dict[str, float]], path: Path, title: st
     draw_heatmap(ax, log10_masked(matrix), columns=epochs, rows=[key[len(PREFIX):] for key in columns],
                  title=f"{title + ': ' if title else ''}log10 mean ‖∂J/∂W‖ per layer", colorbar="log10 ‖∂J/∂W‖",
                  xlabel="epoch", ylabel="layer (input at the bottom)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

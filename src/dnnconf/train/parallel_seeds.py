@@ -102,7 +102,7 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
                   quiet: bool, log: Any, listeners: tuple[Listener, ...]) -> Any:
     """Train the K members of `config` (`check_supported` passed) into `folder` (prepared, or the run to
     resume from its last checkpoint); returns a RunResult with `members`."""
-    from dnnconf.run import RunResult, _prepare_folder, summary_lines, write_outputs
+    from dnnconf.run import RunResult, prepare_folder, summary_lines, write_outputs
 
     size = config.training.parallel_seeds
     configs = [member_config(config, config.seed + k) for k in range(size)]
@@ -147,7 +147,7 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
         network.load_state_dict({k: v.clone() for k, v in member.network.state_dict().items()})
         test = evaluate(network, splits.test, config.loss, config.training.eval_batch_size) if len(splits.test) else {}
         member_folder = folder / f"seed-{member.config.seed}"
-        _prepare_folder(member_folder, force or resume)  # resuming a finished run rewrites its members
+        prepare_folder(member_folder, force or resume)  # resuming a finished run rewrites its members
         write_atomic(member_folder / "config.yaml", dump_config(member.config))
         write_atomic(member_folder / "normalization.json", json.dumps(dataset.normalization))
         write_outputs(member_folder, member.config, network, member.state, test, member.schedule, steps_per_epoch)
@@ -201,7 +201,7 @@ def report(config: Config, folder: Path, results: list[Any], metric: str) -> str
 
 
 def plot_members(results: list[Any], metric: str, path: Path, title: str) -> Path:
-    from dnnconf.plots import plt
+    from dnnconf.plots import plt, save_figure
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for result in results:
@@ -214,8 +214,4 @@ def plot_members(results: list[Any], metric: str, path: Path, title: str) -> Pat
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     ax.set_title(f"{title}: {len(results)} seeds trained at once")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
