@@ -1,13 +1,14 @@
 """training.compile: the training step's forward pass, and through AOTAutograd its backward, compiled.
 
-`compiled_forward(network, device)` returns `torch.compile(network, dynamic=True)`, which the loop calls
+`compiled_forward(network)` returns `torch.compile(network, dynamic=True)`, which the loop calls
 for each training batch in place of the network itself. It shares the network's parameters and buffers,
 so the optimizer, checkpoints (same state-dict names), freezing and max-norm see one set of weights;
 evaluation, prediction and export keep using the eager network. TorchInductor fuses the pointwise work
 around the matmuls (bias, activation, their gradients) into generated kernels: on a GPU that removes
 kernel launches, which bound a small network's step. `dynamic=True` compiles one graph for every batch
 size, so the epoch's last, smaller batch does not compile a second one; unfreezing (a change of
-requires_grad) recompiles once. Defaults: off (Keras's `jit_compile` is also opt-in on torch).
+requires_grad) recompiles once; `check_compilable(device)` runs first, before the run folder is made.
+Defaults: off (Keras's `jit_compile` is also opt-in on torch).
 
 Measured on this project's 2-core CPU (docs/performance.md, `benchmarks/epoch_speed.py --only dnnconf
 dnnconf-compiled`): compiling the note's MLP took ~20 s from a cold cache, and its epochs ran 0-20%

@@ -6,8 +6,8 @@ One step, in the order the note's techniques need (and nothing else):
 The data stays in tensors on the device: each epoch draws one permutation and gathers each batch's rows
 with one index_select, with no DataLoader, no per-sample Python and no permuted copy of the whole set
 (gathering the 55,000 Fashion-MNIST images at once cost 60-75 ms an epoch here, ~8% of a batch-128
-epoch, and 172 MB). Running sums of loss and
-metric stay on the device and are read once per epoch, so a step costs no host sync.
+epoch, and 172 MB). Running sums of loss and metric stay on the device and are read once per epoch, so
+a step costs no host sync. `training.compile` swaps `forward` for its compiled form (train/compiled.py).
 Under torchrun (`distributed`), each process takes its share of every batch of the same permutation and
 the gradients are summed across processes before clipping (see dnnconf.train.distributed); the epoch's
 sums are reduced across processes and the epoch's logs are rank 0's, so every listener on every rank
