@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from arguments import Parser, positive_int
+
 IMPLEMENTATIONS = ("dnnconf", "keras", "dataloader", "handwritten", "floor")
 OPTIONAL = ("dnnconf-compiled",)  # measured only when named in --only
 SETTINGS = (("sgd", 32), ("adam", 32), ("sgd", 128), ("adam", 128))
@@ -220,17 +222,17 @@ def measure(name: str, optimizer: str, batch: int, epochs: int, limit: int | Non
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per run; the first is not counted")
+    parser = Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=positive_int, default=3)
+    parser.add_argument("--epochs", type=positive_int, default=3, help="epochs per run; the first is not counted")
     parser.add_argument("--quick", action="store_true", help="a smoke test: 1 repeat, 2 epochs, 2,000 images")
     parser.add_argument("--only", nargs="*", choices=IMPLEMENTATIONS + OPTIONAL, default=list(IMPLEMENTATIONS),
                         help="implementations to measure (default: all but dnnconf-compiled, dnnconf with "
                         "training.compile)")
     parser.add_argument("--worker", choices=IMPLEMENTATIONS + OPTIONAL, help=argparse.SUPPRESS)
     parser.add_argument("--optimizer", default="sgd", help=argparse.SUPPRESS)
-    parser.add_argument("--batch", type=int, default=32, help=argparse.SUPPRESS)
-    parser.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=positive_int, default=32, help=argparse.SUPPRESS)
+    parser.add_argument("--limit", type=positive_int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         return worker(args)

@@ -15,7 +15,6 @@ difference of an output from the original's on 1,024 random inputs (256 with --q
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -23,6 +22,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from arguments import Parser, positive_int  # noqa: E402
 
 from dnnconf.config import config_from_dict  # noqa: E402
 from dnnconf.nn.build import build_network, model_layers  # noqa: E402
@@ -84,9 +85,9 @@ def measure(model: object, x: torch.Tensor, repeats: int, target_s: float) -> tu
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=25, help="timings per measurement (median; default 25)")
-    parser.add_argument("--threads", type=int, default=None, help="torch/onnxruntime threads (default: cores)")
+    parser = Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=positive_int, default=25, help="timings per measurement (median; default 25)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch/onnxruntime threads (default: cores)")
     parser.add_argument("--quick", action="store_true",
                         help="3 short timings each, 1 thread unless --threads: a smoke test in a few seconds")
     args = parser.parse_args(argv)

@@ -14,11 +14,11 @@ Fashion-MNIST test set (10,000 images; random images when the data is not instal
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 import torch
+from arguments import Parser, positive_int
 
 from dnnconf.config import config_from_dict
 from dnnconf.nn.build import Network
@@ -68,10 +68,10 @@ def plain_loop(model: Network, x: torch.Tensor, samples: int, batch_size: int = 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=100)
-    parser.add_argument("--examples", type=int, default=10_000)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser = Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=positive_int, default=100)
+    parser.add_argument("--examples", type=positive_int, default=10_000)
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--quick", action="store_true", help="smoke test: 10 samples of 1,000 examples")
     args = parser.parse_args(argv)
     if args.quick:

@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from arguments import Parser, positive_int
+
 MODES = ("one", "batched", "sequential", "floor1", "floorK")
 LABELS = {"one": "one run", "batched": "{k} seeds batched", "sequential": "{k} seeds one by one",
           "floor1": "matmul floor, 1 network", "floorK": "matmul floor, {k} networks"}
@@ -167,19 +169,19 @@ def spawn(args: list[str]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=8)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--batches", type=int, nargs="+", default=[32, 128])
-    parser.add_argument("--train-limit", type=int, help="train on the first N images only (a busy machine)")
-    parser.add_argument("--threads", type=int, help="CPU threads of each run (training.threads; default: all)")
+    parser = Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=positive_int, default=8)
+    parser.add_argument("--epochs", type=positive_int, default=3)
+    parser.add_argument("--repeats", type=positive_int, default=2)
+    parser.add_argument("--batches", type=positive_int, nargs="+", default=[32, 128])
+    parser.add_argument("--train-limit", type=positive_int, help="train on the first N images only (a busy machine)")
+    parser.add_argument("--threads", type=positive_int, help="CPU threads of each run (training.threads; default: all)")
     parser.add_argument("--steps", action="store_true", help="also time one step: stacked matmuls vs vmap")
     parser.add_argument("--steps-only", action="store_true", help="only time one step (no training runs)")
     parser.add_argument("--quick", action="store_true", help="a small check that everything runs (CI)")
     parser.add_argument("--child", choices=MODES + ("steps",), help=argparse.SUPPRESS)
-    parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=positive_int, help=argparse.SUPPRESS)
+    parser.add_argument("--limit", type=positive_int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "steps":
         print(json.dumps(child_steps(args.seeds, args.batch, args.limit or 150, args.threads)))

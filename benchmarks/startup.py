@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from arguments import Parser, positive_int
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -65,11 +67,11 @@ def help_seconds() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser = Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=positive_int, default=5)
     parser.add_argument("--quick", action="store_true", help="one repeat on 2,000 images (CI)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--limit", type=positive_int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child_first_step(args.limit)
