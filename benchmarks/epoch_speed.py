@@ -13,6 +13,9 @@ and Adam, at batch 32 and 128:
   flush-to-zero, no host sync per step);
 - floor: only the matmuls of forward and backward, the arithmetic any implementation must do;
 - dnnconf-compiled (only when named in --only): dnnconf with `training.compile: true`.
+`--device cuda` runs dnnconf, the DataLoader loop (pinned memory, batches copied as they come), the
+hand-written loop (all data on the GPU) and the floor on the GPU (each epoch's clock read after the
+GPU has finished); Keras picks its own device.
 It prints the median seconds per epoch after the first (and the spread), the validation accuracy after
 the same epochs (to show the work is the same), peak memory, and dnnconf's ratio to each other, by the
 medians and by each one's fastest epoch (the least disturbed by other work on a shared machine, where
@@ -52,7 +55,8 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_dnnconf(optimizer: str, batch: int, epochs: int, limit: int | None, compile: bool = False) -> dict:
+def run_dnnconf(optimizer: str, batch: int, epochs: int, limit: int | None, device: str = "cpu",
+                compile: bool = False) -> dict:
     from epoch_timer import epoch_timer
 
     from dnnconf.config import config_from_dict
@@ -62,7 +66,8 @@ def run_dnnconf(optimizer: str, batch: int, epochs: int, limit: int | None, comp
     config = config_from_dict({
         "name": "bench", "data": {"dataset": "fashion_mnist", "normalize": "minmax", "train_limit": limit},
         "model": {"hidden": [300, 100]}, "optimizer": spec, "schedule": {"name": "constant"},
-        "training": {"epochs": epochs, "batch_size": batch, "early_stopping": None, "compile": compile}})
+        "training": {"epochs": epochs, "batch_size": batch, "early_stopping": None, "compile": compile,
+                     "device": device}})
     timer = epoch_timer()
     with tempfile.TemporaryDirectory() as folder:
         result = train(config, Path(folder) / "run", quiet=True, log=lambda *_: None, listeners=(timer,))
@@ -70,7 +75,8 @@ def run_dnnconf(optimizer: str, batch: int, epochs: int, limit: int | None, comp
     return {"times": timer.times, "val_accuracy": result.state.history[-1]["val_accuracy"]}
 
 
-def run_keras(optimizer: str, batch: int, epochs: int, limit: int | None) -> dict:
+def run_keras(optimizer: str, batch: int, epochs: int, limit: int | None, device: str = "cpu") -> dict:
+    """Keras picks its own device (TensorFlow: a GPU when its build has one); `device` is not passed on."""
     try:
         import tensorflow  # noqa: F401
 
@@ -125,21 +131,23 @@ def _accuracy(model, x, y) -> float:
         return float((model(x).argmax(1) == y).float().mean())
 
 
-def run_dataloader(optimizer: str, batch: int, epochs: int, limit: int | None) -> dict:
+def run_dataloader(optimizer: str, batch: int, epochs: int, limit: int | None, device: str = "cpu") -> dict:
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
     x, y, xv, yv = load(limit)
-    model = _torch_mlp()
+    xv, yv = xv.to(device), yv.to(device)
+    model = _torch_mlp().to(device)
     opt = (torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9) if optimizer == "sgd"
            else torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7))
-    loader = DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True)
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True, pin_memory=device != "cpu")
     loss_fn = torch.nn.CrossEntropyLoss()
     times = []
     for _ in range(epochs):
         started, running = time.perf_counter(), 0.0
         model.train()
         for xb, yb in loader:
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             opt.zero_grad()
             loss = loss_fn(model(xb), yb)
             loss.backward()
@@ -151,21 +159,21 @@ def run_dataloader(optimizer: str, batch: int, epochs: int, limit: int | None) -
     return {"times": times, "val_accuracy": _accuracy(model, xv, yv)}
 
 
-def run_handwritten(optimizer: str, batch: int, epochs: int, limit: int | None) -> dict:
+def run_handwritten(optimizer: str, batch: int, epochs: int, limit: int | None, device: str = "cpu") -> dict:
     import torch
     import torch.nn.functional as F
 
     torch.set_flush_denormal(True)
-    x, y, xv, yv = load(limit)
-    model = _torch_mlp()
+    x, y, xv, yv = (t.to(device) for t in load(limit))
+    model = _torch_mlp().to(device)
     opt = (torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, fused=True) if optimizer == "sgd"
            else torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7, fused=True))
     times = []
     for _ in range(epochs):
         started = time.perf_counter()
-        order = torch.randperm(len(y))
+        order = torch.randperm(len(y), device=device)
         xs, ys = x[order], y[order]
-        total = torch.zeros(())
+        total = torch.zeros((), device=device)
         for start in range(0, len(y), batch):
             loss = F.cross_entropy(model(xs[start:start + batch]), ys[start:start + batch])
             opt.zero_grad(set_to_none=True)
@@ -178,27 +186,29 @@ def run_handwritten(optimizer: str, batch: int, epochs: int, limit: int | None) 
     return {"times": times, "val_accuracy": _accuracy(model, xv, yv)}
 
 
-def run_floor(optimizer: str, batch: int, epochs: int, limit: int | None) -> dict:
+def run_floor(optimizer: str, batch: int, epochs: int, limit: int | None, device: str = "cpu") -> dict:
     """The 8 matmuls of one step (3 forward; 3 weight gradients and 2 input gradients), per epoch."""
     import torch
 
     n = limit or 55_000
-    a0, w1, w2, w3 = torch.rand(batch, 784), torch.rand(784, 300), torch.rand(300, 100), torch.rand(100, 10)
-    a1, a2, g3 = torch.rand(batch, 300), torch.rand(batch, 100), torch.rand(batch, 10)
-    g2, g1 = torch.rand(batch, 100), torch.rand(batch, 300)
+    shapes = ((batch, 784), (784, 300), (300, 100), (100, 10), (batch, 300), (batch, 100), (batch, 10), (batch, 100),
+              (batch, 300))
+    a0, w1, w2, w3, a1, a2, g3, g2, g1 = (torch.rand(shape, device=device) for shape in shapes)
     times = []
     for _ in range(epochs):
         started = time.perf_counter()
         for _ in range(0, n, batch):
             a0 @ w1, a1 @ w2, a2 @ w3  # noqa: B018
             a2.T @ g3, g3 @ w3.T, a1.T @ g2, g2 @ w2.T, a0.T @ g1  # noqa: B018
+        if device != "cpu":
+            torch.cuda.synchronize()  # a GPU runs them asynchronously: wait before reading the clock
         times.append(time.perf_counter() - started)
     return {"times": times, "val_accuracy": float("nan")}
 
 
-def run_dnnconf_compiled(optimizer: str, batch: int, epochs: int, limit: int | None) -> dict:
+def run_dnnconf_compiled(optimizer: str, batch: int, epochs: int, limit: int | None, device: str = "cpu") -> dict:
     """dnnconf with training.compile (its first epoch, not counted, includes the compilation)."""
-    return run_dnnconf(optimizer, batch, epochs, limit, compile=True)
+    return run_dnnconf(optimizer, batch, epochs, limit, device, compile=True)
 
 
 WORKERS = {"dnnconf": run_dnnconf, "keras": run_keras, "dataloader": run_dataloader,
@@ -206,14 +216,14 @@ WORKERS = {"dnnconf": run_dnnconf, "keras": run_keras, "dataloader": run_dataloa
 
 
 def worker(args: argparse.Namespace) -> None:
-    result = WORKERS[args.worker](args.optimizer, args.batch, args.epochs, args.limit)
+    result = WORKERS[args.worker](args.optimizer, args.batch, args.epochs, args.limit, args.device)
     result["peak_mib"] = peak_mib()
     print("RESULT " + json.dumps(result))
 
 
-def measure(name: str, optimizer: str, batch: int, epochs: int, limit: int | None) -> dict:
+def measure(name: str, optimizer: str, batch: int, epochs: int, limit: int | None, device: str = "cpu") -> dict:
     command = [sys.executable, __file__, "--worker", name, "--optimizer", optimizer, "--batch", str(batch),
-               "--epochs", str(epochs)] + (["--limit", str(limit)] if limit else [])
+               "--epochs", str(epochs), "--device", device] + (["--limit", str(limit)] if limit else [])
     output = subprocess.run(command, capture_output=True, text=True, check=False)
     line = next((x for x in output.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
@@ -229,6 +239,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=IMPLEMENTATIONS + OPTIONAL, default=list(IMPLEMENTATIONS),
                         help="implementations to measure (default: all but dnnconf-compiled, dnnconf with "
                         "training.compile)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where the torch implementations run (Keras picks its own): cuda on a GPU machine")
     parser.add_argument("--worker", choices=IMPLEMENTATIONS + OPTIONAL, help=argparse.SUPPRESS)
     parser.add_argument("--optimizer", default="sgd", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=positive_int, default=32, help=argparse.SUPPRESS)
@@ -242,7 +254,7 @@ def main() -> None:
     for repeat in range(repeats):
         for optimizer, batch in settings:
             for name in args.only:
-                result = measure(name, optimizer, batch, epochs, limit)
+                result = measure(name, optimizer, batch, epochs, limit, args.device)
                 runs.setdefault((name, optimizer, batch), []).append(result)
                 print(f"repeat {repeat + 1}/{repeats} {name:<12} {optimizer:<5} batch {batch:<4} "
                       f"{result.get('times', result.get('error'))}", file=sys.stderr, flush=True)

@@ -20,6 +20,7 @@ machine) and sequential ÷ batched (the speed-up). `--steps` also times one trai
 step of the stacked network (batched matmuls, what dnnconf uses; split into forward with the loss,
 backward and the SGD update) against torch.func's vmap over `functional_call`, the other way to batch
 K models.
+`--device cuda` runs every measurement on the GPU (the clock read after the GPU has finished).
 --quick (CI): 500 training and 500 validation images, 2 epochs, batch 128, one repeat, a few steps: it
 checks that everything runs (its times mean nothing).
 """
@@ -42,7 +43,16 @@ LABELS = {"one": "one run", "batched": "{k} seeds batched", "sequential": "{k} s
           "floor1": "matmul floor, 1 network", "floorK": "matmul floor, {k} networks"}
 
 
-def child(mode: str, seeds: int, batch: int, epochs: int, limit: int | None, threads: int | None) -> dict:
+def synchronize(device: str) -> None:
+    """Wait for a GPU's queued work before reading the clock (a CPU has none)."""
+    if device != "cpu":
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def child(mode: str, seeds: int, batch: int, epochs: int, limit: int | None, threads: int | None,
+          device: str = "cpu") -> dict:
     from epoch_timer import epoch_timer
 
     from dnnconf.config import config_from_dict
@@ -56,7 +66,7 @@ def child(mode: str, seeds: int, batch: int, epochs: int, limit: int | None, thr
             "model": {"hidden": [300, 100]}, "optimizer": {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9},
             "schedule": {"name": "constant"},
             "training": {"epochs": epochs, "batch_size": batch, "early_stopping": None, "parallel_seeds": parallel,
-                         "threads": threads}})
+                         "threads": threads, "device": device}})
 
     runs = {"one": [(42, 1)], "batched": [(42, seeds)], "sequential": [(42 + k, 1) for k in range(seeds)]}[mode]
     timers, accuracies = [], []
@@ -73,7 +83,8 @@ def child(mode: str, seeds: int, batch: int, epochs: int, limit: int | None, thr
     return {"times": per_epoch, "val_accuracy": statistics.mean(accuracies)}
 
 
-def child_floor(members: int, batch: int, epochs: int, limit: int | None, threads: int | None) -> dict:
+def child_floor(members: int, batch: int, epochs: int, limit: int | None, threads: int | None,
+                device: str = "cpu") -> dict:
     """Seconds per epoch of the 8 matmuls of each training step (3 forward; 3 weight gradients and 2
     input gradients) for `members` networks on their own batches: [K, B, in] × [K, in, out] as one bmm."""
     import torch
@@ -81,8 +92,8 @@ def child_floor(members: int, batch: int, epochs: int, limit: int | None, thread
     if threads:
         torch.set_num_threads(threads)
     k, sizes = members, (784, 300, 100, 10)
-    acts = [torch.rand(k, batch, n) for n in sizes]  # a0 (the input), a1, a2, and the logits' gradient
-    kernels = [torch.rand(k, sizes[i + 1], sizes[i]) for i in range(3)]  # torch's [out, in] layout
+    acts = [torch.rand(k, batch, n, device=device) for n in sizes]  # a0 (the input), a1, a2, the logits' gradient
+    kernels = [torch.rand(k, sizes[i + 1], sizes[i], device=device) for i in range(3)]  # torch's [out, in] layout
     times = []
     for _ in range(epochs):
         started = time.perf_counter()
@@ -91,11 +102,12 @@ def child_floor(members: int, batch: int, epochs: int, limit: int | None, thread
                 torch.bmm(acts[i], kernels[i].transpose(1, 2))  # forward
                 torch.bmm(acts[i + 1].transpose(1, 2), acts[i])  # ∂W (the layer's output gradient, same shape)
             torch.bmm(acts[3], kernels[2]), torch.bmm(acts[2], kernels[1])  # ∂a2, ∂a1 (no ∂ of the input)
+        synchronize(device)
         times.append(time.perf_counter() - started)
     return {"times": times, "val_accuracy": float("nan")}
 
 
-def child_steps(seeds: int, batch: int, steps: int, threads: int | None) -> dict:
+def child_steps(seeds: int, batch: int, steps: int, threads: int | None, device: str = "cpu") -> dict:
     """Seconds per training step (forward, backward, SGD-momentum update) of K stacked MLPs, two ways."""
     import torch
     from torch.func import functional_call, grad, stack_module_state, vmap
@@ -116,8 +128,8 @@ def child_steps(seeds: int, batch: int, steps: int, threads: int | None) -> dict
             super().__init__()
             self.layers, self.penalties, self.constraints = mlp(), [], []
 
-    x, y = torch.rand(20000, 28, 28), torch.randint(0, 10, (20000,))
-    stacked = StackedNetwork([Plain() for _ in range(seeds)], [torch.Generator() for _ in range(seeds)])
+    x, y = torch.rand(20000, 28, 28, device=device), torch.randint(0, 10, (20000,), device=device)
+    stacked = StackedNetwork([Plain().to(device) for _ in range(seeds)], [torch.Generator() for _ in range(seeds)])
     sgd = SGD(stacked.parameters(), 0.01, 0.9)
 
     phases = {"forward": 0.0, "backward": 0.0, "update": 0.0}  # the stacked step's seconds, by phase
@@ -128,15 +140,18 @@ def child_steps(seeds: int, batch: int, steps: int, threads: int | None) -> dict
         loss = torch.nn.functional.cross_entropy(output.reshape(-1, 10), y[rows.reshape(-1)], reduction="none")
         for p in stacked.parameters():
             p.grad = None
+        synchronize(device)
         forward = time.perf_counter()
         loss.view(seeds, batch).mean(dim=1).sum().backward()
+        synchronize(device)
         backward = time.perf_counter()
         sgd.step()
+        synchronize(device)
         phases["forward"] += forward - started
         phases["backward"] += backward - forward
         phases["update"] += time.perf_counter() - backward
 
-    params, _ = stack_module_state([mlp() for _ in range(seeds)])
+    params, _ = stack_module_state([mlp().to(device) for _ in range(seeds)])
     params = {k: v.detach() for k, v in params.items()}
     base = mlp().to("meta")
     gradient = vmap(grad(lambda p, xb, yb: torch.nn.functional.cross_entropy(functional_call(base, (p,), (xb,)), yb)))
@@ -150,11 +165,13 @@ def child_steps(seeds: int, batch: int, steps: int, threads: int | None) -> dict
 
     out = {}
     for name, step in (("stacked", step_stacked), ("vmap", step_vmap)):
-        step(torch.randint(0, len(y), (seeds, batch)))
+        step(torch.randint(0, len(y), (seeds, batch), device=device))
         phases.update(dict.fromkeys(phases, 0.0))
+        synchronize(device)
         started = time.perf_counter()
         for _ in range(steps):
-            step(torch.randint(0, len(y), (seeds, batch)))
+            step(torch.randint(0, len(y), (seeds, batch), device=device))
+        synchronize(device)
         out[name] = (time.perf_counter() - started) / steps
         if name == "stacked":
             out.update({phase: seconds / steps for phase, seconds in phases.items()})
@@ -179,19 +196,21 @@ def main() -> None:
     parser.add_argument("--steps", action="store_true", help="also time one step: stacked matmuls vs vmap")
     parser.add_argument("--steps-only", action="store_true", help="only time one step (no training runs)")
     parser.add_argument("--quick", action="store_true", help="a small check that everything runs (CI)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where every measurement runs")
     parser.add_argument("--child", choices=MODES + ("steps",), help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=positive_int, help=argparse.SUPPRESS)
     parser.add_argument("--limit", type=positive_int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "steps":
-        print(json.dumps(child_steps(args.seeds, args.batch, args.limit or 150, args.threads)))
+        print(json.dumps(child_steps(args.seeds, args.batch, args.limit or 150, args.threads, args.device)))
         return
     if args.child in ("floor1", "floorK"):
         members = 1 if args.child == "floor1" else args.seeds
-        print(json.dumps(child_floor(members, args.batch, args.epochs, args.limit, args.threads)))
+        print(json.dumps(child_floor(members, args.batch, args.epochs, args.limit, args.threads, args.device)))
         return
     if args.child:
-        print(json.dumps(child(args.child, args.seeds, args.batch, args.epochs, args.limit, args.threads)))
+        print(json.dumps(child(args.child, args.seeds, args.batch, args.epochs, args.limit, args.threads,
+                               args.device)))
         return
     limit = 500 if args.quick else args.train_limit
     epochs, repeats, batches = (2, 1, [128]) if args.quick else (args.epochs, args.repeats, args.batches)
@@ -211,7 +230,7 @@ def epochs_table(args: argparse.Namespace, limit: int | None, epochs: int, repea
                 extra = (["--limit", str(limit)] if limit else []) + (["--threads", str(args.threads)]
                                                                        if args.threads else [])
                 out = spawn(["--child", mode, "--seeds", str(args.seeds), "--batch", str(batch),
-                             "--epochs", str(epochs), *extra])
+                             "--epochs", str(epochs), "--device", args.device, *extra])
                 print(f"repeat {repeat + 1}/{repeats}, batch {batch}, {mode}: "
                       f"{out.get('error') or ' '.join(f'{t:.2f}' for t in out['times'])}", file=sys.stderr, flush=True)
                 if "error" in out:
@@ -244,7 +263,8 @@ def steps_lines(args: argparse.Namespace, batches: list[int]) -> None:
     for batch in batches:
         steps = ["--limit", "5"] if args.quick else []
         threads = ["--threads", str(args.threads)] if args.threads else []
-        out = spawn(["--child", "steps", "--seeds", str(k), "--batch", str(batch), *steps, *threads])
+        out = spawn(["--child", "steps", "--seeds", str(k), "--batch", str(batch), "--device", args.device, *steps,
+                     *threads])
         if "error" in out:
             print(f"steps, batch {batch}: error: {out['error']}")
             continue
