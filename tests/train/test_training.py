@@ -152,3 +152,10 @@ def test_train_runs_the_check_first(tmp_path):
     forced = subprocess.run([sys.executable, "-m", "dnnconf", "train", config, "--out", tmp_path / "run", "--force",
                              "--quiet"], capture_output=True, text=True, timeout=300)
     assert forced.returncode == 0, forced.stderr
+
+
+def test_every_epoch_logs_a_gradient_norm_even_when_shorter_than_the_sampling_interval(tmp_path, digits_config):
+    # 4 steps an epoch, the norm sampled every 16 steps: each epoch's first step is sampled as well
+    config = digits_config(data={"train_limit": 128}, training={"epochs": 4, "batch_size": 32, "early_stopping": None})
+    result = train(config, tmp_path / "run", quiet=True)
+    assert all(row["grad_norm"] > 0 for row in result.state.history), [r["grad_norm"] for r in result.state.history]

@@ -33,7 +33,8 @@ from dnnconf.train import distributed as dist
 from dnnconf.train.callbacks import Listener
 from dnnconf.train.losses import loss_function, metric_name, metric_sum
 
-GRAD_NORM_EVERY = 16  # steps between samples of the global gradient norm logged per epoch
+GRAD_NORM_EVERY = 16  # steps between samples of the global gradient norm logged per epoch (and each
+# epoch's first step: an epoch shorter than that still logs one)
 FINITE_CHECK_EVERY = 64  # steps between checks that the loss is still finite
 DIVERGED = "the loss became NaN or infinite"  # the stop reason of a diverged run (metrics.json, history)
 
@@ -164,9 +165,10 @@ class Loop:
                 share = loss * (len(yb) / global_size)
                 (share + penalty if penalty is not None and shared.main else share).backward()
                 dist.sum_gradients(params)
-            if clipping.active or step % GRAD_NORM_EVERY == 0:
+            sample_norm = step % GRAD_NORM_EVERY == 0 or progress.grad_norm_count == 0  # ≥ 1 sample an epoch
+            if clipping.active or sample_norm:
                 grads = [p.grad for p in params if p.grad is not None]
-                if step % GRAD_NORM_EVERY == 0 and grads:
+                if sample_norm and grads:
                     progress.grad_norm_sum += torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
                     progress.grad_norm_count += 1
                 clipping(grads)

@@ -160,7 +160,7 @@ class ParallelLoop(Loop):
                 p.grad = None
             objectives.sum().backward()
             grads = [p.grad for p in params]
-            if step % GRAD_NORM_EVERY == 0:
+            if step % GRAD_NORM_EVERY == 0 or grad_norm_count == 0:  # as the solo loop: ≥ 1 sample an epoch
                 grad_norm_sum += torch.linalg.vector_norm(torch.stack(member_norms(grads)), dim=0)
                 grad_norm_count += 1
             if clipping.active:
