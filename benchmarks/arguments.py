@@ -1,18 +1,9 @@
-"""The benchmarks' command lines: dnnconf's one-line parser errors (exit 2) and a positive-count type."""
+"""The benchmarks' command lines: dnnconf's one-line parser errors (exit 2) and its count type."""
 
 from __future__ import annotations
 
-import argparse
+from dnnconf.cli import Parser, whole_number
 
-from dnnconf.cli import Parser  # noqa: F401 - re-exported: one line and exit 2 on a bad argument
+positive_int = whole_number(1)  # repeats, epochs, seeds, images, threads, batch sizes
 
-
-def positive_int(text: str) -> int:
-    """A count ≥ 1 (repeats, epochs, seeds, images, threads, batch sizes)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
+__all__ = ["Parser", "positive_int"]

@@ -11,6 +11,7 @@ import ctypes
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 FAMILIES = ("initializers", "activations", "optimizers", "schedules", "layers")
 # lr-find, diagnose, check and recommend add their own subcommands (dnnconf.tools, dnnconf.advice)
@@ -19,6 +20,22 @@ FAMILIES = ("initializers", "activations", "optimizers", "schedules", "layers")
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2 (argparse prints the whole usage)
         self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def whole_number(minimum: int, why: str = "") -> Any:
+    """An argparse type: a whole number ≥ `minimum` (`why` says what needs the minimum)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}{': ' + why if why else ''}, received {value}")
+        return value
+
+    parse.__name__ = "count"  # argparse names the type in its messages
+    return parse
 
 
 def tune_malloc() -> None:

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from dnnconf.advice.messages import LANGS
+from dnnconf.cli import whole_number
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -52,16 +53,6 @@ def _sizes(text: str) -> tuple[int, ...]:
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: every size must be at least 1")
     return sizes
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"{value}: a classifier needs at least 2 classes")
-    return value
 
 
 def add_commands(subparsers: Any) -> None:
@@ -103,7 +94,8 @@ def add_commands(subparsers: Any) -> None:
     task.add_argument("--task", choices=("classification", "binary", "regression"), default="classification")
     task.add_argument("--dataset", choices=tuple(DATASETS), default="fashion_mnist")
     task.add_argument("--input-shape", type=_sizes, metavar="H,W", help="e.g. 28,28 (default: the dataset's)")
-    task.add_argument("--classes", type=_positive, metavar="N", help="output units (default: inferred from the data)")
+    task.add_argument("--classes", type=whole_number(2, "a classifier needs at least 2 classes"), metavar="N",
+                      help="output units (default: inferred from the data)")
     task.add_argument("--hidden", type=_sizes, metavar="UNITS", help="hidden layer sizes, e.g. 300,100")
     task.add_argument("--name", help="the config's name (default: from the options)")
     recommend.add_argument("--out", metavar="FILE", help="write the YAML here instead of printing it")

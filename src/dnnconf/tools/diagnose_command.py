@@ -23,22 +23,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dnnconf.cli import whole_number
+
 if TYPE_CHECKING:
     from dnnconf.tools.diagnostics import DiagnosisReport, LayerRow
-
-
-def _count(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, received {value}")
-        return value
-
-    parse.__name__ = "count"  # argparse names the type in its messages
-    return parse
 
 
 def add_command(subparsers: Any) -> argparse.ArgumentParser:
@@ -52,11 +40,11 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
                         "model.safetensors) whose trained weights are probed on its training data")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. model.activation=tanh (repeatable; CONFIG only)")
-    parser.add_argument("--batches", type=_count(1), default=4, metavar="B",
+    parser.add_argument("--batches", type=whole_number(1), default=4, metavar="B",
                         help="probe batches (of training.batch_size examples) at each probe step (default 4)")
-    parser.add_argument("--train-steps", type=_count(0), default=0, metavar="N",
+    parser.add_argument("--train-steps", type=whole_number(0), default=0, metavar="N",
                         help="also train N steps and probe along the way (default 0: initialization only)")
-    parser.add_argument("--probe-every", type=_count(1), default=None, metavar="K",
+    parser.add_argument("--probe-every", type=whole_number(1), default=None, metavar="K",
                         help="steps between probes along training (default N/8)")
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="a table and verdicts (text), or the JSON report alone on stdout")
