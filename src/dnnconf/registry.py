@@ -13,15 +13,27 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from dnnconf.errors import ConfigError
+from dnnconf.limits import INT64_MAX, INT64_MIN, shorten
 
 
 class Params(BaseModel):
-    """Base for parameter models: unknown keys are errors, types are not coerced loosely."""
+    """Base for parameter models: unknown keys are errors, types are not coerced loosely, and whole
+    numbers stay in the 64-bit range torch takes."""
 
     model_config = ConfigDict(extra="forbid", strict=False, frozen=True)
+
+    @field_validator("*")
+    @classmethod
+    def _int64(cls, value: Any) -> Any:
+        items = value if isinstance(value, list | tuple) else [value]
+        for item in items:
+            if isinstance(item, int) and not isinstance(item, bool) and not INT64_MIN <= item <= INT64_MAX:
+                raise ValueError(f"{'holds ' + shorten(item) + ', ' if item is not value else ''}beyond the whole "
+                                 f"numbers accepted, the 64-bit range [-2**63, 2**63 - 1]")
+        return value
 
 
 class NoParams(Params):
@@ -44,7 +56,7 @@ def edit_distance(a: str, b: str) -> int:
 def nearest(name: str, known: list[str]) -> str:
     """`' (did you mean 'x'?)'` for the closest known name (fewest edits, a swap counting as one), or ''."""
     name = str(name)
-    if not known:
+    if not known or len(name) > 100:  # the distance costs len(name) × len(known name) steps each
         return ""
     best = min(known, key=lambda k: (edit_distance(name, k), -difflib.SequenceMatcher(None, name, k).ratio()))
     close = edit_distance(name, best) <= max(1, len(best) // 3) or difflib.get_close_matches(name, [best], 1, 0.6)
@@ -63,9 +75,9 @@ def describe_validation_error(path: str, error: ValidationError, known_keys: lis
         hint = nearest(str(first["loc"][-1]), known_keys or []) if known_keys else ""
         accepted = f"; accepted: {', '.join(known_keys)}" if known_keys else ""
         return f"{key}: unknown key{hint}{accepted}"
-    message = first["msg"]
+    message = first["msg"].removeprefix("Value error, ")
     received = first.get("input")
-    return f"{key}: {message} (received {received!r})"
+    return f"{key}: {message} (received {shorten(received)})"
 
 
 @dataclass(frozen=True)
@@ -119,7 +131,8 @@ class Registry:
             where = f"{path}: " if path else ""
             known = self.names()
             raise ConfigError(
-                f"{where}{name!r} is not one of the known {self.family}{nearest(name, known + list(self._aliases))}; "
+                f"{where}{shorten(name)} is not one of the known {self.family}"
+                f"{nearest(name, known + list(self._aliases))}; "
                 f"known: {', '.join(known)}"
             )
         return self._entries[canonical]
@@ -136,10 +149,10 @@ class Registry:
             raw = {k: v for k, v in spec.items() if k != "name"}
             name = spec["name"]
             if not isinstance(name, str):
-                raise ConfigError(f"{where}.name: expected a string (received {name!r})")
+                raise ConfigError(f"{where}.name: expected a string (received {shorten(name)})")
         else:
             raise ConfigError(
-                f"{where}: expected a name or a mapping with 'name' (received {spec!r}); "
+                f"{where}: expected a name or a mapping with 'name' (received {shorten(spec)}); "
                 f"known {self.family}: {', '.join(self.names())}"
             )
         entry = self.get(name, where)

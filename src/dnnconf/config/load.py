@@ -14,7 +14,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from dnnconf.config.schema import COMPACT_KEYS, Config
+from dnnconf.config.yaml_text import Refused, parse_yaml, read_text
 from dnnconf.errors import ConfigError
+from dnnconf.limits import MAX_NESTING, shorten
 from dnnconf.registry import nearest
 
 
@@ -46,7 +48,7 @@ def _describe(error: ValidationError, source: str) -> str:
         return f"{prefix}{key}: unknown key{nearest(str(loc[-1]), known)}; accepted: {', '.join(known)}"
     received = first.get("input")
     message = first["msg"].removeprefix("Value error, ")
-    return f"{prefix}{key}: {message} (received {received!r})"
+    return f"{prefix}{key}: {message} (received {shorten(received)})"
 
 
 def config_from_dict(raw: Any, source: str = "") -> Config:
@@ -54,7 +56,7 @@ def config_from_dict(raw: Any, source: str = "") -> Config:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{source or 'config'}: expected a mapping at the top level (received {raw!r})")
+        raise ConfigError(f"{source or 'config'}: expected a mapping at the top level (received {shorten(raw)})")
     try:
         config = Config.model_validate(raw)
     except ValidationError as error:
@@ -68,47 +70,58 @@ def config_from_dict(raw: Any, source: str = "") -> Config:
 
 
 def read_yaml(path: Path, what: str = "config file") -> Any:
-    """A YAML file read with the safe loader; each failure is one ConfigError line naming the file."""
+    """A YAML file read under the limits of `yaml_text` (size, aliases, duplicate keys, depth); each
+    failure, an empty file included, is one ConfigError line naming the file."""
+    text = read_text(path, what)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such {what}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read the {what} ({error.__class__.__name__}: {error})") from None
-    try:
-        return yaml.safe_load(text)
+        raw = parse_yaml(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        if isinstance(error, Refused):
+            where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+            raise ConfigError(f"{path}:{where} {problem}") from None
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{path}: malformed YAML{where}: {problem}") from None
+    if raw is None and not any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()):
+        hint = "; write {} for all the defaults, or start from `dnnconf recommend`" if what == "config file" else ""
+        raise ConfigError(f"{path}: the {what} is empty{hint}")
+    return raw
 
 
 def apply_override(raw: dict[str, Any], assignment: str) -> None:
     """Apply one `a.b.c=value` override in place; the value is parsed as YAML (`0.1`, `[300, 100]`, `null`)."""
+    shown = shorten(assignment)
     if "=" not in assignment:
-        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. optimizer.learning_rate=0.1")
+        raise ConfigError(f"--set {shown}: expected KEY=VALUE, e.g. optimizer.learning_rate=0.1")
     key, _, text = assignment.partition("=")
     parts = key.strip().split(".")
     if not all(parts):
-        raise ConfigError(f"--set {assignment!r}: the key {key!r} has an empty part")
+        raise ConfigError(f"--set {shown}: the key {shorten(key)} has an empty part")
+    if len(parts) > MAX_NESTING:
+        raise ConfigError(f"--set {shown}: the key has {len(parts)} parts, more than the {MAX_NESTING} accepted")
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise ConfigError(f"--set {assignment!r}: the value {text!r} is not valid YAML") from None
+        value = parse_yaml(text)
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or "not valid YAML"
+        raise ConfigError(f"--set {shown}: the value {shorten(text)}: {problem}") from None
     node: Any = raw
     for index, part in enumerate(parts[:-1]):
         if isinstance(node, list):
             node = _list_item(node, part, parts[: index + 1], assignment)
-            continue
-        child = node.get(part)
-        if isinstance(child, str):  # a shorthand (`activation: relu`) grows into a mapping to hold the key
-            child = {"position": child} if part == "batch_norm" else {"name": child}
-            node[part] = child
-        elif child is None:
-            child = {}
-            node[part] = child
-        node = child
+        else:
+            child = node.get(part)
+            if isinstance(child, str):  # a shorthand (`activation: relu`) grows into a mapping to hold the key
+                child = {"position": child} if part == "batch_norm" else {"name": child}
+                node[part] = child
+            elif child is None:
+                child = {}
+                node[part] = child
+            node = child
+        if not isinstance(node, dict | list):  # `training.epochs.x=1`: a number has no keys
+            here = ".".join(parts[: index + 1])
+            raise ConfigError(f"--set {shown}: {here} is a single value ({shorten(node)}), not a section "
+                              f"with keys; set {here} itself")
     last = parts[-1]
     if isinstance(node, list):
         index = _index(node, last, parts, assignment)
@@ -120,7 +133,7 @@ def apply_override(raw: dict[str, Any], assignment: str) -> None:
 def _index(node: list[Any], part: str, parts: list[str], assignment: str) -> int:
     if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
         raise ConfigError(
-            f"--set {assignment!r}: {'.'.join(parts)} is not an index of a list of {len(node)} items"
+            f"--set {shorten(assignment)}: {'.'.join(parts)} is not an index of a list of {len(node)} items"
         )
     return int(part)
 
@@ -132,10 +145,9 @@ def _list_item(node: list[Any], part: str, parts: list[str], assignment: str) ->
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read a YAML config (None: all defaults), apply `--set` overrides in order, validate."""
     raw: Any = {} if path is None else read_yaml(Path(path))
-    if raw is None:
-        raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level (received {type(raw).__name__})")
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level (received "
+                          f"{'null' if raw is None else type(raw).__name__})")
     raw = copy.deepcopy(raw)
     for assignment in overrides:
         apply_override(raw, assignment)

@@ -10,6 +10,7 @@ from typing import Any
 
 from dnnconf.config.schema import Config, OptimizerConfig, PretrainConfig
 from dnnconf.errors import ConfigError
+from dnnconf.limits import SEED_MAX
 
 CLIPPING_KEYS = ("clipnorm", "global_clipnorm", "clipvalue")
 
@@ -72,6 +73,9 @@ def resolve_names(config: Config) -> Config:
 def _check_consistency(config: Config) -> None:
     """Cross-field rules that no single field can check."""
     data, output, loss = config.data, config.model.output, config.loss
+    if config.seed + config.training.parallel_seeds - 1 > SEED_MAX:  # member k trains with seed + k
+        raise ConfigError(f"seed: {config.seed} + training.parallel_seeds {config.training.parallel_seeds} - 1 is "
+                          f"beyond the largest seed accepted, 2**63 - 1; lower the seed")
     if config.pretrain is not None and config.transfer is not None:
         raise ConfigError("pretrain: cannot be combined with transfer (both would start the hidden layers); "
                           "keep one of the two sections")

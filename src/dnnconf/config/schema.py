@@ -15,14 +15,36 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dnnconf.limits import INT64_MAX, INT64_MIN, MAX_LAYERS, MAX_PARALLEL_SEEDS, MAX_THREADS, SEED_MAX, shorten
+
 Spec = str | dict[str, Any]  # a registry name, or {name: ..., **params}
 # keys of the compact model form; the explicit `layers` form sets these per layer instead
 COMPACT_KEYS = ("hidden", "activation", "kernel_initializer", "batch_norm", "dropout", "kernel_regularizer",
                 "kernel_constraint")
 
 
+def _beyond_int64(value: Any) -> int | None:
+    """The first whole number in `value` (or its lists) outside the 64-bit range torch and numpy take."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if not INT64_MIN <= value <= INT64_MAX else None
+    for item in value if isinstance(value, list) else ():
+        found = _beyond_int64(item)
+        if found is not None:
+            return found
+    return None
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*")
+    @classmethod
+    def _int64(cls, value: Any) -> Any:
+        found = _beyond_int64(value)
+        if found is not None:
+            raise ValueError(f"{'holds ' + shorten(found) + ', ' if found is not value else ''}beyond the whole "
+                             f"numbers accepted, the 64-bit range [-2**63, 2**63 - 1]")
+        return value
 
 
 class DataConfig(Strict):
@@ -51,7 +73,7 @@ class DataConfig(Strict):
         None, description="keep only these original classes, relabelled 0..k-1 in the order given"
     )
     positive_class: int | None = Field(
-        None, description="binary task: this original class is 1, every other kept class 0"
+        None, ge=0, description="binary task: this original class is 1, every other kept class 0"
     )
     train_limit: int | None = Field(
         None, ge=1, description="keep only the first N training examples (after the class filter)"
@@ -60,7 +82,9 @@ class DataConfig(Strict):
     task: Literal["auto", "classification", "regression"] = Field(
         "auto", description="auto: classification for integer labels, regression otherwise"
     )
-    split_seed: int = Field(0, description="seed of the shuffle that makes the validation/test splits")
+    split_seed: int = Field(
+        0, ge=0, le=SEED_MAX, description="seed of the shuffle that makes the validation/test splits"
+    )
 
     @field_validator("valid_size")
     @classmethod
@@ -69,6 +93,13 @@ class DataConfig(Strict):
             raise ValueError("a fraction must be in [0, 1)")
         if isinstance(value, int) and value < 0:
             raise ValueError("a count must be >= 0")
+        return value
+
+    @field_validator("classes")
+    @classmethod
+    def _classes(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and any(label < 0 for label in value):
+            raise ValueError("original classes are labels >= 0")
         return value
 
 
@@ -121,8 +152,12 @@ class OutputConfig(Strict):
 class ModelConfig(Strict):
     """The network: the compact form (hidden, activation, …) or the explicit `layers` list."""
 
-    input_shape: list[int] | None = Field(None, description="inferred from the data when null")
-    hidden: list[int] = Field([300, 100], min_length=1, description="units of each hidden dense layer")
+    input_shape: list[int] | None = Field(
+        None, min_length=1, max_length=3, description="inferred from the data when null"
+    )
+    hidden: list[int] = Field(
+        [300, 100], min_length=1, max_length=MAX_LAYERS, description="units of each hidden dense layer"
+    )
     activation: Spec = Field("relu", description="hidden activation: a name or {name, params}")
     kernel_initializer: Spec = Field("he_normal", description="hidden kernels' initializer")
     batch_norm: BatchNormConfig = Field(default_factory=BatchNormConfig, description="none | "
@@ -132,7 +167,8 @@ class ModelConfig(Strict):
     kernel_constraint: ConstraintConfig | None = Field(None, description="max-norm on the hidden kernels")
     output: OutputConfig = Field(default_factory=OutputConfig, description="the output layer")
     layers: list[dict[str, Any]] | None = Field(
-        None, description="explicit form: [{flatten: {}}, {dense: {units: 300}}, {activation: relu}, …]"
+        None, max_length=MAX_LAYERS,
+        description="explicit form: [{flatten: {}}, {dense: {units: 300}}, {activation: relu}, …]"
     )
 
     @field_validator("hidden")
@@ -140,6 +176,13 @@ class ModelConfig(Strict):
     def _hidden(cls, value: list[int]) -> list[int]:
         if any(units < 1 for units in value):
             raise ValueError("every hidden layer needs at least 1 unit")
+        return value
+
+    @field_validator("input_shape")
+    @classmethod
+    def _input_shape(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and any(size < 1 for size in value):
+            raise ValueError("every dimension of the input needs a size >= 1")
         return value
 
     @field_validator("batch_norm", mode="before")
@@ -184,7 +227,7 @@ class TrainingConfig(Strict):
         default_factory=EarlyStoppingConfig, description="null turns it off"
     )
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="auto: a GPU when there is one")
-    threads: int | None = Field(None, ge=1, description="CPU threads; null: all cores")
+    threads: int | None = Field(None, ge=1, le=MAX_THREADS, description="CPU threads; null: all cores")
     eval_batch_size: int = Field(4096, ge=1, description="examples per forward pass when evaluating")
     layer_stats: bool = Field(
         False, description="record each layer's gradient norm per epoch (history columns grad_norm/<layer>)"
@@ -201,7 +244,8 @@ class TrainingConfig(Strict):
         "on 2 CPU cores measured 0-20% slower, and the first epoch waits for the compiler (~20 s, less once cached)"
     )
     parallel_seeds: int = Field(
-        1, ge=1, description="train K copies differing only in seed (seed, seed+1, …) as one batched computation; "
+        1, ge=1, le=MAX_PARALLEL_SEEDS,
+        description="train K copies differing only in seed (seed, seed+1, …) as one batched computation; "
         "each member gets its own run folder seed-<s>/ (dense, batch_norm, dropout and activation layers)"
     )
 
@@ -313,7 +357,7 @@ class Config(Strict):
     """A whole run: data, model, loss, optimizer, schedule, training."""
 
     name: str = Field("run", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="names the run folder")
-    seed: int = Field(42, description="initial weights, batch order and dropout masks all follow it")
+    seed: int = Field(42, ge=0, le=SEED_MAX, description="initial weights, batch order and dropout masks all follow it")
     data: DataConfig = Field(default_factory=DataConfig, description="the data")
     model: ModelConfig = Field(default_factory=ModelConfig, description="the network")
     loss: Literal["sparse_categorical_crossentropy", "binary_crossentropy", "mse"] | None = Field(
@@ -332,4 +376,3 @@ class Config(Strict):
                                             "scratch)")
     pretrain: PretrainConfig | None = Field(None, description="pretrain the hidden layers as an autoencoder on "
                                             "unlabeled inputs first (null: no pretraining)")
-

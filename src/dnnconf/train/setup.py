@@ -16,6 +16,7 @@ import torch
 
 from dnnconf.config.schema import Config
 from dnnconf.errors import ConfigError
+from dnnconf.limits import check_network_fits
 from dnnconf.nn.build import Network, build_network, model_layers
 from dnnconf.optim.clipping import Clipping
 from dnnconf.optim.optimizers import OPTIMIZERS
@@ -76,6 +77,7 @@ def make_network(config: Config) -> Network:
     generator = torch.Generator().manual_seed(config.seed)
     output = config.model.output
     layers = model_layers(config.model, output.units, output.activation)
+    check_network_fits(config, layers)  # estimated on torch's meta device before any weight is allocated
     return build_network(layers, tuple(config.model.input_shape), generator)
 
 
