@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dnnconf.limits import INT64_MAX, INT64_MIN, MAX_MC_SAMPLES, SEED_MAX, shorten
+
 FAMILIES = ("initializers", "activations", "optimizers", "schedules", "layers")
 # lr-find, diagnose, check and recommend add their own subcommands (dnnconf.tools, dnnconf.advice)
 
@@ -22,20 +24,40 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
-def whole_number(minimum: int, why: str = "") -> Any:
-    """An argparse type: a whole number ≥ `minimum` (`why` says what needs the minimum)."""
+def whole_number(minimum: int, why: str = "", maximum: int = INT64_MAX) -> Any:
+    """An argparse type: a whole number in [`minimum`, `maximum`] (`why` says what needs the bounds).
+
+    The default maximum is the 64-bit range torch and numpy take; argparse turns a refusal into one
+    line, exit 2, e.g. `argument --seed: -1 must be at least 0 (accepted: 0..9223372036854775807)`."""
+    accepted = f"accepted: {minimum}..{maximum}"
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected a whole number, received {shorten(text)} "
+                                              f"({accepted})") from None
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}{': ' + why if why else ''}, received {value}")
+            raise argparse.ArgumentTypeError(f"{value} must be at least {minimum}{': ' + why if why else ''} "
+                                              f"({accepted})")
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"{shorten(value)} must be at most {maximum}"
+                                              f"{': ' + why if why else ''} ({accepted})")
         return value
 
     parse.__name__ = "count"  # argparse names the type in its messages
     return parse
+
+
+def at_most(maximum: int = INT64_MAX, why: str = "") -> Any:
+    """An argparse type: a whole number up to `maximum`, for options whose command checks the lower
+    bound itself (and reports it as its own one-line error)."""
+    return whole_number(INT64_MIN, why, maximum)
+
+
+def seed_number(maximum: int = SEED_MAX, why: str = "") -> Any:
+    """An argparse type for a seed: a whole number in [0, `maximum`]."""
+    return whole_number(0, why, maximum)
 
 
 def tune_malloc() -> None:
@@ -148,10 +170,10 @@ def build_parser() -> Parser:
     evaluate = commands.add_parser("evaluate", help="metrics of a trained run")
     evaluate.add_argument("run", help="run folder")
     evaluate.add_argument("--split", choices=("train", "valid", "test"), default="test")
-    evaluate.add_argument("--mc-samples", type=int, default=None, metavar="N",
+    evaluate.add_argument("--mc-samples", type=whole_number(1, maximum=MAX_MC_SAMPLES), default=None, metavar="N",
                           help="also MC dropout with N samples: accuracy, NLL, Brier, ECE with and without, "
                                "plots/reliability.png, plots/uncertainty.png, mc_metrics.json")
-    evaluate.add_argument("--seed", type=int, default=0, help="seed of the MC dropout masks (default 0)")
+    evaluate.add_argument("--seed", type=seed_number(), default=0, help="seed of the MC dropout masks (default 0)")
     evaluate.set_defaults(handler=cmd_evaluate)
 
     listing = commands.add_parser("list", help="the names each registry knows")

@@ -31,6 +31,9 @@ MAX_NODES = 100_000  # values (scalars, lists, mappings) in one config: ~300 byt
 MAX_LAYERS = 1000  # hidden layers (`model.hidden`) or explicit `model.layers` entries
 MAX_THREADS = 256  # training.threads, --threads
 MAX_PARALLEL_SEEDS = 1024  # training.parallel_seeds
+MAX_JOBS = 256  # worker processes (dnnconf sweep --jobs, dnnconf study --jobs)
+MAX_MC_SAMPLES = 10_000  # --mc-samples: MC dropout predictions averaged
+MAX_STUDY_SEEDS = 10_000  # dnnconf study --seeds: runs per variant
 MAX_ECHO = 80  # characters of a received value an error message quotes
 
 FLOAT_BYTES = 4  # parameters and activations are float32

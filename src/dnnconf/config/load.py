@@ -164,7 +164,11 @@ def dump_config(config: Config) -> str:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block style for mappings, flow style for lists of plain values (`hidden: [300, 100]`)."""
+    """Block style for mappings, flow style for lists of plain values (`hidden: [300, 100]`); never an
+    anchor or alias (a value shared twice is written twice: configs with aliases are refused on reading)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _represent_list(dumper: yaml.SafeDumper, value: list[Any]) -> yaml.Node:

@@ -34,6 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dnnconf.cli import at_most
+from dnnconf.limits import MAX_JOBS, MAX_STUDY_SEEDS, MAX_THREADS
+
 ROW_FILE = "study-row.json"
 DATASETS = ("fashion_mnist", "digits")
 DATA = {"fashion_mnist": {"dataset": "fashion_mnist", "valid_size": 5000},
@@ -111,15 +114,18 @@ def add_common_arguments(parser: Any, full: Profile, quick: Profile, out: str) -
         size = f", {profile.train_size} training images" if profile.train_size else ""
         return f"{profile.seeds} seeds, {profile.epochs} epochs, {profile.dataset}{size}"
 
-    parser.add_argument("--seeds", type=int, default=None, help=f"seeds 0..N-1 per variant (full: {full.seeds})")
-    parser.add_argument("--epochs", type=int, default=None, help=f"epochs per run (full: {full.epochs})")
+    parser.add_argument("--seeds", type=at_most(MAX_STUDY_SEEDS), default=None,
+                        help=f"seeds 0..N-1 per variant (full: {full.seeds})")
+    parser.add_argument("--epochs", type=at_most(), default=None,
+                        help=f"epochs per run (full: {full.epochs})")
     parser.add_argument("--dataset", choices=DATASETS, default=None, help=f"the data (full: {full.dataset})")
-    parser.add_argument("--train-size", type=int, default=None,
+    parser.add_argument("--train-size", type=at_most(), default=None,
                         help="keep the first N training images (full: " + (str(full.train_size) if full.train_size
                                                                            else "all") + ")")
     parser.add_argument("--out", default=out, help=f"study folder (default {out})")
-    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (default 1)")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--jobs", type=at_most(MAX_JOBS), default=1,
+                        help="runs in parallel processes (default 1)")
+    parser.add_argument("--threads", type=at_most(MAX_THREADS), default=None,
                         help="torch threads per run (default 1: these small nets gain little from more, and on a "
                              "busy machine spinning threads cost many times that; jobs × threads ≤ cores)")
     parser.add_argument("--quick", action="store_true", help=f"the CI profile: {show(quick)} (full: {show(full)})")

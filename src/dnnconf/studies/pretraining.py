@@ -28,16 +28,19 @@ import math
 from pathlib import Path
 from typing import Any
 
+from dnnconf.cli import at_most
+from dnnconf.limits import MAX_STUDY_SEEDS
+
 HELP = "unsupervised pretraining: few labels from scratch vs on a pretrained autoencoder, over seeds (note §2)"
 MODEL = {"hidden": [300, 100], "activation": "relu", "kernel_initializer": "he_normal"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seeds", type=int, default=5, help="seeds (pairs of runs per label count), 0..N-1 "
-                        "(default 5)")
+    parser.add_argument("--seeds", type=at_most(MAX_STUDY_SEEDS), default=5,
+                        help="seeds (pairs of runs per label count), 0..N-1 (default 5)")
     parser.add_argument("--labels", default=None, help="label counts, comma-separated (default 100,500,2000; "
                         "--quick: 25,100)")
-    parser.add_argument("--pretrain-epochs", type=int, default=None,
+    parser.add_argument("--pretrain-epochs", type=at_most(), default=None,
                         help="epochs of autoencoder pretraining (default 10; --quick: 3)")
     parser.add_argument("--method", choices=("autoencoder", "greedy_layerwise"), default="autoencoder",
                         help="pretraining method (default autoencoder)")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+from dnnconf.cli import at_most
+from dnnconf.limits import MAX_LAYERS
 from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments, run_command
 
 HELP = "a 100-layer SELU + LeCun stack vs ReLU + He, 5 epochs (note §1.2, the published run)"
@@ -27,7 +29,8 @@ QUICK_VARIANTS = ()  # --quick: a few cells, for CI
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, FULL, QUICK, "runs/study-selu-deep")
-    parser.add_argument("--depth", type=int, default=100, help="hidden layers of 100 units (default 100)")
+    parser.add_argument("--depth", type=at_most(MAX_LAYERS), default=100,
+                        help="hidden layers of 100 units (default 100)")
 
 
 def build(options: Options, depth: int = 100) -> Study:

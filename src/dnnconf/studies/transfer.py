@@ -22,7 +22,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from dnnconf.cli import at_most
 from dnnconf.csv_text import csv_text
+from dnnconf.limits import MAX_STUDY_SEEDS
 from dnnconf.studies.stats import Paired, mean_std, paired_difference, plus_minus, t_critical  # noqa: F401 - re-exported
 
 HELP = "transfer learning: task B from scratch vs on task A's layers, over seeds (note §2)"
@@ -31,8 +33,9 @@ MODEL = {"hidden": [100, 100, 100], "activation": "relu", "kernel_initializer": 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--seeds", type=int, default=5, help="seeds (pairs of task B runs), 0..N-1 (default 5)")
-    parser.add_argument("--epochs-a", type=int, default=None,
+    parser.add_argument("--seeds", type=at_most(MAX_STUDY_SEEDS), default=5,
+                        help="seeds (pairs of task B runs), 0..N-1 (default 5)")
+    parser.add_argument("--epochs-a", type=at_most(), default=None,
                         help="epochs of task A (default: the note's 30; --quick: 5)")
     parser.add_argument("--out", default="runs/study-transfer", help="study folder (default runs/study-transfer)")
     parser.add_argument("--quick", action="store_true",

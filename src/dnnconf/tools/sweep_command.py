@@ -15,6 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dnnconf.cli import seed_number, whole_number
+from dnnconf.limits import MAX_JOBS
+
 
 def add_command(subparsers: Any) -> argparse.ArgumentParser:
     """Add `sweep` to the `dnnconf` subcommands; its handler is `cmd_sweep`."""
@@ -29,13 +32,13 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--space", required=True, metavar="SPACE.yaml",
                         help="search space: key path -> {type: float|int|categorical, low, high, log, step, "
                              "choices}")
-    parser.add_argument("--trials", type=int, required=True, metavar="N",
+    parser.add_argument("--trials", type=whole_number(1), required=True, metavar="N",
                         help="trials this command runs (shared among --jobs workers)")
     parser.add_argument("--storage", metavar="URL",
                         help="Optuna storage (default sqlite:///OUT/study.db); e.g. "
                              "postgresql://user:password@host/db to share a study across machines")
     parser.add_argument("--study-name", metavar="S", help="study name (default: the config's name)")
-    parser.add_argument("--jobs", type=int, default=1, metavar="J",
+    parser.add_argument("--jobs", type=whole_number(1, maximum=MAX_JOBS), default=1, metavar="J",
                         help="worker processes on this machine, sharing the storage (default 1)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key for every trial, e.g. training.epochs=5 (repeatable)")
@@ -49,7 +52,9 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
                              "prune a trial whose metric is worse than --threshold after any epoch; none")
     parser.add_argument("--threshold", type=float, metavar="VALUE",
                         help="the bound of --pruner threshold (upper for a minimized metric, lower otherwise)")
-    parser.add_argument("--seed", type=int, help="sampler seed (worker i of --jobs uses seed + i)")
+    parser.add_argument("--seed", type=seed_number(2**32 - MAX_JOBS, "worker i uses seed + i, and Optuna's sampler "
+                                                   "takes seeds below 2**32"),
+                        help="sampler seed (worker i of --jobs uses seed + i)")
     parser.set_defaults(handler=cmd_sweep)
     return parser
 
