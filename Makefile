@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= examples/fashion_mnist_default.yaml
 
-.PHONY: setup data demo test lint clean
+.PHONY: setup data postgresql demo test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,13 +28,24 @@ data:
 	  echo "no apt: dnnconf will download Fashion-MNIST into ~/.cache/dnnconf/fashion_mnist on first use"; \
 	fi
 
+# Debian's postgresql for the test of sweeps sharing a study on a real server (skipped where it is missing).
+postgresql:
+	@if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "PostgreSQL: installed"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+	    || echo "apt-get could not install postgresql; the PostgreSQL sweep test will be skipped"; \
+	else \
+	  echo "no apt (or not root): the PostgreSQL sweep test will be skipped"; \
+	fi
+
 demo: setup data
 	$(BIN)/dnnconf train $(CONFIG) --out runs/demo --force
 
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup data lint
+test: setup data postgresql lint
 	$(BIN)/python -m pytest
 
 clean:

@@ -133,7 +133,7 @@ def test_standardize_uses_training_statistics_only(tmp_path):
     rng = np.random.default_rng(0)
     x_train = np.r_[rng.normal(0, 1, (80, 3)), rng.normal(5, 1, (20, 3))]  # the last 20 become valid
     x_train[:, 2] = 7.0  # a constant feature maps to 0
-    path = npz(tmp_path, x_train=x_train, y_train=np.zeros(100), x_test=x_train[:5], y_test=np.zeros(5))
+    path = npz(tmp_path, x_train=x_train, y_train=np.arange(100) % 2, x_test=x_train[:5], y_test=np.arange(5) % 2)
     data = load_data(DataConfig(dataset="npz", path=path, valid_size=20))
     train = x_train[:80]
     np.testing.assert_allclose(data.normalization["mean"][:2], train[:, :2].mean(0))
@@ -160,12 +160,12 @@ def test_normalize_on_all_train_uses_the_whole_training_split_and_matches_the_un
     x = np.array([[0.0], [10.0], [4.0], [20.0], [7.0]])  # the last one is the validation split
     y = np.array([0, 1, 1, 0, 1])
     path = npz(tmp_path, x_train=x, y_train=y, x_test=x, y_test=y)
-    kept = dict(dataset="npz", path=path, valid_size=1, normalize="minmax", classes=[1], train_limit=1)
+    kept = dict(dataset="npz", path=path, valid_size=1, normalize="minmax", classes=[1, 0], train_limit=1)
     own = load_data(DataConfig(**kept))  # statistics of the one kept image: a constant feature
-    assert own.normalization == {"method": "minmax", "min": [10.0], "max": [10.0]}
+    assert own.normalization == {"method": "minmax", "min": [0.0], "max": [0.0]}
     whole = load_data(DataConfig(**kept, normalize_on="all_train"))  # of the four training images, any label
     assert whole.normalization == {"method": "minmax", "min": [0.0], "max": [20.0]}
-    np.testing.assert_allclose(whole.x_train.numpy(), [[0.5]])
+    np.testing.assert_allclose(whole.x_train.numpy(), [[0.0]])
     x_unlabeled, x_valid, normalization = load_unlabeled(DataConfig(**kept))
     assert normalization == whole.normalization
     np.testing.assert_allclose(x_unlabeled.numpy(), [[0.0], [0.5], [0.2], [1.0]])

@@ -17,11 +17,13 @@ import torch
 
 from dnnconf.config.schema import DataConfig
 from dnnconf.data.fashion_mnist import load_fashion_mnist
+from dnnconf.data.limits import MAX_CLASSES
 from dnnconf.data.sources import Raw, load_csv, load_digits, load_npz
 from dnnconf.errors import DataError
 
 Task = Literal["classification", "binary", "regression"]
 Split = tuple[np.ndarray, np.ndarray]
+MIN_TRAIN_EXAMPLES = 2  # standardizing one example makes every feature 0; batch norm needs two a batch
 
 
 @dataclass(repr=False)
@@ -154,6 +156,7 @@ def _split(raw: Raw, cfg: DataConfig) -> dict[str, Split]:
     n = len(raw.x_train)
     if raw.has_test:
         cut = n - _count(cfg.valid_size, n, raw.name)
+        _check_sizes(cfg, raw.name, n, train=cut, valid=n - cut)
         return {
             "train": (raw.x_train[:cut], raw.y_train[:cut]),
             "valid": (raw.x_train[cut:], raw.y_train[cut:]),
@@ -168,10 +171,27 @@ def _split(raw: Raw, cfg: DataConfig) -> dict[str, Split]:
     test, rest = order[:n_test], order[n_test:]
     n_valid = _count(cfg.valid_size, len(rest), raw.name)  # a fraction is of what the test split leaves
     valid, train = rest[:n_valid], rest[n_valid:]
+    _check_sizes(cfg, raw.name, n, train=len(train), valid=len(valid))
     return {
         name: (raw.x_train[idx], raw.y_train[idx])
         for name, idx in (("train", train), ("valid", valid), ("test", test))
     }
+
+
+def _check_sizes(cfg: DataConfig, source: str, n: int, train: int, valid: int) -> None:
+    """At least MIN_TRAIN_EXAMPLES training examples, and a validation example whenever valid_size asks
+    for validation (a fraction of a few examples can round to none, which would leave val_loss unlogged)."""
+    if cfg.valid_size and valid == 0:
+        raise DataError(
+            f"data.valid_size: {cfg.valid_size} of {source}'s {n} examples gives no validation example; use a "
+            f"count (valid_size: 1 or more) or more data (a source without its own test split needs at least "
+            f"{MIN_TRAIN_EXAMPLES + 2} examples: 1 test, 1 validation, {MIN_TRAIN_EXAMPLES} training)"
+        )
+    if train < MIN_TRAIN_EXAMPLES:
+        raise DataError(
+            f"data.valid_size: {source} has {n} examples, which leaves {train} for training after the "
+            f"validation and test splits; at least {MIN_TRAIN_EXAMPLES} are needed"
+        )
 
 
 def _count(valid_size: int | float, n: int, source: str) -> int:
@@ -219,6 +239,7 @@ def _task(raw: Raw, cfg: DataConfig) -> tuple[Task, int | None, list[str] | None
             f"{key if filtered else 'data.task'}: classification needs integer labels, but {raw.name} "
             f"has labels such as {some}"
         )
+    _check_label_range(raw, labels, key if filtered else "data.task", filtered)
     present = np.unique(labels).astype(np.int64).tolist()
     described = f"{raw.name} ({_describe(present)})"
     if raw.class_names and not 0 <= present[0] <= present[-1] < len(raw.class_names):
@@ -234,17 +255,42 @@ def _task(raw: Raw, cfg: DataConfig) -> tuple[Task, int | None, list[str] | None
     if cfg.positive_class is not None:
         positive = cfg.positive_class
         negatives = [label for label in (cfg.classes or present) if label != positive]
+        if not negatives:
+            raise DataError(f"data.positive_class: {positive} is the only class kept of {described}; a binary "
+                            "task needs examples of another class too")
         negative = name(negatives[0]) if len(negatives) == 1 else f"not {name(positive)}"
         return "binary", 2, [negative, name(positive)]
     if cfg.classes is not None:
+        if len(cfg.classes) < 2:
+            raise DataError(f"data.classes: {cfg.classes} keeps one class; classification needs at least 2 "
+                            "(or add data.positive_class for a binary task)")
         return "classification", len(cfg.classes), [name(label) for label in cfg.classes]
     if present[0] < 0:
         raise DataError(
             f"data.task: classification needs labels 0..k-1, but {described}; relabel them with "
             "data.classes or set data.task: regression"
         )
+    if len(present) < 2:
+        raise DataError(f"data.task: classification needs at least 2 classes, but {described} has one; "
+                        "use data with more classes, or data.task: regression")
     num_classes = len(raw.class_names) if raw.class_names else present[-1] + 1
     return "classification", num_classes, [name(label) for label in range(num_classes)]
+
+
+def _check_label_range(raw: Raw, labels: np.ndarray, key: str, filtered: bool) -> None:
+    """Integer labels must be exact in int64 (|label| < 2**53), and without a class filter lie below
+    MAX_CLASSES: a label K implies K+1 classes, each an output unit and a name, allocated up front."""
+    if labels.dtype == np.bool_:
+        return
+    low, high = labels.min(), labels.max()  # in the labels' own dtype: a uint64 or a 1e300 does not wrap
+    if high >= 2**53 or low <= -(2**53):
+        worst = high if high >= 2**53 else low
+        raise DataError(f"{key}: {raw.name} has label {worst:.6g}, beyond the integers labels can be "
+                        f"(|label| < 2**53); classification labels are 0..k-1 with k <= {MAX_CLASSES:,}")
+    if not filtered and high >= MAX_CLASSES:
+        raise DataError(f"data.task: classification labels must be 0..k-1 with k <= {MAX_CLASSES:,}, but "
+                        f"{raw.name} has label {int(high):,} (which would mean {int(high) + 1:,} classes); "
+                        "relabel them, pick some with data.classes, or set data.task: regression")
 
 
 def _check_picks(cfg: DataConfig, present: list[int], described: str) -> None:

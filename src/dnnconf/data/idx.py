@@ -15,44 +15,66 @@ from pathlib import Path
 
 import numpy as np
 
+from dnnconf.data import limits
 from dnnconf.errors import DataError
 
 DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _TYPE_BYTES = {np.dtype(code).newbyteorder("="): byte for byte, code in DTYPES.items()}
 _ACCEPTED = "0x08 ubyte, 0x09 byte, 0x0B short, 0x0C int, 0x0D float, 0x0E double"
 _GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 22  # bytes inflated at a time
 
 
-def read_idx(path: str | Path) -> np.ndarray:
-    """The array stored in the IDX file `path` (gzip or raw), in native byte order and writable."""
+def read_idx(path: str | Path, where: str | None = None) -> np.ndarray:
+    """The array stored in the IDX file `path` (gzip or raw), in native byte order and writable.
+
+    The header's shape x itemsize is checked against the memory available before the payload is read,
+    and a gzip stream is inflated in bounded chunks into that buffer: a stream that inflates to more
+    than the header promised is refused, never inflated in full. `where` starts the messages (default:
+    the path)."""
     path = Path(path)
+    where = where or str(path)
     try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise DataError(f"{path}: cannot read the IDX file ({error.strerror or error})") from None
-    if raw[:2] == _GZIP_MAGIC:
-        try:
-            raw = _gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as error:
-            raise DataError(f"{path}: corrupt or truncated gzip data ({error})") from None
-    if len(raw) < 4 or raw[:2] != b"\x00\x00":
-        got = raw[:4].hex(" ") or "an empty file"
-        raise DataError(f"{path}: not an IDX file (expected magic bytes 00 00 <type> <ndim>, got {got})")
-    type_byte, ndim = raw[2], raw[3]
+        with open(path, "rb") as file:
+            compressed = file.read(2) == _GZIP_MAGIC
+            file.seek(0)
+            stream = _gzip.GzipFile(fileobj=file, mode="rb") if compressed else file
+            return _read_idx_stream(where, stream, None if compressed else path.stat().st_size)
+    except (OSError, EOFError, zlib.error) as error:
+        if isinstance(error, _gzip.BadGzipFile) or not isinstance(error, OSError) or error.errno is None:
+            raise DataError(f"{where}: corrupt or truncated gzip data ({error})") from None
+        raise DataError(f"{where}: cannot read the IDX file ({error.strerror or error})") from None
+
+
+def _read_idx_stream(where: str, stream, file_size: int | None) -> np.ndarray:
+    """The IDX array of an open (possibly inflating) binary stream; `file_size` for a raw file."""
+    magic = stream.read(4)
+    if len(magic) < 4 or magic[:2] != b"\x00\x00":
+        got = magic.hex(" ") or "an empty file"
+        raise DataError(f"{where}: not an IDX file (expected magic bytes 00 00 <type> <ndim>, got {got})")
+    type_byte, ndim = magic[2], magic[3]
     if type_byte not in DTYPES:
-        raise DataError(f"{path}: unknown IDX data type 0x{type_byte:02X} (accepted: {_ACCEPTED})")
-    start = 4 + 4 * ndim
-    if len(raw) < start:
-        raise DataError(f"{path}: truncated IDX header (needs {start} bytes for {ndim} dimensions)")
-    dims = struct.unpack(f">{ndim}I", raw[4:start])
+        raise DataError(f"{where}: unknown IDX data type 0x{type_byte:02X} (accepted: {_ACCEPTED})")
+    sizes = stream.read(4 * ndim)
+    if len(sizes) < 4 * ndim:
+        raise DataError(f"{where}: truncated IDX header (needs {4 + 4 * ndim} bytes for {ndim} dimensions)")
+    dims = struct.unpack(f">{ndim}I", sizes)
     dtype = np.dtype(DTYPES[type_byte])
     expected = math.prod(dims) * dtype.itemsize
-    if len(raw) - start != expected:
-        raise DataError(
-            f"{path}: the payload is {len(raw) - start} bytes but the header's shape {tuple(dims)} "
-            f"of {dtype.newbyteorder('=').name} needs {expected}"
-        )
-    return np.frombuffer(raw, dtype, offset=start).reshape(dims).astype(dtype.newbyteorder("="))
+    shape_text = f"the header's shape {tuple(dims)} of {dtype.newbyteorder('=').name}"
+    if file_size is not None and file_size - 4 - 4 * ndim != expected:
+        raise DataError(f"{where}: the payload is {file_size - 4 - 4 * ndim} bytes but {shape_text} needs {expected}")
+    limits.check_fits(where, expected, f"{shape_text} ({'decompressed' if file_size is None else 'read'})")
+    payload = np.empty(expected, np.uint8)
+    view, done = memoryview(payload), 0
+    while done < expected:
+        got = stream.readinto(view[done: done + _CHUNK])
+        if not got:
+            raise DataError(f"{where}: the payload is {done} bytes but {shape_text} needs {expected}")
+        done += got
+    if stream.read(1):
+        raise DataError(f"{where}: the payload holds more than the {expected} bytes {shape_text} needs")
+    return payload.view(dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
 def write_idx(path: str | Path, array: np.ndarray, gzip: bool = False) -> None:

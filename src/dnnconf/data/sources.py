@@ -6,15 +6,17 @@ the source has one. Splitting, filtering and normalization happen later, in `dnn
 
 from __future__ import annotations
 
-import csv
-import zipfile
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 import numpy as np
 
+from dnnconf.data.files import is_number, npz_members, read_csv_numbers, read_npz
 from dnnconf.errors import DataError
+
+__all__ = ["Raw", "check_features", "is_number", "load_csv", "load_digits", "load_npz"]
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass
@@ -44,26 +46,26 @@ def load_digits() -> Raw:
 
 
 def load_npz(path: str | Path) -> Raw:
-    """An .npz with `x_train, y_train` (and optionally `x_test, y_test`), or with `x, y`."""
+    """An .npz with `x_train, y_train` (and optionally `x_test, y_test`), or with `x, y`.
+
+    Only those arrays are read, each after its header's decompressed size is checked against the memory
+    available (`dnnconf.data.files.read_npz`); object arrays are refused, never unpickled."""
     path = _existing(path, "npz")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise DataError(f"{path}: cannot read the .npz file ({error})") from None
-    found = ", ".join(sorted(arrays)) or "none"
-    if "x_train" in arrays or "y_train" in arrays:
+    names = set(npz_members(str(path), path))
+    found = ", ".join(sorted(names)) or "none"
+    if "x_train" in names or "y_train" in names:
         train, test = ("x_train", "y_train"), ("x_test", "y_test")
-    elif "x" in arrays or "y" in arrays:
+    elif "x" in names or "y" in names:
         train, test = ("x", "y"), None
     else:
         raise DataError(
             f"{path}: needs arrays 'x_train' and 'y_train' (optionally 'x_test', 'y_test') or 'x' "
             f"and 'y'; found {found}"
         )
-    for key in train + (test if test and (test[0] in arrays or test[1] in arrays) else ()):
-        if key not in arrays:
+    for key in train + (test if test and (test[0] in names or test[1] in names) else ()):
+        if key not in names:
             raise DataError(f"{path}: array '{key}' is missing (found {found})")
+    arrays = read_npz(str(path), path, train + (test or ()))
     x_train, y_train = _checked(path, arrays, *train)
     if test and test[0] in arrays:
         x_test, y_test = _checked(path, arrays, *test)
@@ -77,31 +79,17 @@ def load_npz(path: str | Path) -> Raw:
 
 
 def load_csv(path: str | Path, label_column: str | int = -1) -> Raw:
-    """A .csv of numbers: one example a row, the label in `label_column` (header name or index)."""
+    """A .csv of numbers: one example a row, the label in `label_column` (header name or index).
+
+    Parsed in chunks, in bounded memory (`dnnconf.data.files.read_csv_numbers`)."""
     path = _existing(path, "csv")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as file:
-            reader = csv.reader(file)
-            numbered = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise DataError(f"{path}: cannot read the .csv file ({error})") from None
-    # a first row with any non-number is a header; a file of numbers has none
-    header = numbered[0][1] if numbered and not all(map(is_number, numbered[0][1])) else None
-    body = numbered[1:] if header else numbered
-    if not body:
-        raise DataError(f"{path}: no data rows")
-    width = len(body[0][1])
+    header, values = read_csv_numbers(str(path), path)
+    width = values.shape[1]
     if width < 2:
         raise DataError(f"{path}: needs at least 2 columns (features and a label), found {width}")
-    if header and len(header) != width:
-        raise DataError(f"{path}: the header has {len(header)} columns but the first data row {width}")
     column = _column_index(path, label_column, header, width)
-    try:
-        values = np.array([row for _, row in body], dtype=np.float64)
-    except ValueError:
-        _raise_first_bad_cell(path, body, header, width)
     x, y = np.delete(values, column, axis=1), values[:, column]
-    _check_finite(path, x, "the features")
+    check_features(str(path), x, "the features")
     _check_finite(path, y, "the labels")
     return Raw(str(path), x, y)
 
@@ -118,51 +106,50 @@ def _existing(path: str | Path | None, kind: str) -> Path:
 def _checked(
     path: Path, arrays: dict[str, np.ndarray], x_key: str, y_key: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """x as (N, ...) and y as (N,), both numeric and finite, with as many labels as examples."""
+    """x as (N, ...) and y as (N,), both real, finite numbers, with as many labels as examples; boolean
+    features become 0/1 (uint8)."""
     x, y = arrays[x_key], arrays[y_key]
     for key, array in ((x_key, x), (y_key, y)):
         if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
             raise DataError(f"{path}: array '{key}' holds {array.dtype} values, not numbers")
+        if np.issubdtype(array.dtype, np.complexfloating):
+            raise DataError(f"{path}: array '{key}' holds complex numbers ({array.dtype}); only real numbers "
+                            "work (split the real and imaginary parts into features yourself)")
         if array.ndim == 0:
             raise DataError(f"{path}: array '{key}' is a scalar, not one value per example")
+        if len(array) == 0:
+            raise DataError(f"{path}: array '{key}' is empty (shape {array.shape}); it needs examples")
     if y.ndim == 2 and y.shape[1] == 1:  # a column vector of labels is common; accept it
         y = y[:, 0]
     if y.ndim != 1:
         raise DataError(f"{path}: array '{y_key}' has shape {y.shape}; expected one label per example (N,)")
     if len(x) != len(y):
         raise DataError(f"{path}: '{x_key}' has {len(x)} examples but '{y_key}' has {len(y)} labels")
-    _check_finite(path, x, f"array '{x_key}'")
+    if x.dtype == np.bool_:
+        x = x.astype(np.uint8)
+    x = x[:, None] if x.ndim == 1 else x
+    check_features(str(path), x, f"array '{x_key}'")
     _check_finite(path, y, f"array '{y_key}'")
-    return (x[:, None] if x.ndim == 1 else x), y
+    return x, y
 
 
-def _check_finite(path: Path, array: np.ndarray, what: str) -> None:
+def check_features(where: str, x: np.ndarray, what: str) -> None:
+    """Features (N, ...) must have at least one value an example, all finite and within float32's range
+    (the model computes in float32, where a larger value is infinite)."""
+    if math.prod(x.shape[1:]) == 0:
+        raise DataError(f"{where}: {what} has examples of shape {x.shape[1:]}: no features")
+    _check_finite(where, x, what)
+    if np.issubdtype(x.dtype, np.floating) and x.dtype.itemsize > 4:  # float64: may exceed float32
+        largest = max(float(x.max()), -float(x.min()))  # no copy, unlike np.abs
+        if largest > FLOAT32_MAX:
+            raise DataError(f"{where}: {what} holds {largest:.3g}, beyond float32's range (±{FLOAT32_MAX:.3g}) in "
+                            "which the model computes; rescale the features")
+
+
+def _check_finite(path: Path | str, array: np.ndarray, what: str) -> None:
     if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
         first = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise DataError(f"{path}: NaN or Inf in {what} (first at index {first}); only finite numbers work")
-
-
-def _raise_first_bad_cell(
-    path: Path, body: list[tuple[int, list[str]]], header: list[str] | None, width: int
-) -> NoReturn:
-    """Find the row or cell that the fast conversion refused, and say where it is."""
-    for line, row in body:
-        if len(row) != width:
-            raise DataError(f"{path}: line {line} has {len(row)} columns, expected {width}")
-        for col, cell in enumerate(row):
-            if not is_number(cell):
-                name = f"'{header[col]}'" if header else str(col)
-                raise DataError(f"{path}: line {line}, column {name}: '{cell}' is not a number")
-    raise DataError(f"{path}: cannot read the values as numbers")
-
-
-def is_number(cell: str) -> bool:
-    """Whether a CSV cell reads as a float (header detection, the error naming a bad cell)."""
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 def _column_index(path: Path, label_column: str | int, header: list[str] | None, width: int) -> int:

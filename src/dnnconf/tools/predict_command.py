@@ -18,11 +18,9 @@ mutual_information where they apply); without it the first rows and a summary ar
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import json
 import math
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -61,54 +59,44 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def read_input(path: Path) -> np.ndarray:
-    """The examples of an .npz, .csv or IDX file as an array (N, ...)."""
+    """The examples of an .npz, .csv or IDX file as an array (N, ...), read in bounded memory (each file's
+    decompressed or parsed size is checked against the memory available first); complex values are
+    refused, booleans become 0/1."""
     if not path.is_file():
         raise DataError(f"--input {path}: does not exist or is not a file")
     name = path.name.lower()
     if name.endswith(".npz"):
-        return _read_npz(path)
-    if name.endswith(".csv"):
-        return _read_csv(path)
-    if name.endswith(IDX_SUFFIXES) or "idx" in name:
+        x = _read_npz(path)
+    elif name.endswith(".csv"):
+        x = _read_csv(path)
+    elif name.endswith(IDX_SUFFIXES) or "idx" in name:
         from dnnconf.data import read_idx
 
-        return read_idx(path)
-    raise DataError(f"--input {path}: unknown format; accepted: .npz (array x or x_test), .csv, IDX (.idx, .gz, "
-                    f"*-ubyte)")
+        x = read_idx(path, where=f"--input {path}")
+    else:
+        raise DataError(f"--input {path}: unknown format; accepted: .npz (array x or x_test), .csv, IDX (.idx, "
+                        f".gz, *-ubyte)")
+    if np.issubdtype(x.dtype, np.complexfloating):
+        raise DataError(f"--input {path}: holds complex numbers ({x.dtype}); only real numbers work")
+    return x.astype(np.uint8) if x.dtype == np.bool_ else x
 
 
 def _read_npz(path: Path) -> np.ndarray:
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            for key in ("x", "x_test"):
-                if key in npz.files:
-                    return npz[key]
-            found = ", ".join(sorted(npz.files)) or "none"
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise DataError(f"--input {path}: cannot read the .npz file ({error})") from None
-    raise DataError(f"--input {path}: needs an array 'x' (or 'x_test'); found {found}")
+    from dnnconf.data.files import npz_members, read_npz  # (imports numpy only, but keeps --help fast)
+
+    where = f"--input {path}"
+    names = npz_members(where, path)
+    key = next((key for key in ("x", "x_test") if key in names), None)
+    if key is None:
+        found = ", ".join(sorted(names)) or "none"
+        raise DataError(f"{where}: needs an array 'x' (or 'x_test'); found {found}")
+    return read_npz(where, path, [key])[key]
 
 
 def _read_csv(path: Path) -> np.ndarray:
-    from dnnconf.data.sources import is_number  # (imports torch: not at `dnnconf --help` time)
+    from dnnconf.data.files import read_csv_numbers
 
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as file:
-            rows = [(number, row) for number, row in enumerate(csv.reader(file), 1) if any(c.strip() for c in row)]
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise DataError(f"--input {path}: cannot read the .csv file ({error})") from None
-    if rows and not all(is_number(cell) for cell in rows[0][1]):
-        rows = rows[1:]  # a header
-    if not rows:
-        raise DataError(f"--input {path}: no data rows")
-    width = len(rows[0][1])
-    for line, row in rows:
-        if len(row) != width:
-            raise DataError(f"--input {path}: line {line} has {len(row)} columns, expected {width}")
-        for column, cell in enumerate(row):
-            if not is_number(cell):
-                raise DataError(f"--input {path}: line {line}, column {column}: '{cell}' is not a number")
-    return np.array([row for _, row in rows], dtype=np.float64)
+    return read_csv_numbers(f"--input {path}", path)[1]
 
 
 def shaped(x: np.ndarray, input_shape: tuple[int, ...], path: Path) -> np.ndarray:

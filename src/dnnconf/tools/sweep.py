@@ -28,6 +28,7 @@ from dnnconf.tools.sweep_study import (
     make_pruner,
     make_storage,
     open_study,
+    require_optuna,
     resolve_direction,
     safe_url,
     study_exists,
@@ -85,6 +86,7 @@ def split_trials(trials: int, jobs: int) -> list[int]:
 
 def sweep(options: SweepOptions) -> SweepResult:
     """Validate everything up front, run the trials (in --jobs processes), write the summary files."""
+    require_optuna()
     import optuna
 
     from dnnconf.config import load_config

@@ -61,7 +61,9 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
 
 def cmd_sweep(args: argparse.Namespace, log: Any = print) -> int:
     from dnnconf.config import load_config
-    from dnnconf.tools.sweep import SweepOptions, default_out, sweep
+    from dnnconf.tools.sweep import SweepOptions, default_out, require_optuna, sweep
+
+    require_optuna()  # before anything is read or created
 
     out = Path(args.out) if args.out else default_out(load_config(args.config, args.set).name)
     options = SweepOptions(config=args.config, space=args.space, trials=args.trials, out=out, storage=args.storage,

@@ -96,8 +96,77 @@ def make_storage(url: str) -> Any:
 
     if url not in _STORAGES:
         engine = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}} if url.startswith("sqlite") else None
-        _STORAGES[url] = optuna.storages.RDBStorage(url, engine_kwargs=engine)
+        _STORAGES[url] = optuna.storages.RDBStorage(with_installed_driver(url), engine_kwargs=engine)
     return _STORAGES[url]
+
+
+def require_optuna() -> None:
+    """`dnnconf sweep` needs Optuna, an optional dependency (the `sweep` extra)."""
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise BadInput("needs Optuna, which is not installed: pip install 'optuna>=5,<6' "
+                       "(or, in a clone of dnnconf, pip install -e '.[sweep]', which adds the PostgreSQL "
+                       "driver for --storage postgresql://)") from None
+
+
+# the pip package of each database driver SQLAlchemy may name (its dialect's `driver`)
+DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "pg8000": "pg8000",
+                   "asyncpg": "asyncpg", "pymysql": "pymysql", "mysqldb": "mysqlclient",
+                   "mysqlconnector": "mysql-connector-python", "mariadbconnector": "mariadb",
+                   "oracledb": "oracledb", "cx_oracle": "cx_Oracle", "pyodbc": "pyodbc", "pymssql": "pymssql"}
+# for postgresql:// without a driver: the drivers tried in turn (SQLAlchemy 2.0 defaults to psycopg2,
+# 2.1 to psycopg 3; either works, so the URL works as written with whichever is installed)
+POSTGRES_DRIVERS = (("psycopg", "psycopg"), ("psycopg2", "psycopg2"), ("pg8000", "pg8000"))
+
+
+def with_installed_driver(url: str) -> str:
+    """`postgresql://…` naming the first installed PostgreSQL driver when SQLAlchemy's default for the
+    bare scheme is missing; any other URL unchanged."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # reported by open_study, with the cause
+    if parsed.drivername != "postgresql":
+        return url
+    if installed(parsed.get_dialect().driver):
+        return url
+    for driver, module in POSTGRES_DRIVERS:
+        if installed(module):
+            return parsed.set(drivername=f"postgresql+{driver}").render_as_string(hide_password=False)
+    return url
+
+
+def installed(module: str) -> bool:
+    """Whether `module` can be imported (found without importing it)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package missing, or a module stubbed out as None
+        return False
+
+
+def missing_driver_hint(url: str) -> str:
+    """What to install for the URL's database driver, from the driver SQLAlchemy actually picks."""
+    import sqlalchemy
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+        driver = parsed.get_dialect().driver
+    except Exception:  # noqa: BLE001 - an unknown dialect: say what we know
+        return "its database driver is not installed"
+    package = DRIVER_PACKAGES.get(driver, driver)
+    hint = (f"SQLAlchemy {sqlalchemy.__version__} opens {parsed.drivername}:// with the {driver} driver, which "
+            f"is not installed: pip install '{package}'")
+    if parsed.get_backend_name() == "postgresql":
+        hint += (" (or pip install -e '.[sweep]' in a clone of dnnconf; postgresql+psycopg:// takes "
+                 "psycopg[binary], postgresql+psycopg2:// psycopg2-binary)")
+    return hint
 
 
 def open_study(options: SweepOptions, study_name: str, seed: int | None) -> optuna.Study:
@@ -115,14 +184,13 @@ def open_study(options: SweepOptions, study_name: str, seed: int | None) -> optu
                                         load_if_exists=True, pruner=make_pruner(options),
                                         sampler=optuna.samplers.TPESampler(seed=seed))
             break
-        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError) as error:
+        except sqlalchemy.exc.DatabaseError as error:  # e.g. two workers creating the same table at once
             last = error
             time.sleep(0.5 + attempt)
         except sqlalchemy.exc.ArgumentError as error:
             raise BadInput(f"--storage {where}: not a database URL ({error})") from None
-        except ImportError as error:  # e.g. postgresql:// without psycopg2
-            raise BadInput(f"--storage {where}: its database driver is missing ({error}); e.g. "
-                           f"pip install psycopg2-binary for postgresql://, pymysql for mysql+pymysql://") from None
+        except ImportError:  # the URL's database driver is not installed
+            raise BadInput(f"--storage {where}: {missing_driver_hint(options.storage_url)}") from None
     else:
         message = str(last).splitlines()[0] if last else "unknown error"
         raise BadInput(f"--storage {where}: cannot open the study ({message})")
