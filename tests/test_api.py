@@ -8,6 +8,7 @@ import csv
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -220,13 +221,54 @@ def test_study_takes_the_flags_as_keywords(tmp_path):
 def test_load_predict_and_evaluate_go_through_the_model(run):
     pytest.importorskip("dnnconf.model")
     import numpy as np
-
-    from dnnconf.data import load_data
+    from sklearn.datasets import load_digits
 
     model = dnnconf.load(str(run.folder))
-    x = load_data(run.config.data).x_test[:7]
-    x = x.numpy() if hasattr(x, "numpy") else np.asarray(x)
+    x = load_digits().images[:7]  # raw pixels, 0..16
     expected = model.predict(x)
     assert np.array_equal(np.asarray(dnnconf.predict(run, x)), np.asarray(expected))
     assert dnnconf.evaluate(run.folder) == pytest.approx(model.evaluate("test"))
     assert dnnconf.evaluate(run)["accuracy"] == pytest.approx(run.test["accuracy"])
+    with pytest.raises(BadInput, match=r"mc_samples \(--mc-samples\): must be a whole number >= 1"):
+        dnnconf.predict(run, x, mc_samples=-1)
+
+
+class FakeModel:
+    """Records what the API asks of a Model (the real one is dnnconf.model's)."""
+
+    def __init__(self, folder):
+        self.folder, self.calls = folder, []
+
+    def predict(self, x):
+        self.calls.append(("predict", x))
+        return "labels"
+
+    def mc_predict(self, x, samples):
+        self.calls.append(("mc_predict", x, samples))
+        return "mc"
+
+    def evaluate(self, data):
+        self.calls.append(("evaluate", data))
+        return {"accuracy": 1.0}
+
+
+def test_the_model_functions_pass_a_plain_path_to_dnnconf_model(run, monkeypatch):
+    import types
+
+    loaded = []
+
+    def load(folder, **options):
+        loaded.append((folder, options))
+        return FakeModel(folder)
+
+    monkeypatch.setitem(sys.modules, "dnnconf.model", types.SimpleNamespace(load=load))
+    assert dnnconf.load(str(run.folder), device="cpu").folder == run.folder and loaded[-1][1] == {"device": "cpu"}
+    assert dnnconf.load(run).folder == run.folder
+    assert dnnconf.predict(run, [[0.0]]) == "labels" and dnnconf.predict(run, [[0.0]], mc_samples=5) == "mc"
+    assert dnnconf.evaluate(str(run.folder)) == {"accuracy": 1.0}
+    assert dnnconf.evaluate(run, ([[0.0]], [0])) == {"accuracy": 1.0}
+    with pytest.raises(BadInput, match="MC dropout metrics are measured on a split"):
+        dnnconf.evaluate(run, ([[0.0]], [0]), mc_samples=3)
+    with pytest.raises(RunFolderError, match="no-such-run: no such run folder"):
+        dnnconf.load("no-such-run")
+    assert all(isinstance(folder, Path) for folder, _ in loaded)

@@ -154,13 +154,14 @@ def load(run: Any, **options: Any) -> Any:
     return load_model(run_folder(run), **options)
 
 
-def predict(run: Any, x: Any, *, mc_samples: int | None = None, seed: int = 0) -> Any:
+def predict(run: Any, x: Any, *, mc_samples: int | None = None) -> Any:
     """`load(run).predict(x)` on raw inputs (NumPy or torch, any batch size); with `mc_samples`, MC dropout:
-    `load(run).mc_predict(x, mc_samples)` (the mean, std and entropy of the samples' probabilities)."""
+    `load(run).mc_predict(x, mc_samples)` (the samples' mean probabilities with their spread). For more
+    than one call, load the model once with `load`."""
     if mc_samples is None:
         return load(run).predict(x)
     _check_samples(mc_samples)
-    return load(run).mc_predict(x, mc_samples, seed=seed)
+    return load(run).mc_predict(x, mc_samples)
 
 
 def evaluate(run: Any, data: str | tuple = "test", *, mc_samples: int | None = None, seed: int = 0) -> dict:
