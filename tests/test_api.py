@@ -208,7 +208,7 @@ def test_study_takes_the_flags_as_keywords(tmp_path):
     summary = dnnconf.study("optimizers", quick=True, seeds=1, epochs=1, train_size=100, out=tmp_path / "s",
                             quiet=True)
     assert summary.rows and {row["variant"] for row in summary.rows} >= {"sgd"}
-    assert "|" in summary.summary and summary.plots
+    assert "|" in summary.summary and summary.plots and "data:image/png;base64," in summary._repr_html_()
     with pytest.raises(BadInput, match="study 'optimisers': not one of the known studies .did you mean 'optimizers'"):
         dnnconf.study("optimisers")
     with pytest.raises(BadInput, match="study optimizers: unknown option 'sedes' .did you mean 'seeds'"):
