@@ -54,6 +54,22 @@ def test_list_shows_every_family():
     assert dnnconf("list", "optimizers").stdout.splitlines()[0] == "optimizers:"
 
 
+def test_list_names_the_notes_optimizers_regularizers_and_constraints():
+    result = dnnconf("list")
+    for family, name in (("optimizers", "momentum"), ("optimizers", "nesterov"), ("regularizers", "l1"),
+                         ("regularizers", "l2"), ("regularizers", "l1_l2"), ("constraints", "max_norm")):
+        lines = dnnconf("list", family).stdout.splitlines()
+        assert lines[0] == f"{family}:" and any(line.split()[0] == name for line in lines[1:]), (family, name)
+        assert f"{family}:" in result.stdout
+
+
+def test_version():
+    from dnnconf import __version__
+
+    result = dnnconf("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"dnnconf {__version__}"
+
+
 def test_train_then_evaluate(tmp_path, config):
     result = dnnconf("train", config, "--out", tmp_path / "run", "--set", "model.hidden=[20]")
     assert result.returncode == 0, result.stderr

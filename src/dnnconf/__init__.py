@@ -1,14 +1,19 @@
 """dnnconf: the note's techniques for configuring deep networks, as configuration, on PyTorch.
 
-The Python API, imported on first use so `import dnnconf` stays light:
+The Python API (docs/python.md), imported on first use so `import dnnconf` stays light. A config is a
+YAML path, a run folder, a mapping or a `Config`; a run is its folder or the result of `fit`:
 
     import dnnconf
-    config = dnnconf.load_config("examples/fashion_mnist_default.yaml", ["training.epochs=5"])
-    result = dnnconf.fit(config)                     # a run folder; result.test, result.state.history
-    found = dnnconf.lr_find(config)                  # the learning-rate range test
-    report = dnnconf.diagnose(config)                # per-layer gradient health with verdicts
-    findings = dnnconf.check_config(config)          # the note's rules
-    network, plan = dnnconf.pretrained_network(config)  # with a pretrain section: the encoder's layers
+    result = dnnconf.fit("examples/digits_default.yaml", overrides=["training.epochs=5"], quiet=True)
+    result.history["val_accuracy"]                   # one value an epoch; result.test, result.stop_reason
+    model = dnnconf.load(result.folder)              # raw inputs in: model.predict(x), model.evaluate("test")
+    found = dnnconf.lr_find(config)                  # found.suggestion, found.lrs, found.losses
+    report = dnnconf.diagnose(config_or_run)         # per-layer health: report.rows, report.verdict
+    findings = dnnconf.check(config)                 # the note's rules
+    recommended = dnnconf.recommend(deep=True)       # recommended.config, recommended.yaml
+
+and `evaluate`, `predict`, `export`, `sweep`, `study`, one a command; in a notebook each result shows
+itself as a table and a plot.
 """
 
 from __future__ import annotations
@@ -23,22 +28,27 @@ _API = {
     "config_from_dict": "dnnconf.config",
     "dump_config": "dnnconf.config",
     "Config": "dnnconf.config",
-    "fit": "dnnconf.run",  # `dnnconf.run.train` (`dnnconf.train` is the subpackage of the loop)
-    "load_run": "dnnconf.run",
-    "evaluate_run": "dnnconf.run",
-    "lr_find": "dnnconf.tools.lr_finder",
-    "diagnose": "dnnconf.tools.diagnostics",
+    "fit": "dnnconf.api",
+    "load": "dnnconf.api",
+    "evaluate": "dnnconf.api",
+    "predict": "dnnconf.api",
+    "lr_find": "dnnconf.api",
+    "diagnose": "dnnconf.api",
+    "check": "dnnconf.api",
+    "recommend": "dnnconf.api",
+    "export": "dnnconf.api",
+    "sweep": "dnnconf.api",
+    "study": "dnnconf.api",
+    "load_run": "dnnconf.api",
+    "evaluate_run": "dnnconf.api",
     "check_config": "dnnconf.advice",
     "pretrained_network": "dnnconf.tools.pretrain",
 }
 
 
-_ALIASES = {"fit": "train"}
-
-
 def __getattr__(name: str) -> Any:
     if name in _API:
-        return getattr(import_module(_API[name]), _ALIASES.get(name, name))
+        return getattr(import_module(_API[name]), name)
     raise AttributeError(f"module 'dnnconf' has no attribute {name!r}")
 
 

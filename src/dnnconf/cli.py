@@ -15,7 +15,7 @@ from typing import Any
 
 from dnnconf.limits import INT64_MAX, INT64_MIN, MAX_MC_SAMPLES, SEED_MAX, shorten
 
-FAMILIES = ("initializers", "activations", "optimizers", "schedules", "layers")
+FAMILIES = ("initializers", "activations", "optimizers", "schedules", "regularizers", "constraints", "layers")
 # lr-find, diagnose, check and recommend add their own subcommands (dnnconf.tools, dnnconf.advice)
 
 
@@ -135,13 +135,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from dnnconf.nn.activations import ACTIVATIONS
+    from dnnconf.nn.constraints import CONSTRAINTS
     from dnnconf.nn.initializers import INITIALIZERS
     from dnnconf.nn.layers import LAYERS
+    from dnnconf.nn.regularizers import REGULARIZERS
     from dnnconf.optim.optimizers import OPTIMIZERS
     from dnnconf.optim.schedules import SCHEDULES
 
     registries = {"initializers": INITIALIZERS, "activations": ACTIVATIONS, "optimizers": OPTIMIZERS,
-                  "schedules": SCHEDULES, "layers": LAYERS}
+                  "schedules": SCHEDULES, "regularizers": REGULARIZERS, "constraints": CONSTRAINTS, "layers": LAYERS}
     chosen = [args.family] if args.family else list(registries)
     for family in chosen:
         print(f"{family}:")
@@ -155,6 +157,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 def build_parser() -> Parser:
     parser = Parser(prog="dnnconf", description="Configure and train deep neural networks as the note teaches.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    from dnnconf import __version__
+
+    parser.add_argument("--version", action="version", version=f"dnnconf {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a config into a run folder")

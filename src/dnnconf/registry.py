@@ -87,6 +87,10 @@ class Entry:
     params: type[Params]
     description: str
     aliases: tuple[str, ...] = ()
+    # a preset: a documented name for another entry of the family with some parameters fixed
+    # (`momentum` is sgd with momentum 0.9); it resolves to that entry, so resolved configs show the meaning
+    expands_to: str | None = None
+    fixed: tuple[tuple[str, Any], ...] = ()
 
 
 class Registry:
@@ -115,6 +119,20 @@ class Registry:
             return factory
 
         return decorate
+
+    def preset(self, name: str, description: str, params: type[Params], expands_to: str,
+               fixed: dict[str, Any] | None = None) -> None:
+        """Register `name` as `expands_to` with `params` (their own defaults) and `fixed` values set.
+
+        `resolve` returns the target's complete mapping: `{name: momentum}` resolves to
+        `{name: sgd, momentum: 0.9, nesterov: false, …}`. A key in `fixed` is not one of `params`, so a
+        config cannot contradict the preset (`{name: nesterov, nesterov: false}` is an unknown key).
+        """
+        target = self.get(expands_to)  # registered first: a preset of an unknown entry is a bug here
+        if name in self._entries or name in self._aliases:
+            raise ValueError(f"{self.family}: '{name}' is registered twice")
+        self._entries[name] = Entry(name, target.factory, params, description, (), expands_to,
+                                    tuple((fixed or {}).items()))
 
     def names(self) -> list[str]:
         return sorted(self._entries)
@@ -162,7 +180,10 @@ class Registry:
             raise ConfigError(
                 describe_validation_error(where, error, list(entry.params.model_fields))
             ) from None
-        return {"name": entry.name, **params.model_dump(mode="json")}
+        values = params.model_dump(mode="json")
+        if entry.expands_to is not None:
+            return self.resolve({"name": entry.expands_to, **values, **dict(entry.fixed)}, path)
+        return {"name": entry.name, **values}
 
     def build(self, spec: Any, path: str = "", **extra: Any) -> Any:
         """Resolve a spec and call its factory with the validated parameters (plus `extra`)."""

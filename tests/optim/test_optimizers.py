@@ -131,13 +131,45 @@ def assert_close_to_keras(ours, theirs):
         torch.testing.assert_close(a, b, rtol=RTOL, atol=ATOL)
 
 
+OWN_CLASSES = [entry.name for entry in OPTIMIZERS if entry.expands_to is None]  # not the note's presets
+
+
 def test_every_optimizer_has_a_keras_twin_and_a_description():
-    assert sorted(KERAS_CLASSES) == OPTIMIZERS.names()
+    assert sorted(KERAS_CLASSES) == OWN_CLASSES
     for entry in OPTIMIZERS:
         assert entry.description and "\n" not in entry.description and "|" not in entry.description
 
 
-@pytest.mark.parametrize("name", OPTIMIZERS.names())
+@pytest.mark.parametrize("preset, meaning", [
+    ("momentum", {"name": "sgd", "momentum": 0.9}),
+    ("nesterov", {"name": "sgd", "momentum": 0.9, "nesterov": True}),
+    ({"name": "nesterov", "learning_rate": 0.001, "momentum": 0.95},
+     {"name": "sgd", "learning_rate": 0.001, "momentum": 0.95, "nesterov": True}),
+])
+def test_the_notes_optimizer_names_resolve_to_sgd_with_its_momentum(preset, meaning):
+    """"Momentum optimization" and "Nesterov accelerated gradient" (the note's §3) are sgd with momentum 0.9."""
+    assert OPTIMIZERS.resolve(preset) == OPTIMIZERS.resolve(meaning)
+    assert isinstance(OPTIMIZERS.build(preset, params=[torch.nn.Parameter(torch.zeros(2))]),
+                      type(OPTIMIZERS.build("sgd", params=[torch.nn.Parameter(torch.zeros(2))])))
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"name": "nesterov", "nesterov": False}, "optimizer.nesterov: unknown key; accepted: learning_rate, momentum"),
+    ({"name": "momentum", "momentum": 0.0}, "optimizer.momentum: Input should be greater than 0"),
+])
+def test_a_preset_cannot_be_contradicted(spec, message):
+    with pytest.raises(ConfigError, match=message):
+        OPTIMIZERS.resolve(spec, "optimizer")
+
+
+def test_a_resolved_config_shows_what_the_preset_means():
+    from dnnconf.config import config_from_dict, dump_config
+
+    text = dump_config(config_from_dict({"optimizer": {"name": "momentum"}}))
+    assert "name: sgd" in text and "momentum: 0.9" in text and "nesterov: false" in text
+
+
+@pytest.mark.parametrize("name", OWN_CLASSES)
 def test_names_and_defaults_are_keras(name):
     keras = pytest.importorskip("keras")
     signature = inspect.signature(getattr(keras.optimizers, KERAS_CLASSES[name]).__init__)

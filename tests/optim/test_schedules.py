@@ -66,3 +66,36 @@ def test_keras_reference_values():
         ours = build(spec)
         for step in (0, 1, 150, 400, 1000):
             assert math.isclose(ours(step), float(reference(step)), rel_tol=1e-6), (spec, step)
+
+
+def test_cosine_warmup_from_zero_is_kerass_own_example():
+    """Keras's docstring example: CosineDecay(initial_learning_rate=0, decay_steps, warmup_target, warmup_steps)."""
+    keras = pytest.importorskip("keras")
+    spec = {"name": "cosine", "initial_learning_rate": 0, "decay_steps": 700, "warmup_target": 0.1,
+            "warmup_steps": 200}
+    reference = keras.optimizers.schedules.CosineDecay(0.0, 700, warmup_target=0.1, warmup_steps=200)
+    ours = build(spec, base_lr=0.05)  # the optimizer's rate does not count: the schedule names its own start
+    assert ours(0) == 0.0
+    for step in (0, 1, 100, 199, 200, 201, 550, 900, 1200):
+        assert math.isclose(ours(step), float(reference(step)), rel_tol=1e-6, abs_tol=1e-12), step
+
+
+def test_initial_learning_rate_replaces_the_optimizers_rate():
+    s = build({"name": "cosine", "initial_learning_rate": 0.2, "decay_steps": 100}, base_lr=0.01)
+    assert s(0) == pytest.approx(0.2) and s(50) == pytest.approx(0.1)
+    assert build({"name": "cosine", "decay_steps": 100}, base_lr=0.01)(0) == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("spec", [
+    {"name": "cosine", "initial_learning_rate": 0, "decay_steps": 100},
+    {"name": "cosine", "initial_learning_rate": 0, "decay_steps": 100, "warmup_target": 0.1},
+])
+def test_a_zero_start_without_warmup_is_refused(spec):
+    with pytest.raises(ConfigError, match="initial_learning_rate: 0 needs a warmup"):
+        build(spec)
+
+
+def test_a_negative_start_is_refused():
+    with pytest.raises(ConfigError, match="initial_learning_rate"):
+        build({"name": "cosine", "initial_learning_rate": -0.1, "decay_steps": 100, "warmup_target": 0.1,
+               "warmup_steps": 10})

@@ -9,6 +9,10 @@ group at every step, so schedules may change it), and t the step count starting 
   with nesterov: m ← βm − ηg, θ ← θ + βm − ηg. Keras's velocity m includes η, so a schedule that
   changes η between steps changes only the new gradient's share (torch.optim.SGD's velocity is Σg and
   rescales the whole history instead).
+- momentum, nesterov: the note's names for "momentum optimization" and "Nesterov accelerated gradient"
+  (§3), presets of sgd with the note's momentum β 0.9 (η 0.01): `{name: momentum}` resolves to
+  `{name: sgd, momentum: 0.9, nesterov: false}`, `{name: nesterov}` to the same with nesterov true.
+  Keras has no such classes; the note builds both as `SGD(learning_rate=0.001, momentum=0.9[, nesterov=True])`.
 - adagrad (η 0.001, initial_accumulator_value 0.1, ε 1e-7): s ← s + g², θ ← θ − ηg/√(s + ε).
 - rmsprop (η 0.001, rho ρ 0.9, momentum β 0.0, ε 1e-7, centered false): s ← ρs + (1−ρ)g²; centered:
   ḡ ← ρḡ + (1−ρ)g and the denominator is √(s − ḡ² + ε), else √(s + ε); Δ = ηg/denominator; with
@@ -91,6 +95,14 @@ class SGDParams(Params):
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov: true needs momentum > 0 (the note uses momentum: 0.9)")
         return self
+
+
+class MomentumParams(Params):
+    """sgd's parameters with the note's momentum (β 0.9) as the default; β must be > 0."""
+
+    learning_rate: float = _rate(0.01)
+    momentum: float = Field(0.9, gt=0, lt=1)
+    weight_decay: float | None = _weight_decay(None)
 
 
 class AdagradParams(Params):
@@ -257,6 +269,12 @@ class SGD(KerasOptimizer):
             else:
                 buffer.div_(-lr)
                 state["velocity_lr"] = lr
+
+
+OPTIMIZERS.preset("momentum", "momentum optimization (the note's §3): sgd with momentum 0.9, nesterov false",
+                  MomentumParams, "sgd", {"nesterov": False})
+OPTIMIZERS.preset("nesterov", "Nesterov accelerated gradient (the note's §3): sgd with momentum 0.9, nesterov true",
+                  MomentumParams, "sgd", {"nesterov": True})
 
 
 @OPTIMIZERS.register("adagrad", "per-parameter rates from the sum of squared gradients: s ← s + g², "

@@ -9,6 +9,10 @@ optimizer's `learning_rate`. Formulas (the note's section 4, Keras's classes):
 - piecewise_constant: values[i] while boundaries[i-1] < t ≤ boundaries[i] (Keras PiecewiseConstantDecay).
 - cosine: η₀·[(1 − alpha)·½(1 + cos(π·min(t, s)/s)) + alpha] (Keras CosineDecay); with `warmup_target`,
   η rises linearly from η₀ to warmup_target over `warmup_steps`, then decays from warmup_target.
+  `initial_learning_rate` is Keras's argument of that name and replaces η₀ for this schedule (null: the
+  optimizer's learning_rate); 0 is allowed with a warmup_target, so Keras's own example
+  `CosineDecay(initial_learning_rate=0, decay_steps=…, warmup_target=…, warmup_steps=…)` is
+  `{name: cosine, initial_learning_rate: 0, decay_steps: …, warmup_target: …, warmup_steps: …}`.
 - one_cycle: the note's OneCycleScheduler: start_lr → max_lr linearly over the first half of the
   cycle, back to start_lr over the second, then down to last_lr over the last iterations; momentum
   (when the optimizer has one) goes max_momentum → min_momentum → max_momentum.
@@ -139,10 +143,21 @@ class Piecewise(Schedule):
 
 
 class CosineParams(DecayParams):
+    initial_learning_rate: float | None = Field(
+        None, ge=0, allow_inf_nan=False,
+        description="the rate at step 0 (Keras's name); null: the optimizer's learning_rate; 0: a warmup from zero")
     alpha: float = Field(0.0, ge=0, le=1, description="final rate as a share of the starting one")
     warmup_target: float | None = Field(None, gt=0, description="rate reached by a linear warmup")
     warmup_steps: int = Field(0, ge=0)
     warmup_epochs: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _zero_needs_a_warmup(self) -> CosineParams:
+        if self.initial_learning_rate == 0 and (
+                self.warmup_target is None or (self.warmup_steps == 0 and self.warmup_epochs is None)):
+            raise ValueError("initial_learning_rate: 0 needs a warmup (warmup_target and warmup_steps or "
+                             "warmup_epochs), else the rate stays 0")
+        return self
 
 
 @dataclass
@@ -265,10 +280,11 @@ def piecewise_constant(base_lr: float, steps_per_epoch: int, total_steps: int, b
 @SCHEDULES.register("cosine", "cosine decay from η₀ (or after a linear warmup) to alpha·η (Keras CosineDecay)",
                     CosineParams)
 def cosine(base_lr: float, steps_per_epoch: int, total_steps: int, decay_steps: int | None,
-           decay_epochs: float | None, staircase: bool, alpha: float, warmup_target: float | None,
-           warmup_steps: int, warmup_epochs: float | None) -> Schedule:
+           decay_epochs: float | None, staircase: bool, initial_learning_rate: float | None, alpha: float,
+           warmup_target: float | None, warmup_steps: int, warmup_epochs: float | None) -> Schedule:
     warmup = warmup_epochs * steps_per_epoch if warmup_epochs is not None else float(warmup_steps)
-    return Cosine(base_lr, _steps(decay_steps, decay_epochs, steps_per_epoch), alpha, warmup_target, warmup)
+    start = base_lr if initial_learning_rate is None else initial_learning_rate
+    return Cosine(start, _steps(decay_steps, decay_epochs, steps_per_epoch), alpha, warmup_target, warmup)
 
 
 @SCHEDULES.register("one_cycle", "the note's 1cycle: up to max_lr, back down, then far below", OneCycleParams)
