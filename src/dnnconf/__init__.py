@@ -9,6 +9,7 @@ The Python API, imported on first use so `import dnnconf` stays light:
     report = dnnconf.diagnose(config)                # per-layer gradient health with verdicts
     findings = dnnconf.check_config(config)          # the note's rules
     network, plan = dnnconf.pretrained_network(config)  # with a pretrain section: the encoder's layers
+    page = dnnconf.compare(["runs/a", "runs/b"])      # compare.html: curves overlaid, differing keys
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ _API = {
     "diagnose": "dnnconf.tools.diagnostics",
     "check_config": "dnnconf.advice",
     "pretrained_network": "dnnconf.tools.pretrain",
+    "compare": "dnnconf.report.compare",
 }
 
 

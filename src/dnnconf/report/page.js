@@ -46,7 +46,7 @@
 
   function header() {
     var state = status();
-    var badge = el("span", {"class": "badge " + state}, [t(state)]);
+    var badge = state ? el("span", {"class": "badge " + state}, [t(state)]) : el("span", {}, []);
     var langButton = el("button", {"type": "button", "id": "lang"}, [t("language")]);
     langButton.onclick = function () {
       lang = lang === "en" ? "zh" : "en";
@@ -97,7 +97,8 @@
     var hidden = [];
     spec.series.forEach(function (s, i) {
       var color = PALETTE[(s.color === undefined ? i : s.color) % PALETTE.length];
-      var line = {label: t(s.label), stroke: color, width: 1.8, spanGaps: true,
+      var name = s.raw ? s.label : t(s.label);
+      var line = {label: name, stroke: color, width: 1.8, spanGaps: true,
                   points: {show: !s.stepped && spec.x.length <= 60, size: 4}};
       if (s.dash) line.dash = [6, 4];
       if (s.stepped) line.paths = uPlot.paths.stepped({align: 1});
@@ -106,7 +107,7 @@
       if (s.band) {
         var mean = columns.length - 1;
         [s.band[1], s.band[0]].forEach(function (values) {
-          series.push({label: t(s.label) + " ±σ", stroke: alpha(color, 0.35), width: 0.5, spanGaps: true,
+          series.push({label: name + " ±σ", stroke: alpha(color, 0.35), width: 0.5, spanGaps: true,
                        points: {show: false}});
           columns.push(values);
           hidden.push(columns.length - 1);
