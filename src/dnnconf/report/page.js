@@ -8,6 +8,7 @@
                  "#bcbd22", "#17becf"];
   var FONT = '12px system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC", ' +
              '"WenQuanYi Micro Hei", "PingFang SC", "Microsoft YaHei", sans-serif';
+  var WHOLE = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 1e7];
   var plots = [];
   var refreshTimer = null;
 
@@ -119,7 +120,7 @@
     var options = {
       width: 400, height: 260, legend: {live: true},
       scales: {x: {time: false}, y: spec.log ? {distr: 3} : {}},
-      axes: [{label: t(spec.x_label), font: FONT, labelFont: FONT}, yAxis],
+      axes: [{label: t(spec.x_label), font: FONT, labelFont: FONT, incrs: WHOLE}, yAxis],
       series: series, bands: bands,
       cursor: {drag: {x: true, y: false}},
       hooks: {setSelect: [function () {  // a zoomed view should not be reset by the next reload
