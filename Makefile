@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= examples/fashion_mnist_default.yaml
 
-.PHONY: setup data demo test lint clean
+.PHONY: setup data browser demo test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,13 +28,25 @@ data:
 	  echo "no apt: dnnconf will download Fashion-MNIST into ~/.cache/dnnconf/fashion_mnist on first use"; \
 	fi
 
+# Debian's chromium (and a small Chinese font) for tests/report's headless-browser checks of the HTML pages;
+# without it those tests are skipped, with the reason.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q .; then \
+	  echo "chromium: $$(command -v chromium)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null) \
+	    || echo "apt-get could not install chromium; the browser tests will be skipped"; \
+	else \
+	  echo "no apt: install chromium for the browser tests (tests/report/test_browser.py), or they are skipped"; \
+	fi
+
 demo: setup data
 	$(BIN)/dnnconf train $(CONFIG) --out runs/demo --force
 
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup data lint
+test: setup data browser lint
 	$(BIN)/python -m pytest
 
 clean:
