@@ -27,29 +27,40 @@ if TYPE_CHECKING:
     from dnnconf.train.loop import Loop, TrainState
 
 REPORT_FILE = "report.html"
-MAX_STEP_POINTS = 2000
+MAX_STEP_POINTS = 1000  # a chart is ~600 pixels wide
 LAYER_PREFIX = "grad_norm/"
 SERIES_LABELS = {"grad_norm": "grad_norm_series", "momentum": "momentum_series"}  # history column → string id
 
 
 class StepCurve:
-    """A per-step curve stored as change points: [[step, value], …] keeping each run's first and last step."""
+    """A per-step curve stored as change points (the first and last step of each run of equal values), in
+    two flat lists: numbers are not tracked by Python's garbage collector, so a long run's curve (tens of
+    thousands of points) adds nothing to the collections that every page build triggers."""
 
     def __init__(self) -> None:
-        self.points: list[list[float]] = []
+        self.steps: list[int] = []
+        self.values: list[float] = []
+
+    @property
+    def points(self) -> list[list[float]]:
+        return [[step, value] for step, value in zip(self.steps, self.values, strict=True)]
 
     def add(self, step: int, value: float) -> None:
-        points = self.points
-        if len(points) >= 2 and points[-1][1] == value and points[-2][1] == value:
-            points[-1][0] = step
+        values = self.values
+        if len(values) >= 2 and values[-1] == value and values[-2] == value:
+            self.steps[-1] = step
         else:
-            points.append([step, value])
+            self.steps.append(step)
+            values.append(value)
 
-    def thinned(self) -> list[list[float]]:
-        stride = math.ceil(len(self.points) / MAX_STEP_POINTS)
+    def thinned(self) -> tuple[list[int], list[float]]:
+        """At most about MAX_STEP_POINTS points, evenly chosen, the last one kept."""
+        stride = math.ceil(len(self.steps) / MAX_STEP_POINTS)
         if stride <= 1:
-            return self.points
-        return self.points[::stride] + ([self.points[-1]] if (len(self.points) - 1) % stride else [])
+            return self.steps, self.values
+        last = [-1] if (len(self.steps) - 1) % stride else []
+        return (self.steps[::stride] + [self.steps[i] for i in last],
+                self.values[::stride] + [self.values[i] for i in last])
 
 
 def extend_step_curves(lr: StepCurve, momentum: StepCurve, schedule: Any, history: list[dict[str, float]],
@@ -125,12 +136,12 @@ def _epoch_chart(chart_id: str, title: str, history: list[dict[str, float]], key
 
 
 def _step_chart(chart_id: str, title: str, label: str, curve: StepCurve) -> dict[str, Any] | None:
-    points = curve.thinned()
-    if not points:
+    steps, raw = curve.thinned()
+    if not steps:
         return None
-    values = [finite(v) for _, v in points]
+    values = [finite(float(f"{v:.6g}")) for v in raw]  # 6 digits, as history.csv: a smaller page
     return {"id": chart_id, "title": title, "x_label": "step", "log": positive_spread(values),
-            "x": [int(s) for s, _ in points], "series": [{"label": label, "values": values, "stepped": True}]}
+            "x": list(steps), "series": [{"label": label, "values": values, "stepped": True}]}
 
 
 def run_charts(history: list[dict[str, float]], metric: str, lr: StepCurve, momentum: StepCurve) -> list[dict]:
