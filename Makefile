@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= examples/fashion_mnist_default.yaml
 
-.PHONY: setup data postgresql demo test lint clean
+.PHONY: setup data postgresql browser demo test lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,13 +39,25 @@ postgresql:
 	  echo "no apt (or not root): the PostgreSQL sweep test will be skipped"; \
 	fi
 
+# Debian's chromium (and a small Chinese font) for tests/report's headless-browser checks of the HTML pages;
+# without it those tests are skipped, with the reason.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && fc-list :lang=zh 2>/dev/null | grep -q .; then \
+	  echo "chromium: $$(command -v chromium)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null) \
+	    || echo "apt-get could not install chromium; the browser tests will be skipped"; \
+	else \
+	  echo "no apt: install chromium for the browser tests (tests/report/test_browser.py), or they are skipped"; \
+	fi
+
 demo: setup data
 	$(BIN)/dnnconf train $(CONFIG) --out runs/demo --force
 
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup data postgresql lint
+test: setup data postgresql browser lint
 	$(BIN)/python -m pytest
 
 clean:

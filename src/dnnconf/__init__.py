@@ -13,7 +13,7 @@ YAML path, a run folder, a mapping or a `Config`; a run is its folder or the res
     recommended = dnnconf.recommend(deep=True)       # recommended.config, recommended.yaml
 
 and `evaluate`, `predict`, `export`, `sweep`, `study`, one a command; in a notebook each result shows
-itself as a table and a plot.
+itself as a table and a plot; `compare([run, run, …])` overlays runs in one HTML page.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ _API = {
     "evaluate_run": "dnnconf.api",
     "check_config": "dnnconf.advice",
     "pretrained_network": "dnnconf.tools.pretrain",
+    "compare": "dnnconf.report.compare",
 }
 
 

@@ -200,6 +200,7 @@ def build_parser() -> Parser:
     add_export(commands)
     add_sweep(commands)
     add_study(commands)
+    __import__("dnnconf.tools.compare_command", fromlist=["add_command"]).add_command(commands)  # dnnconf compare
     return parser
 
 

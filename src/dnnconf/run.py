@@ -1,7 +1,8 @@
 """Run folders: train a config into one, resume one, load one back.
 
 `runs/<name>-<timestamp>/`: config.yaml (resolved, replayable) · normalization.json (the training
-split's statistics) · model.safetensors · checkpoint/ · history.csv · plots/ · metrics.json · report.md
+split's statistics) · model.safetensors · checkpoint/ · history.csv · plots/ · metrics.json · report.md ·
+report.html (rewritten after every epoch while training; dnnconf.report)
 With a `transfer` section: the network comes from `dnnconf.tools.transfer.build_transferred` (the inputs
 normalized with the source's statistics unless `transfer.normalization: own`), a `Freezing` listener
 freezes and unfreezes the reused layers, history.csv gets a `trainable` column (trainable parameters in
@@ -225,7 +226,8 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
         stateful.insert(0, freezing)  # first: the unfreezing happens before the epoch, its state is checkpointed
     checkpointer = Checkpointer(folder / "checkpoint", stateful, config.training.checkpoint_every)
     extra = listeners
-    own = [HistoryLog(folder / "history.csv"), checkpointer, Progress(quiet=quiet)] if main else [checkpointer]
+    own = [HistoryLog(folder / "history.csv"), checkpointer, Progress(quiet=quiet), *viewers(folder, config)] \
+        if main else [checkpointer]
     listeners = [*stateful, *own, *extra]
     if config.training.layer_stats:
         from dnnconf.train.layer_stats import LayerGradientNorms
@@ -295,6 +297,22 @@ def write_outputs(folder: Path, config: Config, network: Network, state: TrainSt
         learning_rate_per_step(lr_per_step(schedule, state, steps_per_epoch),
                                folder / "plots" / "learning_rate.png", steps_per_epoch, config.name)
     write_atomic(folder / "report.md", report(config, folder, network, state, test))
+    from dnnconf.report.run_report import write_run_report
+
+    write_run_report(folder, config, state, test, schedule, steps_per_epoch)
+
+
+def viewers(folder: Path, config: Config) -> list[Listener]:
+    """The listeners that let a person watch a run as it trains: report.html after every epoch, and
+    TensorBoard's event files with `training.tensorboard`."""
+    from dnnconf.report.run_report import RunReport
+
+    listeners: list[Listener] = [RunReport(folder, config)]
+    if config.training.tensorboard:
+        from dnnconf.train.tensorboard import TensorBoardLog
+
+        listeners.append(TensorBoardLog(folder, config))
+    return listeners
 
 
 def lr_per_step(schedule: Any, state: TrainState, steps_per_epoch: int) -> list[float]:

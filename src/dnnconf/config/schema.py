@@ -248,6 +248,20 @@ class TrainingConfig(Strict):
         description="train K copies differing only in seed (seed, seed+1, …) as one batched computation; "
         "each member gets its own run folder seed-<s>/ (dense, batch_norm, dropout and activation layers)"
     )
+    tensorboard: bool | str = Field(
+        False, description="write TensorBoard event files (scalars, weight and gradient histograms, the config): "
+        "true: into <run>/tensorboard/; a path: into <path>/<run folder name>/ (needs the tensorboard extra)"
+    )
+
+    @field_validator("tensorboard")
+    @classmethod
+    def _tensorboard_target(cls, value: bool | str, info: Any) -> bool | str:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("true, false or a folder path")
+        if value and info.data.get("parallel_seeds", 1) > 1:
+            raise ValueError("not available with training.parallel_seeds > 1 (one event log a run); use "
+                             "parallel_seeds: 1 or tensorboard: false")
+        return value
 
 
 def _top_layers(value: Any) -> Any:
