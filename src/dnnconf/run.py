@@ -32,7 +32,7 @@ from dnnconf.errors import ConfigError, Diverged, RunFolderError
 from dnnconf.nn.build import Network, count_parameters
 from dnnconf.optim.schedules import Performance
 from dnnconf.train import distributed as dist
-from dnnconf.train import setup
+from dnnconf.train import setup, threads
 from dnnconf.train.callbacks import EarlyStopping, Listener
 from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, load_checkpoint, restore, write_atomic
 from dnnconf.train.history import HistoryLog, history_csv
@@ -124,8 +124,7 @@ def train(config: Config, folder: Path | None = None, *, resume: Path | None = N
     flushing = denormals_flushed()
     torch.set_flush_denormal(True)
     try:
-        if config.training.threads:
-            torch.set_num_threads(config.training.threads)
+        threads.apply(config.training.threads)  # the cores free now, unless the user chose (train/threads.py)
         with dist.session(setup.pick_device(config.training.device)) as (shared, device):
             return _train(config, folder, resume=resume, force=force, quiet=quiet or not dist.main_only(shared),
                           log=log, listeners=listeners, shared=shared, device=device, plots=plots)
@@ -213,6 +212,7 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
         dist.on_main(shared, lambda: _write_inputs(folder, config, dataset.normalization))
     if not quiet:
         log(f"run folder: {folder}")
+        log(threads.describe())
         for line in summary_lines(network):
             log(line)
     stateful: list[Listener] = []
@@ -226,7 +226,7 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
     checkpointer = Checkpointer(folder / "checkpoint", stateful, config.training.checkpoint_every)
     extra = listeners
     own = [HistoryLog(folder / "history.csv"), checkpointer, Progress(quiet=quiet)] if main else [checkpointer]
-    listeners = [*stateful, *own, *extra]
+    listeners = [*stateful, *own, threads.ThreadWatch(), *extra]  # the watch re-chooses threads as load changes
     if config.training.layer_stats:
         from dnnconf.train.layer_stats import LayerGradientNorms
 
