@@ -37,6 +37,7 @@ from dnnconf.train.callbacks import EarlyStopping, Listener
 from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, load_checkpoint, restore, write_atomic
 from dnnconf.train.history import HistoryLog, history_csv
 from dnnconf.train.loop import Loop, TrainState, evaluate
+from dnnconf.train.precision import check_precision, mixed_forward
 from dnnconf.train.progress import Progress
 
 REMEDIES = (
@@ -166,6 +167,7 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
         from dnnconf.train.compiled import check_compilable
 
         check_compilable(device)  # before any folder is made
+    check_precision(config.training.precision, device, config.training.parallel_seeds)
     if resume is not None:
         folder = dist.on_main(shared, lambda: _check_resume(config, resume, force))
     else:  # rank 0 names it (a timestamp) and creates it; the others learn the name
@@ -238,6 +240,8 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
         from dnnconf.train.compiled import compiled_forward
 
         loop.forward = compiled_forward(network)
+    if config.training.precision != "float32":  # bf16 autocast around the (compiled) forward; weights stay float32
+        loop.forward = mixed_forward(loop.forward, device, config.training.precision)
     if freezing is not None:
         freezing.attach(loop)  # it rebuilds loop.optimizer at unfreezing (and when restoring past it)
     started = config.pretrain is None or dist.on_main(shared, (folder / "checkpoint" / "LATEST").is_file)
