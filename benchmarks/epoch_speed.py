@@ -1,6 +1,6 @@
 """Seconds per epoch of the note's MLP (784-300-100-10, ReLU, He) on Fashion-MNIST, side by side.
 
-    python benchmarks/epoch_speed.py [--repeats 3] [--epochs 3] [--quick]
+    python benchmarks/epoch_speed.py [--repeats 3] [--epochs 3] [--quick] [--busy N]
 
 Each measurement runs in its own process, and the implementations are interleaved (repeat 1 of all,
 then repeat 2 of all, …), so a slow minute on the machine hits them alike. For SGD with momentum 0.9
@@ -12,7 +12,14 @@ and Adam, at batch 32 and 128:
 - handwritten: the best hand-written loop (data in one tensor, randperm + slicing, fused optimizer,
   flush-to-zero, no host sync per step);
 - floor: only the matmuls of forward and backward, the arithmetic any implementation must do;
-- dnnconf-compiled (only when named in --only): dnnconf with `training.compile: true`.
+- handwritten-tuned: the hand-written loop with dnnconf's thread policy at its start (the free cores,
+  dnnconf.train.threads; not re-chosen during the run);
+- dnnconf-compiled, dnnconf-bf16, handwritten-bf16 (only when named in --only): dnnconf with
+  `training.compile: true`; dnnconf and the tuned hand-written loop with the forward pass and loss under
+  bfloat16 autocast (`training.precision: bf16`).
+`--busy N` runs N CPU-burning processes (`while 1: pass`) beside every measurement, as other work on a
+user's machine would; the benchmark starts them and always stops them (also on Ctrl-C; each burner also
+ends by itself when the benchmark's process is gone).
 `--device cuda` runs dnnconf, the DataLoader loop (pinned memory, batches copied as they come), the
 hand-written loop (all data on the GPU) and the floor on the GPU (each epoch's clock read after the
 GPU has finished); Keras picks its own device.
@@ -25,9 +32,11 @@ medians of a few epochs swing by tens of percent).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -35,10 +44,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from arguments import Parser, positive_int
+from arguments import Parser, non_negative_int, positive_int
 
-IMPLEMENTATIONS = ("dnnconf", "keras", "dataloader", "handwritten", "floor")
-OPTIONAL = ("dnnconf-compiled",)  # measured only when named in --only
+IMPLEMENTATIONS = ("dnnconf", "keras", "dataloader", "handwritten", "handwritten-tuned", "floor")
+OPTIONAL = ("dnnconf-compiled", "dnnconf-bf16", "handwritten-bf16")  # measured only when named in --only
+BURNER = "import os\nparent = os.getppid()\nwhile os.getppid() == parent: pass  # epoch_speed --busy"
 SETTINGS = (("sgd", 32), ("adam", 32), ("sgd", 128), ("adam", 128))
 
 
@@ -56,7 +66,7 @@ def peak_mib() -> float:
 
 
 def run_dnnconf(optimizer: str, batch: int, epochs: int, limit: int | None, device: str = "cpu",
-                compile: bool = False) -> dict:
+                compile: bool = False, precision: str = "float32") -> dict:
     from epoch_timer import epoch_timer
 
     from dnnconf.config import config_from_dict
@@ -67,12 +77,15 @@ def run_dnnconf(optimizer: str, batch: int, epochs: int, limit: int | None, devi
         "name": "bench", "data": {"dataset": "fashion_mnist", "normalize": "minmax", "train_limit": limit},
         "model": {"hidden": [300, 100]}, "optimizer": spec, "schedule": {"name": "constant"},
         "training": {"epochs": epochs, "batch_size": batch, "early_stopping": None, "compile": compile,
-                     "device": device}})
+                     "device": device, "precision": precision}})
     timer = epoch_timer()
     with tempfile.TemporaryDirectory() as folder:
         result = train(config, Path(folder) / "run", quiet=True, log=lambda *_: None, listeners=(timer,))
     # the Timer runs last, so each time covers the epoch, its validation, history and checkpoint
-    return {"times": timer.times, "val_accuracy": result.state.history[-1]["val_accuracy"]}
+    import torch
+
+    return {"times": timer.times, "val_accuracy": result.state.history[-1]["val_accuracy"],
+            "threads": torch.get_num_threads()}  # at the end: the thread watch may have changed it
 
 
 def run_keras(optimizer: str, batch: int, epochs: int, limit: int | None, device: str = "cpu") -> dict:
@@ -159,10 +172,18 @@ def run_dataloader(optimizer: str, batch: int, epochs: int, limit: int | None, d
     return {"times": times, "val_accuracy": _accuracy(model, xv, yv)}
 
 
-def run_handwritten(optimizer: str, batch: int, epochs: int, limit: int | None, device: str = "cpu") -> dict:
+def run_handwritten(optimizer: str, batch: int, epochs: int, limit: int | None, device: str = "cpu",
+                    tuned: bool = False, bf16: bool = False) -> dict:
+    """`tuned`: threads from dnnconf's policy at the start; `bf16`: forward and loss under bfloat16 autocast."""
+    import contextlib
+
     import torch
     import torch.nn.functional as F
 
+    if tuned:
+        from dnnconf.train.threads import apply
+
+        apply()
     torch.set_flush_denormal(True)
     x, y, xv, yv = (t.to(device) for t in load(limit))
     model = _torch_mlp().to(device)
@@ -175,7 +196,9 @@ def run_handwritten(optimizer: str, batch: int, epochs: int, limit: int | None, 
         xs, ys = x[order], y[order]
         total = torch.zeros((), device=device)
         for start in range(0, len(y), batch):
-            loss = F.cross_entropy(model(xs[start:start + batch]), ys[start:start + batch])
+            with torch.autocast(torch.device(device).type, torch.bfloat16) if bf16 else contextlib.nullcontext():
+                output = model(xs[start:start + batch])
+            loss = F.cross_entropy(output.float(), ys[start:start + batch])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -183,7 +206,7 @@ def run_handwritten(optimizer: str, batch: int, epochs: int, limit: int | None, 
         total.item()
         _accuracy(model, xv, yv)
         times.append(time.perf_counter() - started)
-    return {"times": times, "val_accuracy": _accuracy(model, xv, yv)}
+    return {"times": times, "val_accuracy": _accuracy(model, xv, yv), "threads": torch.get_num_threads()}
 
 
 def run_floor(optimizer: str, batch: int, epochs: int, limit: int | None, device: str = "cpu") -> dict:
@@ -212,7 +235,25 @@ def run_dnnconf_compiled(optimizer: str, batch: int, epochs: int, limit: int | N
 
 
 WORKERS = {"dnnconf": run_dnnconf, "keras": run_keras, "dataloader": run_dataloader,
-           "handwritten": run_handwritten, "floor": run_floor, "dnnconf-compiled": run_dnnconf_compiled}
+           "handwritten": run_handwritten, "floor": run_floor, "dnnconf-compiled": run_dnnconf_compiled,
+           "handwritten-tuned": lambda *args: run_handwritten(*args, tuned=True),
+           "dnnconf-bf16": lambda *args: run_dnnconf(*args, precision="bf16"),
+           "handwritten-bf16": lambda *args: run_handwritten(*args, tuned=True, bf16=True)}
+
+
+@contextlib.contextmanager
+def burners(count: int):
+    """`count` processes that keep a core busy each, stopped when the block ends (Ctrl-C or SIGTERM too)."""
+    processes = [subprocess.Popen([sys.executable, "-c", BURNER]) for _ in range(count)]
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143)) if count else None
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -241,23 +282,34 @@ def main() -> None:
                         "training.compile)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="where the torch implementations run (Keras picks its own): cuda on a GPU machine")
+    parser.add_argument("--busy", type=non_negative_int, default=0, metavar="N",
+                        help="N CPU-burning processes beside every measurement (default 0: a quiet machine)")
     parser.add_argument("--worker", choices=IMPLEMENTATIONS + OPTIONAL, help=argparse.SUPPRESS)
     parser.add_argument("--optimizer", default="sgd", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=positive_int, default=32, help=argparse.SUPPRESS)
-    parser.add_argument("--limit", type=positive_int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                        help="the first N training images (default all 55,000; --quick: 2,000)")
+    parser.add_argument("--optimizers", nargs="+", choices=("sgd", "adam"), default=["sgd", "adam"],
+                        help="the optimizers to measure (default both)")
+    parser.add_argument("--batches", nargs="+", type=positive_int, choices=(32, 128), default=[32, 128],
+                        help="the batch sizes to measure (default both)")
     args = parser.parse_args()
     if args.worker:
         return worker(args)
-    repeats, epochs, limit = (1, 2, 2000) if args.quick else (args.repeats, args.epochs, None)
-    settings = SETTINGS[:1] if args.quick else SETTINGS
+    repeats, epochs, limit = (1, 2, args.limit or 2000) if args.quick else (args.repeats, args.epochs, args.limit)
+    settings = tuple(s for s in SETTINGS if s[0] in args.optimizers and s[1] in args.batches)
+    settings = settings[:1] if args.quick else settings
     runs: dict[tuple[str, str, int], list[dict]] = {}
-    for repeat in range(repeats):
-        for optimizer, batch in settings:
-            for name in args.only:
-                result = measure(name, optimizer, batch, epochs, limit, args.device)
-                runs.setdefault((name, optimizer, batch), []).append(result)
-                print(f"repeat {repeat + 1}/{repeats} {name:<12} {optimizer:<5} batch {batch:<4} "
-                      f"{result.get('times', result.get('error'))}", file=sys.stderr, flush=True)
+    with burners(args.busy):
+        for repeat in range(repeats):
+            for optimizer, batch in settings:
+                for name in args.only:
+                    result = measure(name, optimizer, batch, epochs, limit, args.device)
+                    runs.setdefault((name, optimizer, batch), []).append(result)
+                    print(f"repeat {repeat + 1}/{repeats} {name:<12} {optimizer:<5} batch {batch:<4} "
+                          f"{result.get('times', result.get('error'))}", file=sys.stderr, flush=True)
+    if args.busy or limit:
+        print(f"\n{limit or 55_000:,} training images; {args.busy} CPU-burning process(es) beside each measurement")
     report(runs, settings, args.only, epochs)
 
 
@@ -270,9 +322,9 @@ def _median(results: list[dict]) -> tuple[float, float, float]:
 
 def report(runs: dict, settings: tuple, names: list[str], epochs: int) -> None:
     print(f"\nseconds per epoch (median after the first of {epochs}; min–max), validation accuracy, peak memory;"
-          "\ndnnconf ÷ it by the medians and by the fastest epochs")
+          "\ndnnconf ÷ it by the medians and by the fastest epochs; the torch threads at the end (- : not recorded)")
     print(f"{'implementation':<20}{'optimizer':<10}{'batch':>6}{'s/epoch':>10}{'min–max':>16}{'val acc':>9}"
-          f"{'MiB':>7}{'÷ median':>10}{'÷ fastest':>11}")
+          f"{'MiB':>7}{'÷ median':>10}{'÷ fastest':>11}{'threads':>9}")
     for optimizer, batch in settings:
         ours, ours_fastest, _ = _median(runs.get(("dnnconf", optimizer, batch), []))
         for name in names:
@@ -282,11 +334,12 @@ def report(runs: dict, settings: tuple, names: list[str], epochs: int) -> None:
             accuracy = statistics.mean(r["val_accuracy"] for r in ok) if ok else float("nan")
             memory = max((r["peak_mib"] for r in ok), default=float("nan"))
             label = name + (f" ({ok[0]['backend']})" if ok and "backend" in ok[0] else "")
+            threads = "/".join(sorted({str(r["threads"]) for r in ok if "threads" in r})) or "-"
             errors = [r["error"] for r in results if "error" in r]
             ratio = ours / median if median == median and median else float("nan")
             fastest = ours_fastest / low if low == low and low else float("nan")
             print(f"{label:<20}{optimizer:<10}{batch:>6}{median:>10.3f}{f'{low:.2f}–{high:.2f}':>16}"
-                  f"{accuracy:>9.4f}{memory:>7.0f}{ratio:>10.2f}{fastest:>11.2f}"
+                  f"{accuracy:>9.4f}{memory:>7.0f}{ratio:>10.2f}{fastest:>11.2f}{threads:>9}"
                   + (f"  error: {errors[0]}" if errors else ""))
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The benchmarks' quick modes run (speed itself is measured by the benchmarks, never asserted here)."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,9 @@ pytestmark = pytest.mark.skipif(not FASHION.is_file(),
                                 reason="no Fashion-MNIST (apt-get install dataset-fashion-mnist)")
 
 
-def quick_mode(script: str, timeout: int = 600) -> list[str]:
+def quick_mode(script: str, *options: str, timeout: int = 600) -> list[str]:
     """The lines a benchmark's --quick mode prints, after checking that it ran."""
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick", *options],
                             capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout.splitlines()
@@ -22,9 +23,36 @@ def quick_mode(script: str, timeout: int = 600) -> list[str]:
 
 def test_epoch_speed_quick_mode_measures_every_implementation():
     table = quick_mode("epoch_speed.py")
-    for name in ("dnnconf", "keras", "dataloader", "handwritten", "floor"):
-        row = next(line for line in table if line.startswith(name))
-        assert "error" not in row and "nan" not in row.split()[3], row
+    for name in ("dnnconf", "keras", "dataloader", "handwritten", "handwritten-tuned", "floor"):
+        assert_measured(table, name)
+
+
+def assert_measured(table: list[str], name: str) -> None:
+    """`name`'s row (SGD, batch 32) has seconds per epoch and no error."""
+    row = next(line for line in table if re.match(rf"{re.escape(name)}( \(\w+\))?\s+sgd\s+32\s", line))
+    seconds = row.split("sgd", 1)[1].split()[1]
+    assert "error" not in row and seconds != "nan", row
+
+
+def burners_running() -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"epoch_speed --busy" in cmdline.read_bytes():
+                found.append(cmdline.parent.name)
+        except OSError:
+            pass  # the process ended while we looked
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="looks for the burners in /proc")
+def test_epoch_speed_busy_quick_mode_runs_burners_and_stops_them():
+    table = quick_mode("epoch_speed.py", "--busy", "1", "--only", "dnnconf", "handwritten-tuned", "dnnconf-bf16",
+                       "handwritten-bf16")
+    assert any("1 CPU-burning process(es) beside each measurement" in line for line in table)
+    for name in ("dnnconf", "handwritten-tuned", "dnnconf-bf16", "handwritten-bf16"):
+        assert_measured(table, name)
+    assert burners_running() == []
 
 
 def test_parallel_seeds_quick_mode_measures_one_batched_and_sequential():

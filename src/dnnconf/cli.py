@@ -207,6 +207,9 @@ def build_parser() -> Parser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from dnnconf.errors import DnnconfError
+    from dnnconf.train.threads import at_process_start
+
+    at_process_start()  # before torch loads: the window that measures the other work on the cores starts
 
     try:
         if args.command != "train" and os.environ.get("WORLD_SIZE", "1") not in ("", "1"):

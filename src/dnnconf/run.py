@@ -33,11 +33,12 @@ from dnnconf.errors import ConfigError, Diverged, RunFolderError
 from dnnconf.nn.build import Network, count_parameters
 from dnnconf.optim.schedules import Performance
 from dnnconf.train import distributed as dist
-from dnnconf.train import setup
+from dnnconf.train import setup, threads
 from dnnconf.train.callbacks import EarlyStopping, Listener
 from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, load_checkpoint, restore, write_atomic
 from dnnconf.train.history import HistoryLog, history_csv
 from dnnconf.train.loop import Loop, TrainState, evaluate
+from dnnconf.train.precision import check_precision, mixed_forward
 from dnnconf.train.progress import Progress
 
 REMEDIES = (
@@ -125,8 +126,7 @@ def train(config: Config, folder: Path | None = None, *, resume: Path | None = N
     flushing = denormals_flushed()
     torch.set_flush_denormal(True)
     try:
-        if config.training.threads:
-            torch.set_num_threads(config.training.threads)
+        threads.apply(config.training.threads)  # the cores free now, unless the user chose (train/threads.py)
         with dist.session(setup.pick_device(config.training.device)) as (shared, device):
             return _train(config, folder, resume=resume, force=force, quiet=quiet or not dist.main_only(shared),
                           log=log, listeners=listeners, shared=shared, device=device, plots=plots)
@@ -168,6 +168,7 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
         from dnnconf.train.compiled import check_compilable
 
         check_compilable(device)  # before any folder is made
+    check_precision(config.training.precision, device, config.training.parallel_seeds)
     if resume is not None:
         folder = dist.on_main(shared, lambda: _check_resume(config, resume, force))
     else:  # rank 0 names it (a timestamp) and creates it; the others learn the name
@@ -214,6 +215,7 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
         dist.on_main(shared, lambda: _write_inputs(folder, config, dataset.normalization))
     if not quiet:
         log(f"run folder: {folder}")
+        log(threads.describe())
         for line in summary_lines(network):
             log(line)
     stateful: list[Listener] = []
@@ -228,7 +230,7 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
     extra = listeners
     own = [HistoryLog(folder / "history.csv"), checkpointer, Progress(quiet=quiet), *viewers(folder, config)] \
         if main else [checkpointer]
-    listeners = [*stateful, *own, *extra]
+    listeners = [*stateful, *own, threads.ThreadWatch(), *extra]  # the watch re-chooses threads as load changes
     if config.training.layer_stats:
         from dnnconf.train.layer_stats import LayerGradientNorms
 
@@ -240,6 +242,8 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
         from dnnconf.train.compiled import compiled_forward
 
         loop.forward = compiled_forward(network)
+    if config.training.precision != "float32":  # bf16 autocast around the (compiled) forward; weights stay float32
+        loop.forward = mixed_forward(loop.forward, device, config.training.precision)
     if freezing is not None:
         freezing.attach(loop)  # it rebuilds loop.optimizer at unfreezing (and when restoring past it)
     started = config.pretrain is None or dist.on_main(shared, (folder / "checkpoint" / "LATEST").is_file)

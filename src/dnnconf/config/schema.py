@@ -248,6 +248,10 @@ class TrainingConfig(Strict):
         description="train K copies differing only in seed (seed, seed+1, …) as one batched computation; "
         "each member gets its own run folder seed-<s>/ (dense, batch_norm, dropout and activation layers)"
     )
+    precision: Literal["float32", "bf16"] = Field(
+        "float32", description="bf16: the training forward pass and loss under bfloat16 autocast, weights and "
+        "optimizer state in float32 (for GPUs and CPUs with AVX-512 BF16 / AMX; see docs/performance.md)"
+    )
     tensorboard: bool | str = Field(
         False, description="write TensorBoard event files (scalars, weight and gradient histograms, the config): "
         "true: into <run>/tensorboard/; a path: into <path>/<run folder name>/ (needs the tensorboard extra)"

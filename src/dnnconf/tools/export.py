@@ -41,6 +41,7 @@ from dnnconf.tools.export_onnx import ONNX_OPSET, export_onnx, onnx_logits, onnx
 from dnnconf.tools.export_precision import DTYPES, QUANTIZATION, ExportedModel, quantize_int8, to_dtype
 from dnnconf.tools.export_prune import check_prune, kernel_sparsity, prune
 from dnnconf.tools.export_report import ExportResult, Stage, append_report, print_table, report_markdown, table_rows
+from dnnconf.train.threads import choose as choose_threads
 
 __all__ = [
     "DTYPES", "EXPORT_FILES", "KERNELS", "ONNX_OPSET", "QUANTIZATION", "ExportResult", "ExportedModel", "FoldReport",
@@ -149,7 +150,7 @@ def export_run(folder: Path | str, *, fold_bn: bool = False, threshold: float | 
     if target.exists() and not target.is_dir():
         raise RunFolderError(f"--out {target}: exists and is not a folder")
     onnx_path = None if onnx is None else (Path(onnx) if Path(onnx).is_absolute() else target / onnx)
-    threads = threads or machine_threads()
+    threads = threads or choose_threads()[0]  # the cores free now (train/threads.py), as training does
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     say = log or (lambda message: None)

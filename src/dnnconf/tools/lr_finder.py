@@ -351,9 +351,9 @@ def lr_find(config: Any, *, min_lr: float = 1e-6, max_lr: float = 10.0, steps: i
 def _lr_find(config: Any, min_lr: float, max_lr: float, steps: int | None, repeats: int) -> LRFindResult:
     from dnnconf.data import load_data
     from dnnconf.train import setup
+    from dnnconf.train.threads import apply as apply_threads
 
-    if config.training.threads:
-        torch.set_num_threads(config.training.threads)
+    apply_threads(config.training.threads)  # the cores free now, unless the user chose (train/threads.py)
     device = setup.pick_device(config.training.device)
     dataset = load_data(config.data)
     config = setup.resolve_with_data(config, dataset)

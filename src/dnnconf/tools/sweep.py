@@ -9,7 +9,6 @@ write the summary) and re-exports their public names.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,9 +107,7 @@ def sweep(options: SweepOptions) -> SweepResult:
     study = open_study(options, study_name, options.seed)
     check_compatible(study, params, options.space)
     shares = split_trials(options.trials, options.jobs)
-    threads = None
-    if len(shares) > 1 and base.training.threads is None:
-        threads = max(1, (os.cpu_count() or 1) // len(shares))
+    jobs = len(shares)  # each worker's trials take the free cores / jobs (train/threads.py) unless training.threads
     before = len(study.get_trials(deepcopy=False))
     options.log(f"sweep {study_name}: {options.trials} trials in {len(shares)} worker(s), {options.metric} "
                 f"({study.direction.name.lower()}), pruner {options.pruner}, {before} earlier trial(s) in "
@@ -119,9 +116,9 @@ def sweep(options: SweepOptions) -> SweepResult:
         options.log(f"  {param.key:<32} {param.type:<12} {param.describe()}")
     started = time.perf_counter()
     if len(shares) == 1:
-        run_worker(options, params, study_name, shares[0], 0, threads)
+        run_worker(options, params, study_name, shares[0], 0, jobs)
     else:
-        _run_processes(options, params, study_name, shares, threads)
+        _run_processes(options, params, study_name, shares, jobs)
     seconds = time.perf_counter() - started
     study = optuna.load_study(study_name=study_name, storage=make_storage(options.storage_url))
     written, notes = write_summary(study, options, params)
@@ -129,19 +126,19 @@ def sweep(options: SweepOptions) -> SweepResult:
 
 
 def _run_processes(options: SweepOptions, params: list[Param], study_name: str, shares: list[int],
-                   threads: int | None) -> None:
+                   jobs: int) -> None:
     """Spawn (not fork: torch's thread pools do not survive a fork) one process per worker but the
     first, which runs here."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
     child = dataclasses.replace(options, log=None)  # a caller's logger may not pickle; workers print
-    processes = [context.Process(target=worker_main, args=(child, params, study_name, n, i, threads),
+    processes = [context.Process(target=worker_main, args=(child, params, study_name, n, i, jobs),
                                  name=f"sweep-worker-{i}") for i, n in enumerate(shares) if i > 0]
     for process in processes:
         process.start()
     try:
-        run_worker(options, params, study_name, shares[0], 0, threads)
+        run_worker(options, params, study_name, shares[0], 0, jobs)
     finally:
         for process in processes:
             process.join()

@@ -148,15 +148,16 @@ class PrintTrial:
 
 
 def run_worker(options: SweepOptions, params: list[Param], study_name: str, n_trials: int, index: int,
-               threads: int | None) -> None:
-    """One Optuna worker: load the shared study and run `n_trials` trials in it."""
+               jobs: int = 1) -> None:
+    """One Optuna worker of `jobs`: load the shared study and run `n_trials` trials in it (each trial's
+    threads: the free cores / jobs, unless training.threads says; train/threads.py)."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial says it all
-    if threads:
-        import torch
+    from dnnconf.train import threads
 
-        torch.set_num_threads(threads)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial says it all
+    share = threads.POLICY.share
+    threads.set_share(jobs)
     try:
         from dnnconf.cli import tune_malloc
 
@@ -165,16 +166,19 @@ def run_worker(options: SweepOptions, params: list[Param], study_name: str, n_tr
         pass
     seed = None if options.seed is None else options.seed + index  # workers must not draw the same points
     study = open_study(options, study_name, seed)
-    study.optimize(Objective(options, params), n_trials=n_trials, catch=(ConfigError,),
-                   callbacks=[PrintTrial(options.metric, options.log)], gc_after_trial=True)
+    try:
+        study.optimize(Objective(options, params), n_trials=n_trials, catch=(ConfigError,),
+                       callbacks=[PrintTrial(options.metric, options.log)], gc_after_trial=True)
+    finally:
+        threads.set_share(share)  # worker 0 runs in the caller's process
 
 
 def worker_main(options: SweepOptions, params: list[Param], study_name: str, n_trials: int, index: int,
-                 threads: int | None) -> None:
+                 jobs: int) -> None:
     """Entry point of a spawned worker: errors become one line and the exit code."""
     options.log = _print_flush
     try:
-        run_worker(options, params, study_name, n_trials, index, threads)
+        run_worker(options, params, study_name, n_trials, index, jobs)
     except DnnconfError as error:
         print(f"dnnconf sweep (worker {index}): {error}", file=sys.stderr, flush=True)
         sys.exit(error.exit_code)
