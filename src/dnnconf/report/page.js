@@ -77,7 +77,9 @@
   }
 
   function summary() {
-    var rows = data.summary.map(function (pair) { return [t(pair[0]), pair[1]]; });
+    var rows = data.summary.map(function (pair) {
+      return [t(pair[0]), pair[0] === "status" ? t(pair[1]) : pair[1]];
+    });
     var card = el("section", {"class": "card summary"}, [el("h2", {}, [t("summary")])]);
     var dl = el("dl");
     rows.forEach(function (r) { dl.appendChild(el("dt", {}, [r[0]])); dl.appendChild(el("dd", {}, [r[1]])); });
