@@ -100,3 +100,13 @@ def test_api_entry():
     import dnnconf
 
     assert dnnconf.compare is compare
+
+
+def test_config_values_are_shown_compactly():
+    from dnnconf.report.compare import _shown
+
+    assert _shown([100] * 20) == "[100] × 20"
+    assert _shown([300, 100]) == "[300, 100]"
+    assert _shown(0.006219847973135772) == "0.00621985"
+    assert _shown(None) == "null" and _shown(True) == "True"
+    assert len(_shown(list(range(100)))) == 120

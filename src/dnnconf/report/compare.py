@@ -92,12 +92,19 @@ def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _shown(value: Any) -> str:
+    """A config value in a table cell: a float to 6 significant digits, a list of one repeated value as
+    `[v] × n` (20 hidden layers of 100 units: `[100] × 20`), anything longer than 120 characters cut."""
     if value is None:
         return "null"
+    if isinstance(value, list) and len(value) > 3 and all(v == value[0] for v in value):
+        return f"[{_shown(value[0])}] × {len(value)}"
     if isinstance(value, (list, dict)):
         import json
 
-        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+        text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+        return text if len(text) <= 120 else text[:119] + "…"
+    if isinstance(value, float):
+        return f"{value:.6g}"  # a sampled rate (0.006219847973135772) as history.csv writes numbers
     return str(value)
 
 
