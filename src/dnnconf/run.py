@@ -228,6 +228,8 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
         stateful.insert(0, freezing)  # first: the unfreezing happens before the epoch, its state is checkpointed
     checkpointer = Checkpointer(folder / "checkpoint", stateful, config.training.checkpoint_every)
     extra = listeners
+    from dnnconf.report.run_report import viewers  # report.html each epoch; training.tensorboard
+
     own = [HistoryLog(folder / "history.csv"), checkpointer, Progress(quiet=quiet), *viewers(folder, config)] \
         if main else [checkpointer]
     listeners = [*stateful, *own, threads.ThreadWatch(), *extra]  # the watch re-chooses threads as load changes
@@ -304,19 +306,6 @@ def write_outputs(folder: Path, config: Config, network: Network, state: TrainSt
     from dnnconf.report.run_report import write_run_report
 
     write_run_report(folder, config, state, test, schedule, steps_per_epoch)
-
-
-def viewers(folder: Path, config: Config) -> list[Listener]:
-    """The listeners that let a person watch a run as it trains: report.html after every epoch, and
-    TensorBoard's event files with `training.tensorboard`."""
-    from dnnconf.report.run_report import RunReport
-
-    listeners: list[Listener] = [RunReport(folder, config)]
-    if config.training.tensorboard:
-        from dnnconf.train.tensorboard import TensorBoardLog
-
-        listeners.append(TensorBoardLog(folder, config))
-    return listeners
 
 
 def lr_per_step(schedule: Any, state: TrainState, steps_per_epoch: int) -> list[float]:

@@ -96,3 +96,23 @@ def test_a_running_report_reloads_itself(browser, tmp_path, digits_run):
     assert page.evaluate("performance.getEntriesByType('navigation')[0].type") == "navigate"
     page.wait_for_function("performance.getEntriesByType('navigation')[0].type === 'reload'", timeout=TIMEOUT_MS)
     assert problems == []
+
+
+def test_a_page_no_longer_updated_says_so_and_stops_reloading(browser, tmp_path):
+    from dnnconf.report.run_report import StepCurve, run_page
+
+    history = [{"epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4, "lr": 0.01,
+                "grad_norm": 1.0, "time": 2.0}, {"epoch": 2, "loss": 0.8, "accuracy": 0.6, "val_loss": 0.9,
+                                                  "val_accuracy": 0.5, "lr": 0.01, "grad_norm": 0.9, "time": 2.0}]
+    lr = StepCurve()
+    lr.add(0, 0.01)
+    lr.add(9, 0.01)
+    path = tmp_path / "report.html"
+    path.write_text(run_page("killed", "name: killed\n", history, status="running", epochs=10, metric="accuracy",
+                             lr=lr, momentum=StepCurve(), stale_after=-1.0), encoding="utf-8")
+    context = browser.new_context(offline=True)
+    page = context.new_page()
+    page.goto(path.as_uri(), timeout=TIMEOUT_MS)
+    page.wait_for_function("document.querySelectorAll('.uplot canvas').length >= 3", timeout=TIMEOUT_MS)
+    assert page.locator(".badge").get_attribute("class") == "badge stalled"
+    assert page.locator("#auto-refresh").count() == 0

@@ -33,9 +33,13 @@ def test_study_folder_groups_seeds_with_mean_and_spread(two_runs, tmp_path, read
     for variant, source in (("sgd", two_runs[0]), ("adam", two_runs[1])):
         for seed in (1, 2):
             shutil.copytree(source, study / variant / f"seed-{seed}")
+            config = study / variant / f"seed-{seed}" / "config.yaml"
+            config.write_text(config.read_text().replace("seed: 42", f"seed: {seed}"))
     (study / "results.csv").write_text("variant\n")
     result = compare([study], tmp_path / "out")
     assert [(g.label, len(g.runs)) for g in result.groups] == [("adam", 2), ("sgd", 2)]
+    keys = [row["key"] for row in result.differences]
+    assert "optimizer.name" in keys and "seed" not in keys  # seeds vary within each variant alike: not a difference
     assert result.rows[0]["test_accuracy_std"] == pytest.approx(0.0)
     assert "±" in result.markdown
     chart = read_page(tmp_path / "out" / "compare.html")["charts"][0]
@@ -96,3 +100,13 @@ def test_api_entry():
     import dnnconf
 
     assert dnnconf.compare is compare
+
+
+def test_config_values_are_shown_compactly():
+    from dnnconf.report.compare import _shown
+
+    assert _shown([100] * 20) == "[100] × 20"
+    assert _shown([300, 100]) == "[300, 100]"
+    assert _shown(0.006219847973135772) == "0.00621985"
+    assert _shown(None) == "null" and _shown(True) == "True"
+    assert len(_shown(list(range(100)))) == 120

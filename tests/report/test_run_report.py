@@ -151,3 +151,14 @@ def test_strings_have_both_languages_and_lang_is_checked():
     assert STRINGS["learning_rate"]["zh"] == "每步学习率" and "学习曲线" in STRINGS["loss_curve"]["zh"]
     with pytest.raises(BadInput, match="--lang 'fr'"):
         check_lang("fr")
+
+
+def test_a_diverged_run_says_so(tmp_path, digits_run):
+    from dnnconf.errors import Diverged
+
+    digits_raw, train_run = digits_run
+    with pytest.raises(Diverged):
+        train_run(tmp_path / "run", digits_raw("exploding", optimizer={"name": "sgd", "learning_rate": 1e30}))
+    data = page_data(tmp_path / "run" / REPORT_FILE)
+    assert data["status"] == "diverged"
+    assert dict(data["summary"])["stop_reason"] == "the loss became NaN or infinite"

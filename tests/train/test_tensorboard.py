@@ -65,3 +65,17 @@ def test_missing_package_is_one_line_with_the_install_hint(tmp_path, monkeypatch
 def test_refused_with_parallel_seeds():
     with pytest.raises(ConfigError, match="training.tensorboard: not available with training.parallel_seeds"):
         config_from_dict(raw_config(True, parallel_seeds=2))
+
+
+def test_a_resumed_run_continues_its_curves(tmp_path):
+    from dnnconf.run import load_run_config
+
+    folder = tmp_path / "run"
+    train(config_from_dict(raw_config(True, epochs=2)), folder, quiet=True, plots=False)
+    longer = load_run_config(folder).model_copy(deep=True)
+    longer.training.epochs = 3
+    train(longer, resume=folder, force=True, quiet=True, plots=False)
+    history = read_history(folder / "history.csv")
+    loss = events(folder / "tensorboard" / "train").Scalars("epoch_loss")
+    assert [s.step for s in loss] == [1, 2, 3]
+    assert [s.value for s in loss] == pytest.approx([row["loss"] for row in history], rel=2e-5)

@@ -74,8 +74,9 @@ def metrics_rows(groups: list[Group], metric: str) -> list[dict[str, Any]]:
                 row[f"{key}_std"] = std
         reasons = Counter(str(run.metrics.get("stop_reason") or "") for run in group.runs)
         reason, count = reasons.most_common(1)[0]
-        row["stop_reason"] = reason if len(group.runs) == 1 else (f"{reason} ({count}/{len(group.runs)})"
-                                                                  if reason else "")
+        if len(group.runs) > 1:  # the kind of stop ("early stopping"), how many of the runs stopped so
+            reason = f"{reason.split(':')[0]} ({count}/{len(group.runs)})" if reason else ""
+        row["stop_reason"] = reason
         rows.append(row)
     return rows
 
@@ -91,17 +92,25 @@ def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _shown(value: Any) -> str:
+    """A config value in a table cell: a float to 6 significant digits, a list of one repeated value as
+    `[v] × n` (20 hidden layers of 100 units: `[100] × 20`), anything longer than 120 characters cut."""
     if value is None:
         return "null"
+    if isinstance(value, list) and len(value) > 3 and all(v == value[0] for v in value):
+        return f"[{_shown(value[0])}] × {len(value)}"
     if isinstance(value, (list, dict)):
         import json
 
-        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+        text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+        return text if len(text) <= 120 else text[:119] + "…"
+    if isinstance(value, float):
+        return f"{value:.6g}"  # a sampled rate (0.006219847973135772) as history.csv writes numbers
     return str(value)
 
 
 def differing_keys(groups: list[Group]) -> list[dict[str, Any]]:
-    """The config keys whose values are not the same in every run, with each group's value(s)."""
+    """The config keys whose values tell the groups apart, with each group's value(s). A key that differs
+    only within groups, the same way in each (the seeds of a study's variants), is left out."""
     from dnnconf.run import config_differences
 
     runs = [run for group in groups for run in group.runs]
@@ -112,10 +121,14 @@ def differing_keys(groups: list[Group]) -> list[dict[str, Any]]:
     rows = []
     for key in sorted(keys):
         row: dict[str, Any] = {"key": key}
+        value_sets = []
         for group, configs in zip(groups, flat, strict=True):
             values = list(dict.fromkeys(_shown(config.get(key, _missing(key, config))) for config in configs))
+            value_sets.append(values)
             row[group.label] = values[0] if len(values) == 1 else ", ".join(values[:4]) + (" …" if len(values) > 4
                                                                                            else "")
+        if len(groups) > 1 and all(values == value_sets[0] for values in value_sets):
+            continue
         rows.append(row)
     return rows
 
@@ -130,11 +143,12 @@ def _cell(row: dict[str, Any], key: str) -> str:
     value = row.get(key)
     if value is None:
         return ""
-    if key == "epochs" and row.get(f"{key}_std") is None:
-        return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
-    text = f"{value:.4f}" if isinstance(value, float) else str(value)
+    digits = 1 if key == "epochs" else 4
     std = row.get(f"{key}_std")
-    return f"{text} ± {std:.4f}" if std is not None else text
+    if key == "epochs" and float(value).is_integer() and not std:
+        return f"{value:.0f}"
+    text = f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+    return f"{text} ± {std:.{digits}f}" if std is not None else text
 
 
 def number_columns(metric: str) -> list[str]:

@@ -77,12 +77,28 @@
   }
 
   function summary() {
-    var rows = data.summary.map(function (pair) { return [t(pair[0]), pair[1]]; });
+    var rows = data.summary.map(function (pair) {
+      return [t(pair[0]), pair[0] === "status" ? t(pair[1]) : pair[1]];
+    });
     var card = el("section", {"class": "card summary"}, [el("h2", {}, [t("summary")])]);
     var dl = el("dl");
     rows.forEach(function (r) { dl.appendChild(el("dt", {}, [r[0]])); dl.appendChild(el("dd", {}, [r[1]])); });
     card.appendChild(dl);
     return card;
+  }
+
+  function number(v) {  // tick labels: the value itself, not one rounded to the tick spacing's digits
+    if (v === null || v === undefined) return "";
+    if (v !== 0 && Math.abs(v) < 1e-3) return v.toExponential(1);
+    return String(Number(v.toPrecision(4)));
+  }
+
+  function linearRange(u, min, max) {  // a flat curve (a fixed momentum) gets a band around its value
+    if (min === max) {
+      var pad = Math.abs(min) * 0.1 || 1;
+      return [min - pad, max + pad];
+    }
+    return uPlot.rangeNum(min, max, 0.1, true);
   }
 
   function chart(spec, index) {
@@ -116,10 +132,12 @@
         bands.push({series: [mean + 1, mean + 2], fill: alpha(color, 0.15)});
       }
     });
-    var yAxis = {font: FONT, labelFont: FONT, size: 64};
+    var yAxis = {font: FONT, labelFont: FONT, size: 64, values: function (u, splits) {
+      return splits.map(number);
+    }};
     var options = {
       width: 400, height: 260, legend: {live: true},
-      scales: {x: {time: false}, y: spec.log ? {distr: 3} : {}},
+      scales: {x: {time: false}, y: spec.log ? {distr: 3} : {range: linearRange}},
       axes: [{label: t(spec.x_label), font: FONT, labelFont: FONT, incrs: WHOLE}, yAxis],
       series: series, bands: bands,
       cursor: {drag: {x: true, y: false}},

@@ -188,6 +188,18 @@ def page_language() -> str:
     return default_lang()
 
 
+def viewers(folder: Path, config: Config) -> list[Listener]:
+    """The listeners that let a person watch a run as it trains (run.train adds them on the main process,
+    after the checkpointer): report.html after every epoch, and TensorBoard event files with
+    `training.tensorboard`."""
+    listeners: list[Listener] = [RunReport(folder, config)]
+    if config.training.tensorboard:
+        from dnnconf.train.tensorboard import TensorBoardLog
+
+        listeners.append(TensorBoardLog(folder, config))
+    return listeners
+
+
 class RunReport(Listener):
     """Rewrites `folder/report.html` when training begins and after every epoch (status: training…)."""
 

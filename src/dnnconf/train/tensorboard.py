@@ -8,9 +8,9 @@ Tags, one a history.csv column, at step = epoch: `epoch_<column>` (`epoch_loss`,
 `epoch_time`) in train/; a `val_<name>` column as `epoch_<name>` in validation/. Per optimizer step, in
 train/: `step_lr` and `step_momentum` (the rate and momentum used at that step). Per epoch, in train/:
 histograms `weights/<parameter>` and `gradients/<parameter>` (the gradient of the epoch's last step).
-The resolved config is the text `config`. Event files are flushed after every epoch, so a TensorBoard
-open on the folder follows the run; a resumed run appends a new event file, and TensorBoard drops the
-superseded values of the epochs trained again.
+The resolved config is the text `config`. Event files are flushed after every epoch (the listener runs
+after the checkpoint's), so a TensorBoard open on the folder follows the run; a resumed run appends a new
+event file in the same folders and its epochs continue the curves.
 """
 
 from __future__ import annotations
