@@ -107,6 +107,13 @@ def blocks(page: Path) -> list[Block]:
 GENERATED = {"reference/config", "reference/registries", "reference/cli", "reference/rules"}
 
 
+def pending() -> set[Path]:
+    """Pages listed in docs/translations-pending.txt: merged from another branch, not yet in the docs' format."""
+    listed = DOCS / "translations-pending.txt"
+    lines = listed.read_text(encoding="utf-8").splitlines() if listed.exists() else []
+    return {DOCS / line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()}
+
+
 def pages(lang: str) -> list[Path]:
     """The hand-written pages of one language ("en" or "zh"), README included."""
     readme = ROOT / ("README.md" if lang == "en" else "README.zh-CN.md")

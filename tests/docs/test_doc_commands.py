@@ -13,12 +13,15 @@ import shlex
 import pytest
 import tomllib
 import yaml
-from docs_blocks import ROOT, Block, blocks, counterpart, pages
+from docs_blocks import ROOT, Block, blocks, counterpart, pages, pending
 
 from dnnconf.cli import build_parser, main
 from dnnconf.config.schema import Config
 
 ALL_PAGES = pages("en") + pages("zh")
+# Pages waiting for their translation (docs/translations-pending.txt) come from other branches: their
+# `dnnconf` lines are parsed, but they are not yet held to the console-block format, run, or paired.
+FORMATTED = [p for p in ALL_PAGES if p not in pending()]
 SHELL_WORDS = {"cd", "ls", "cat", "git", "head", "tail"}
 
 
@@ -71,7 +74,7 @@ def check_exists(argv: list[str], where: str) -> None:
 
 
 def test_blocks_that_show_dnnconf_commands_are_console_blocks():
-    for page in ALL_PAGES:
+    for page in FORMATTED:
         for block in blocks(page):
             if block.lang in ("", "bash", "sh", "shell"):
                 lines = [line.strip() for line in block.text.splitlines()]
@@ -87,6 +90,10 @@ def test_every_command_shown_exists(page):
             assert commands, f"{block.where}: a console block without a `$ ` command"
             for argv in commands:
                 check_exists(argv, block.where)
+        elif page in pending() and block.lang in ("", "bash", "sh", "shell", "text"):
+            for line in block.text.splitlines():
+                if line.strip().startswith("dnnconf "):
+                    check_exists(shlex.split(line.strip(), comments=True), block.where)
         elif block.lang == "yaml":
             data = yaml.safe_load(block.text)
             assert isinstance(data, dict), f"{block.where}: not a YAML mapping"
@@ -107,7 +114,7 @@ def _normalized(block: Block):
     return None  # text: trees, output, formulas may be translated
 
 
-@pytest.mark.parametrize("page", pages("en"), ids=_id)
+@pytest.mark.parametrize("page", [p for p in pages("en") if p not in pending()], ids=_id)
 def test_the_chinese_page_shows_the_same_code(page):
     other = counterpart(page)
     assert other.exists(), f"{_id(page)} has no Chinese page {_id(other)}"
@@ -120,7 +127,7 @@ def _runnable(page) -> bool:
     return any(b.lang in ("console", "python") and "skip" not in b.marker for b in blocks(page))
 
 
-@pytest.mark.parametrize("page", [p for p in pages("en") if _runnable(p)], ids=_id)
+@pytest.mark.parametrize("page", [p for p in pages("en") if _runnable(p) and p not in pending()], ids=_id)
 def test_the_page_runs(page, tmp_path, monkeypatch):
     """Each English page's commands and snippets, in order, in a fresh folder beside the examples."""
     (tmp_path / "examples").symlink_to(ROOT / "examples")
