@@ -24,11 +24,12 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 FENCE = re.compile(r"^(\s*)(`{3,})\s*([\w+-]*)")
 MARKER = re.compile(r"<!--\s*docs-test:\s*(.*?)\s*-->")
-SNIPPET = re.compile(r'^\s*--8<--\s+"([^":]+)(?::([\w-]+))?"\s*$')
+SNIPPET = re.compile(r'^\s*--8<--\s+"([^":]+)(?::([\w-]*)(?::(\d*))?)?"\s*$')
 
 
 def expanded(page: Path) -> list[str]:
-    """The page's lines with each `--8<-- "file[:section]"` replaced by what pymdownx.snippets includes."""
+    """The page's lines with each `--8<-- "file[:section]"` (or `"file:start:end"`, lines) replaced by what
+    pymdownx.snippets includes."""
     out = []
     for line in page.read_text(encoding="utf-8").splitlines():
         found = SNIPPET.match(line)
@@ -36,7 +37,11 @@ def expanded(page: Path) -> list[str]:
             out.append(line)
             continue
         included = (DOCS / found.group(1)).read_text(encoding="utf-8").splitlines()
-        if found.group(2):
+        if found.group(3) is not None or (found.group(2) or "").isdigit():  # lines start:end, 1-based
+            start = int(found.group(2) or 1)
+            end = int(found.group(3)) if found.group(3) else len(included)
+            included = included[start - 1:end]
+        elif found.group(2):
             start = included.index(f"<!-- --8<-- [start:{found.group(2)}] -->")
             end = included.index(f"<!-- --8<-- [end:{found.group(2)}] -->")
             included = included[start + 1:end]
