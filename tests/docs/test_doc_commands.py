@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shlex
 
 import pytest
-import tomllib
 import yaml
 from docs_blocks import ROOT, Block, blocks, counterpart, pages, pending
 
@@ -45,6 +45,13 @@ def _make_targets() -> set[str]:
             and "=" not in line.split(":")[0]}
 
 
+def _extras() -> set[str]:
+    """The optional-dependency groups of pyproject.toml (tomllib is Python 3.11+; dnnconf supports 3.10)."""
+    text = (ROOT / "pyproject.toml").read_text()
+    section = text.split("[project.optional-dependencies]", 1)[1].split("\n[", 1)[0]
+    return set(re.findall(r"^([\w-]+)\s*=", section, re.M))
+
+
 def check_exists(argv: list[str], where: str) -> None:
     """The command exists: a dnnconf subcommand with options the parser accepts, a make target, an extra, a file."""
     args = dnnconf_args(argv)
@@ -59,7 +66,7 @@ def check_exists(argv: list[str], where: str) -> None:
         missing = [t for t in argv[1:] if "=" not in t and t not in _make_targets()]
         assert not missing, f"{where}: no make target {missing}"
     elif head in ("pip", "python", "python3") and "install" in argv:
-        extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+        extras = _extras()
         for arg in argv:
             if arg.startswith(".[") or arg.startswith("-e.["):
                 wanted = arg[arg.index("[") + 1: arg.index("]")].split(",")
@@ -153,3 +160,9 @@ def test_the_page_runs(page, tmp_path, monkeypatch):
         elif block.lang == "python":
             exec(compile(block.text, block.where, "exec"), namespace)
     assert os.getcwd() == str(tmp_path)
+
+
+def test_every_example_named_exists():
+    for page in ALL_PAGES:
+        for name in re.findall(r"examples/[\w./-]+\.yaml", page.read_text(encoding="utf-8")):
+            assert (ROOT / name).exists(), f"{_id(page)} names {name}, which is not in examples/"
