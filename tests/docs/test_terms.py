@@ -5,7 +5,7 @@ import re
 import pytest
 from docs_blocks import pages
 
-from dnnconf.advice.messages import RULE_TEXTS, SECTIONS, UI
+from dnnconf.advice import messages
 
 # (a word the note does not use, the note's word for it)
 NOT_THE_NOTE = [
@@ -21,10 +21,19 @@ NOT_THE_NOTE = [
 ]
 
 
+def _zh_strings(value):
+    """Every Chinese text in the nested {…: {"en": …, "zh": …}} tables of the messages module."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "zh" and isinstance(item, str):
+                yield item
+            else:
+                yield from _zh_strings(item)
+
+
 def _zh_texts():
-    yield "messages.py", " ".join(
-        [s["zh"] for s in SECTIONS.values()] + [u["zh"] for u in UI.values()]
-        + [part["zh"] for rule in RULE_TEXTS.values() for part in rule.values()])
+    tables = [v for v in vars(messages).values() if isinstance(v, dict)]
+    yield "messages.py", " ".join(text for table in tables for text in _zh_strings(table))
     for page in pages("zh"):
         yield page.name, page.read_text(encoding="utf-8")
 
