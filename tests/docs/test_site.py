@@ -45,3 +45,12 @@ def test_every_page_has_both_languages_the_switch_and_the_nav(site):
                 for line in code.get_text().splitlines():
                     if line.startswith("$ dnnconf "):
                         assert line.split()[2] in commands, f"{path}: {line}"
+
+
+def test_the_navigation_reaches_every_page(site):
+    for root in (site, site / "zh"):
+        soup = bs4.BeautifulSoup((root / "index.html").read_text(encoding="utf-8"), "html.parser")
+        linked = {(root / a["href"]).resolve() for a in soup.select("nav.md-nav--primary a.md-nav__link[href]")}
+        pages = [p for p in root.rglob("index.html") if p.relative_to(root).parts[0] not in ("zh", "assets", "search")]
+        for page in pages:
+            assert page.parent.resolve() in linked or page.resolve() in linked, f"{page} is not in the navigation"
