@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= examples/fashion_mnist_default.yaml
 
-.PHONY: setup data postgresql browser demo test lint clean
+.PHONY: setup data postgresql browser demo test lint clean docs docs-serve
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,8 +57,16 @@ demo: setup data
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup data postgresql browser lint
+test: setup data postgresql browser lint docs
 	$(BIN)/python -m pytest
 
+# The documentation site (docs/, English and Chinese) into site/, strict: a broken link, a missing
+# translation or a warning fails it. docs-serve serves it at http://127.0.0.1:8000 while you edit.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
+
+docs-serve: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs serve
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs site .pytest_cache .ruff_cache

@@ -79,7 +79,7 @@ RULE_TEXTS: dict[str, dict[str, dict[str, str]]] = {
         "message": {
             "en": "SELU self-normalizes only when every hidden layer starts with LeCun normal initialization; "
                   "here the kernels start with {initializer}",
-            "zh": "只有每个隐藏层都用 LeCun 正态初始化时 SELU 才能自归一化；这里用的是 {initializer}",
+            "zh": "只有每个隐藏层都用 LeCun 正态初始化时 SELU 才能自规范；这里用的是 {initializer}",
         },
         "fix": {"en": "use kernel_initializer: lecun_normal", "zh": "改用 kernel_initializer: lecun_normal"},
     },
@@ -100,7 +100,7 @@ RULE_TEXTS: dict[str, dict[str, dict[str, str]]] = {
         "message": {
             "en": "SELU normalizes on its own; the note: with SELU you cannot use batch normalization, so this "
                   "network cannot self-normalize",
-            "zh": "SELU 自己完成归一化；笔记：使用 SELU 时不能用批量归一化，这个网络无法自归一化",
+            "zh": "SELU 自己完成归一化；笔记：使用 SELU 时不能用批量归一化，这个网络无法自规范",
         },
         "fix": {"en": "remove batch norm (model.batch_norm: none), or keep it and use Swish with he_normal "
                       "(the note's deep default configuration)",
@@ -112,7 +112,7 @@ RULE_TEXTS: dict[str, dict[str, dict[str, str]]] = {
         "message": {
             "en": "regular dropout breaks SELU's self-normalization (the note: no regular dropout with SELU); "
                   "alpha dropout keeps the mean and variance",
-            "zh": "常规 dropout 会破坏 SELU 的自归一化（笔记：SELU 不能用常规 dropout）；"
+            "zh": "常规 dropout 会破坏 SELU 的自规范（笔记：SELU 不能用常规 dropout）；"
                   "alpha dropout 能保持均值和方差",
         },
         "fix": {"en": "set model.dropout.kind: alpha_dropout (explicit form: {{alpha_dropout: {{rate: ...}}}})",
@@ -124,18 +124,18 @@ RULE_TEXTS: dict[str, dict[str, dict[str, str]]] = {
             "en": "kernel_regularizer {penalty} on a SELU network; the note: with SELU you cannot use l1 or l2 "
                   "regularization, so it cannot self-normalize",
             "zh": "SELU 网络上用了 kernel_regularizer {penalty}；笔记：使用 SELU 时不能用 L1 或 L2 正则化，"
-                  "网络无法自归一化",
+                  "网络无法自规范",
         },
         "fix": {"en": "remove kernel_regularizer; regularize with alpha dropout and early stopping (the note's "
                       "self-normalizing table)",
-                "zh": "去掉 kernel_regularizer；改用 alpha dropout 和 early stopping 正则化（笔记中的自归一化配置表）"},
+                "zh": "去掉 kernel_regularizer；改用 alpha dropout 和 early stopping 正则化（笔记中的自规范配置表）"},
     },
     "DNC113": {
         "title": {"en": "SELU with max-norm", "zh": "SELU 与最大范数同用"},
         "message": {
             "en": "max-norm {max_norm} on a SELU network; the note: with SELU you cannot use max-norm, so it "
                   "cannot self-normalize",
-            "zh": "SELU 网络上用了最大范数 {max_norm}；笔记：使用 SELU 时不能用最大范数，网络无法自归一化",
+            "zh": "SELU 网络上用了最大范数 {max_norm}；笔记：使用 SELU 时不能用最大范数，网络无法自规范",
         },
         "fix": {"en": "remove kernel_constraint", "zh": "去掉 kernel_constraint"},
     },
@@ -144,7 +144,7 @@ RULE_TEXTS: dict[str, dict[str, dict[str, str]]] = {
         "message": {
             "en": "SELU self-normalizes only when the input features have mean 0 and standard deviation 1; "
                   "data.normalize is {normalize}",
-            "zh": "只有输入特征均值为 0、标准差为 1 时 SELU 才能自归一化；data.normalize 是 {normalize}",
+            "zh": "只有输入特征均值为 0、标准差为 1 时 SELU 才能自规范；data.normalize 是 {normalize}",
         },
         "fix": {"en": "set data.normalize: standardize", "zh": "设置 data.normalize: standardize"},
     },
@@ -153,7 +153,7 @@ RULE_TEXTS: dict[str, dict[str, dict[str, str]]] = {
         "message": {
             "en": "SELU self-normalizes only in a plain stack of dense SELU layers; {what} breaks that (the "
                   "note: in other architectures SELU may do no better than ELU)",
-            "zh": "SELU 只在纯全连接 SELU 层的堆叠中自归一化；{what} 打破了这一条件（笔记：在其他架构中 SELU "
+            "zh": "SELU 只在纯全连接 SELU 层的堆叠中自规范；{what} 打破了这一条件（笔记：在其他架构中 SELU "
                   "可能不比 ELU 好）",
         },
         "fix": {"en": "use dense SELU layers only, or switch this network to ELU/Swish with he_normal and "
@@ -182,7 +182,7 @@ RULE_TEXTS: dict[str, dict[str, dict[str, str]]] = {
         "fix": {"en": "add batch norm (model.batch_norm: before_activation) with Swish (the note's deep default), "
                       "or use the self-normalizing configuration (SELU, lecun_normal, standardized inputs)",
                 "zh": "加上批量归一化（model.batch_norm: before_activation）并用 Swish（笔记中深层网络的默认配置），"
-                      "或改用自归一化配置（SELU、lecun_normal、标准化输入）"},
+                      "或改用自规范配置（SELU、lecun_normal、标准化输入）"},
     },
     "DNC122": {
         "title": {"en": "Batch normalization after the activation", "zh": "批量归一化放在激活函数之后"},
@@ -372,7 +372,7 @@ WHY: dict[str, dict[str, str]] = {
     "DNC102": {"en": "the initialization table: Glorot (variance 1/fan_avg) for none, tanh, sigmoid, softmax",
                "zh": "初始化表：无激活、tanh、sigmoid、softmax 用 Glorot（方差 1/fan_avg）"},
     "DNC103": {"en": "self-normalization needs LeCun normal initialization in every hidden layer",
-               "zh": "自归一化要求每个隐藏层都用 LeCun 正态初始化"},
+               "zh": "自规范要求每个隐藏层都用 LeCun 正态初始化"},
     "DNC104": {"en": "random initialization: slow and often diverges, not recommended",
                "zh": "随机初始化：训练慢、经常发散，不推荐"},
     "DNC110": {"en": "with SELU you cannot use batch normalization", "zh": "使用 SELU 时不能用批量归一化"},
@@ -381,9 +381,9 @@ WHY: dict[str, dict[str, str]] = {
     "DNC112": {"en": "with SELU you cannot use l1 or l2 regularization", "zh": "使用 SELU 时不能用 L1 或 L2 正则化"},
     "DNC113": {"en": "with SELU you cannot use max-norm", "zh": "使用 SELU 时不能用最大范数"},
     "DNC114": {"en": "self-normalization needs standardized inputs (mean 0, standard deviation 1)",
-               "zh": "自归一化要求输入标准化（均值 0，标准差 1）"},
+               "zh": "自规范要求输入标准化（均值 0，标准差 1）"},
     "DNC115": {"en": "self-normalization holds for a plain stack of dense layers only",
-               "zh": "自归一化只对纯全连接层的堆叠成立"},
+               "zh": "自规范只对纯全连接层的堆叠成立"},
     "DNC120": {"en": "batch norm's β makes the bias of the layer before it redundant (use_bias=False)",
                "zh": "批量归一化的 β 使前一层的偏置多余（use_bias=False）"},
     "DNC121": {"en": "deep networks suffer vanishing/exploding gradients; the deep default adds batch norm",
