@@ -88,7 +88,7 @@ def _read_npz(path: Path) -> np.ndarray:
     if key is None:
         found = ", ".join(sorted(names)) or "none"
         raise DataError(f"{where}: needs an array 'x' (or 'x_test'); found {found}")
-    return read_npz(where, path, [key])[key]
+    return read_npz(where, path, [key], copies={key: 4})[key]  # + the float32 the network reads
 
 
 def _read_csv(path: Path) -> np.ndarray:
