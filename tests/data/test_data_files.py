@@ -223,6 +223,8 @@ def test_complex_and_boolean_predict_inputs(tmp_path):
     assert read_input(npz(tmp_path, "b.npz", x=np.ones((2, 3), bool))).dtype == np.uint8
     with pytest.raises(DataError, match=r"--input .*o\.npz: array 'x' holds Python objects"):
         read_input(npz(tmp_path, "o.npz", x=np.array([None, 1])))
+    with pytest.raises(DataError, match=r"--input .*f\.npz: holds 1e\+39, beyond float32's range"):
+        read_input(npz(tmp_path, "f.npz", x=np.full((2, 3), -1e39)))
 
 
 # --- class 8: data that trains but should not ---
