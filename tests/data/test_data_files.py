@@ -69,7 +69,7 @@ def test_memory_available_is_positive_and_bounded_by_an_address_space_limit():
 def test_an_npz_header_claiming_more_than_memory_is_refused_before_reading(tmp_path, shape):
     path = zip_of(tmp_path / "bomb.npz", {"x.npy": npy_bytes(shape, body=b"\0" * 64),
                                           "y.npy": npy_bytes((2,), "<i8", b"\0" * 16)})
-    with pytest.raises(DataError, match=r"bomb\.npz: decompressed, 'x' .* more than the .* available"):
+    with pytest.raises(DataError, match=r"bomb\.npz: the arrays 'x' .* decompressed.* more than the .* available"):
         load(path)
     with pytest.raises(DataError, match=r"--input .*bomb\.npz: .* available"):
         read_input(path)
@@ -83,9 +83,20 @@ def test_a_real_deflate_bomb_is_refused_from_its_header(tmp_path, monkeypatch):
         archive.writestr("y.npy", npy_bytes((size // 8,), "<i8", bytes(size)))
     assert path.stat().st_size < size // 100
     monkeypatch.setattr(limits, "memory_available", lambda: 32 * 2**20)
-    with pytest.raises(DataError, match=r"zeros\.npz: decompressed.* needs 134\.2 MB in memory, more than the "
-                                        r"33\.6 MB available"):
+    with pytest.raises(DataError, match=r"zeros\.npz: the arrays 'x' \(8388608, 1\) of float64, 'y' \(8388608,\) "
+                                        r"of int64 \(134\.2 MB decompressed, plus 134\.2 MB of copies while loading\) "
+                                        r"needs 268\.4 MB in memory, more than the 33\.6 MB available"):
         load(path)
+
+
+def test_arrays_that_fit_are_refused_when_the_copies_loading_makes_do_not(tmp_path, monkeypatch):
+    path = npz(tmp_path, x=np.zeros((1000, 100), np.uint8), y=np.arange(1000) % 2)  # 100 kB of pixels
+    monkeypatch.setattr(limits, "memory_available", lambda: 1_000_000)  # fits them, not 16 bytes a pixel more
+    with pytest.raises(DataError, match=r"d\.npz: .*\(108\.0 kB decompressed, plus 1\.6 MB of copies while "
+                                        r"loading\) needs 1\.7 MB in memory, more than the 1\.0 MB available"):
+        load(path)
+    monkeypatch.setattr(limits, "memory_available", lambda: 10_000_000)
+    assert load(path).num_classes == 2
 
 
 def test_an_npz_member_that_is_not_npy_is_not_read(tmp_path):
@@ -212,6 +223,8 @@ def test_complex_and_boolean_predict_inputs(tmp_path):
     assert read_input(npz(tmp_path, "b.npz", x=np.ones((2, 3), bool))).dtype == np.uint8
     with pytest.raises(DataError, match=r"--input .*o\.npz: array 'x' holds Python objects"):
         read_input(npz(tmp_path, "o.npz", x=np.array([None, 1])))
+    with pytest.raises(DataError, match=r"--input .*f\.npz: holds 1e\+39, beyond float32's range"):
+        read_input(npz(tmp_path, "f.npz", x=np.full((2, 3), -1e39)))
 
 
 # --- class 8: data that trains but should not ---

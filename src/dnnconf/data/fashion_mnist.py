@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dnnconf.data.files import read_npz
 from dnnconf.data.idx import read_idx
 from dnnconf.data.sources import Raw
 from dnnconf.errors import DataError
@@ -182,9 +183,9 @@ def _cache_file(files: dict[str, Path]) -> Path:
 def _read_cache(cached: Path) -> dict[str, np.ndarray] | None:
     if not cached.is_file():
         return None
-    try:
-        with np.load(cached, allow_pickle=False) as npz:
-            return {key: npz[key] for key in FILES}
+    try:  # bounded like any .npz: a cache file replaced by something huge is refused, not inflated
+        arrays = read_npz(str(cached), cached, list(FILES))
+        return arrays if set(arrays) == set(FILES) else None
     except Exception:  # a damaged cache is only a missed speed-up: read the IDX files again
         return None
 

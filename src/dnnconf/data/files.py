@@ -37,17 +37,26 @@ def npz_members(where: str, path: Path) -> dict[str, zipfile.ZipInfo]:
     return {info.filename.removesuffix(".npy"): info for info in infos}
 
 
-def read_npz(where: str, path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
-    """The arrays `keys` (those present) of the .npz `path`, each header checked before it is read."""
+def read_npz(where: str, path: Path, keys: Sequence[str], copies: dict[str, int] | None = None
+             ) -> dict[str, np.ndarray]:
+    """The arrays `keys` (those present) of the .npz `path`, each header checked before it is read.
+
+    The memory needed is the arrays decompressed plus, for each key in `copies`, what the caller's
+    copies of it take: `copies[key]` bytes a value (e.g. a copy in the array's own dtype and float32
+    working copies), so a file is refused before it is read when its arrays fit but their copies would not."""
+    copies = copies or {}
     try:
         with zipfile.ZipFile(path) as archive:
             members = {info.filename.removesuffix(".npy"): info for info in archive.infolist()}
             chosen = {key: members[key] for key in keys if key in members}
             headers = {key: _npy_header(where, archive, key, info) for key, info in chosen.items()}
             total = sum(nbytes for _, _, nbytes in headers.values())
+            working = sum(math.prod(shape) * copies.get(key, 0) for key, (shape, _, _) in headers.items())
             if total:
                 shapes = ", ".join(f"'{key}' {shape} of {dtype}" for key, (shape, dtype, _) in headers.items())
-                limits.check_fits(f"{where}", total, f"decompressed, {shapes}")
+                plus = f", plus {format_bytes(working)} of copies while loading" if working else ""
+                what = f"the arrays {shapes} ({format_bytes(total)} decompressed{plus})"
+                limits.check_fits(f"{where}", total + working, what)
             arrays = {}
             for key, info in chosen.items():
                 with archive.open(info) as member:

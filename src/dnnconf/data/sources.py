@@ -17,6 +17,9 @@ from dnnconf.errors import DataError
 
 __all__ = ["Raw", "check_features", "is_number", "load_csv", "load_digits", "load_npz"]
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+# loading copies each feature value: once in the split (at most 8 bytes, float64) and twice as float32
+# (normalization's working copy and the tensor the model trains on)
+BYTES_PER_FEATURE_COPIES = 8 + 4 + 4
 
 
 @dataclass
@@ -65,7 +68,8 @@ def load_npz(path: str | Path) -> Raw:
     for key in train + (test if test and (test[0] in names or test[1] in names) else ()):
         if key not in names:
             raise DataError(f"{path}: array '{key}' is missing (found {found})")
-    arrays = read_npz(str(path), path, train + (test or ()))
+    arrays = read_npz(str(path), path, train + (test or ()), copies=dict.fromkeys(("x", "x_train", "x_test"),
+                                                                                   BYTES_PER_FEATURE_COPIES))
     x_train, y_train = _checked(path, arrays, *train)
     if test and test[0] in arrays:
         x_test, y_test = _checked(path, arrays, *test)

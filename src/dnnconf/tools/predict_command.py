@@ -78,6 +78,12 @@ def read_input(path: Path) -> np.ndarray:
                         f".gz, *-ubyte)")
     if np.issubdtype(x.dtype, np.complexfloating):
         raise DataError(f"--input {path}: holds complex numbers ({x.dtype}); only real numbers work")
+    if np.issubdtype(x.dtype, np.floating) and x.size and np.isfinite(x).all():
+        from dnnconf.data.sources import FLOAT32_MAX
+
+        largest = max(float(x.max()), -float(x.min()))
+        if largest > FLOAT32_MAX:  # would be infinite in the float32 the network computes in
+            raise DataError(f"--input {path}: holds {largest:.3g}, beyond float32's range (±{FLOAT32_MAX:.3g})")
     return x.astype(np.uint8) if x.dtype == np.bool_ else x
 
 
@@ -90,7 +96,7 @@ def _read_npz(path: Path) -> np.ndarray:
     if key is None:
         found = ", ".join(sorted(names)) or "none"
         raise DataError(f"{where}: needs an array 'x' (or 'x_test'); found {found}")
-    return read_npz(where, path, [key])[key]
+    return read_npz(where, path, [key], copies={key: 4})[key]  # + the float32 the network reads
 
 
 def _read_csv(path: Path) -> np.ndarray:
