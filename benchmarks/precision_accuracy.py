@@ -11,6 +11,8 @@ fastest beside it), then the means per precision. Speed belongs to benchmarks/ep
 
 from __future__ import annotations
 
+import contextlib
+import io
 import statistics
 import sys
 import tempfile
@@ -32,7 +34,7 @@ def run(precision: str, seed: int, epochs: int, limit: int, batch: int) -> tuple
         "schedule": {"name": "constant"},
         "training": {"epochs": epochs, "batch_size": batch, "early_stopping": None, "precision": precision}})
     timer = epoch_timer()
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(io.StringIO()):  # its epoch lines
         result = train(config, Path(folder) / "run", quiet=True, log=lambda *_: None, listeners=(timer,), plots=False)
     later = timer.times[1:] or timer.times
     return result.state.history[-1]["val_accuracy"], result.test["accuracy"], statistics.median(later), min(later)
