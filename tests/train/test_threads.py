@@ -61,6 +61,18 @@ def test_torchrun_ranks_share_the_free_cores_of_their_node(monkeypatch):
     assert threads.POLICY.share == 1
 
 
+def test_torchruns_default_of_one_thread_per_rank_is_told_from_the_users(monkeypatch):
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert threads.torchrun_default_threads(b"PATH=/usr/bin\0HOME=/root\0")  # torchrun added it
+    assert not threads.torchrun_default_threads(b"PATH=/usr/bin\0OMP_NUM_THREADS=1\0")  # the user's own
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert not threads.torchrun_default_threads(b"PATH=/usr/bin\0")  # torchrun only ever sets 1
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert not threads.torchrun_default_threads(b"PATH=/usr/bin\0")  # one rank: torchrun sets nothing
+
+
 def test_the_user_count_wins_over_the_free_cores(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert threads.choose(2) == (2, "training.threads")
