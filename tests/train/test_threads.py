@@ -47,6 +47,32 @@ def test_others_busy_subtracts_this_process_and_its_kin():
     assert threads.others_busy(threads.Sample(10.0, None, 0.0), end) is None
 
 
+def test_torchrun_ranks_share_the_free_cores_of_their_node(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    threads.at_process_start()
+    assert threads.POLICY.share == 2
+    monkeypatch.setattr(threads, "usable_cores", lambda: 8)
+    monkeypatch.setattr(threads, "others_busy", lambda *args: 0.0)
+    count, source = threads.choose(None)
+    assert count == 4 and "shared by 2 processes" in source
+    monkeypatch.delenv("LOCAL_WORLD_SIZE")
+    threads.at_process_start()
+    assert threads.POLICY.share == 1
+
+
+def test_torchruns_default_of_one_thread_per_rank_is_told_from_the_users(monkeypatch):
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert threads.torchrun_default_threads(b"PATH=/usr/bin\0HOME=/root\0")  # torchrun added it
+    assert not threads.torchrun_default_threads(b"PATH=/usr/bin\0OMP_NUM_THREADS=1\0")  # the user's own
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert not threads.torchrun_default_threads(b"PATH=/usr/bin\0")  # torchrun only ever sets 1
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert not threads.torchrun_default_threads(b"PATH=/usr/bin\0")  # one rank: torchrun sets nothing
+
+
 def test_the_user_count_wins_over_the_free_cores(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert threads.choose(2) == (2, "training.threads")

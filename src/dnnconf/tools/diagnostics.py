@@ -169,7 +169,7 @@ def diagnose(config_or_network: Config | Network | str | Path, data: Any = None,
     """
     from dnnconf.config import Config, config_from_dict, load_config
     from dnnconf.data import load_data
-    from dnnconf.train import setup
+    from dnnconf.train import setup, threads
 
     if batches < 1:
         raise ConfigError(f"diagnose: batches must be >= 1 (received {batches})")
@@ -184,6 +184,7 @@ def diagnose(config_or_network: Config | Network | str | Path, data: Any = None,
         dataset = load_data(config.data) if data is None else _as_dataset(data)
         config = setup.resolve_with_data(config, dataset)
         device = setup.pick_device(config.training.device)
+        threads.apply(config.training.threads)  # the cores free now, unless the user chose (train/threads.py)
         setup.seed_everything(config.seed)
         network = setup.make_network(config).to(device)
         facts_config: Config | None = config
@@ -261,10 +262,11 @@ def diagnose_run(folder: Path, *, batches: int = 4, train_steps: int = 0,
     """Probe the trained weights of a run folder on its own training data."""
     from dnnconf.data import load_data
     from dnnconf.run import load_run
-    from dnnconf.train import setup
+    from dnnconf.train import setup, threads
 
     config, network = load_run(Path(folder), device="cpu")
     network = network.to(setup.pick_device(config.training.device))
+    threads.apply(config.training.threads)
     dataset = load_data(config.data)
     return diagnose(network, dataset, batches=batches, train_steps=train_steps, probe_every=probe_every,
                     config=config, source="run")

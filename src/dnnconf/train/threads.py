@@ -131,10 +131,29 @@ POLICY = Policy()
 
 def at_process_start() -> None:
     """Called by the CLI before torch is imported: the first sampling window starts here, and the share
-    of a torchrun rank is its node's ranks. (Also where an environment-level policy would go; the
-    default wait policy is kept, see the module's docstring.)"""
+    of a torchrun rank is its node's ranks. torchrun's own default of OMP_NUM_THREADS=1 per rank (set when
+    it runs several local ranks and the user did not set it) is dropped here, before torch reads it, so a
+    rank takes the free cores / its node's ranks; a user's OMP_NUM_THREADS stays."""
     POLICY.started = Sample.now()
     POLICY.share = local_ranks()
+    if torchrun_default_threads():
+        del os.environ["OMP_NUM_THREADS"]
+
+
+def torchrun_default_threads(parent_environment: bytes | None = None) -> bool:
+    """Whether OMP_NUM_THREADS=1 in this torchrun rank is torchrun's default rather than the user's.
+
+    torchrun sets it in its own environment when it starts several local ranks and the variable is
+    unset, and its ranks inherit it; its process's environment as it was started (`/proc/<parent>/environ`,
+    which later changes do not show) then lacks the variable. False whenever that cannot be read."""
+    if local_ranks() < 2 or os.environ.get("OMP_NUM_THREADS") != "1":
+        return False
+    if parent_environment is None:
+        try:
+            parent_environment = Path(f"/proc/{os.getppid()}/environ").read_bytes()
+        except OSError:
+            return False
+    return not any(entry.startswith(b"OMP_NUM_THREADS=") for entry in parent_environment.split(b"\0"))
 
 
 
