@@ -25,6 +25,7 @@ _API = {
     "Config": "dnnconf.config",
     "fit": "dnnconf.run",  # `dnnconf.run.train` (`dnnconf.train` is the subpackage of the loop)
     "load_run": "dnnconf.run",
+    "load": "dnnconf.model",
     "evaluate_run": "dnnconf.run",
     "lr_find": "dnnconf.tools.lr_finder",
     "diagnose": "dnnconf.tools.diagnostics",
