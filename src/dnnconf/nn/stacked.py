@@ -112,15 +112,14 @@ class StackedNetwork:
         return x.expand(self.size, *x.shape) if shared else x
 
     def _normalize(self, x: torch.Tensor, shared: bool) -> torch.Tensor:
-        """Each member's input normalization (the `normalization` layer of a `Network`)."""
+        """The members' input normalization (the `normalization` layer of a `Network`). The members are
+        adapted on the one training split they share, so member 0's statistics are every member's; applied
+        with the solo layer's very shapes, the rounding is the solo run's too (torch divides by a
+        one-element tensor as a multiplication by its reciprocal, by a [K, …] one exactly)."""
         shift, scale = self.tensors.get("normalization.shift"), self.tensors.get("normalization.scale")
         if shift is None or scale is None:
             return x
-        if shared:  # the members' statistics come from the one training split they share
-            return (x - shift[0]) / scale[0]
-        leading = [1] * (x.dim() - shift.dim())  # [K, 1, …, *statistics]: broadcast over the batch and pixels
-        return (x - shift.view(self.size, *leading, *shift.shape[1:])) / scale.view(self.size, *leading,
-                                                                                  *scale.shape[1:])
+        return (x - shift[0]) / scale[0]
 
     def _dense(self, x: torch.Tensor, prefix: str, shared: bool) -> torch.Tensor:
         weight, bias = self.tensors[prefix + "weight"], self.tensors.get(prefix + "bias")  # weight: [K, out, in]
