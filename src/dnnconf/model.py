@@ -177,7 +177,7 @@ class Model:
         from dnnconf.tools.uncertainty import mc_predict
 
         tensor, _ = self._inputs(x)
-        return mc_predict(self._layered_network(), tensor, samples, seed, batch_size=batch_size, **options)
+        return mc_predict(self.layered_network(), tensor, samples, seed, batch_size=batch_size, **options)
 
     def plain_predict(self, x: Any, batch_size: int = BATCH_SIZE) -> Any:
         """The deterministic prediction as an `MCPrediction` without samples (what `dnnconf predict` prints)."""
@@ -192,7 +192,7 @@ class Model:
         entropy = -np.where(positive, proba * np.log(np.where(positive, proba, 1.0)), 0.0).sum(axis=1)
         return MCPrediction(proba, None, entropy, None, self.head, 0)
 
-    def _layered_network(self) -> torch.nn.Module:
+    def layered_network(self) -> torch.nn.Module:
         """A network with `layers` and `normalization` for the MC kernels: an export's float16/bfloat16
         weights (rounded) in float32, its int8 network as it is."""
         from dnnconf.tools.export import ExportedModel
@@ -270,7 +270,7 @@ class Model:
         """The layers (Keras's summary), the input normalization and the precision, as text."""
         from dnnconf.run import summary_lines
 
-        network = self._layered_network()
+        network = self.layered_network()
         layer = getattr(network, "normalization", None)
         lines = [f"{self.kind} {self.folder}" if self.folder else self.kind,
                  f"input {list(self.input_shape)}, raw; normalization: "

@@ -364,15 +364,16 @@ def evaluate_mc(folder: Path | str, samples: int = 100, seed: int = 0, split: st
     """Metrics of a run's split without and with MC dropout; writes mc_metrics.json and (classification)
     plots/reliability.png and plots/uncertainty.png into the run folder. Returns what it wrote."""
     from dnnconf.data import load_data
-    from dnnconf.run import load_run
+    from dnnconf.model import Model
     from dnnconf.train import setup
     from dnnconf.train.checkpoint import write_atomic
 
     if samples < 1:
         raise BadInput(f"--mc-samples: {samples} must be at least 1")
     folder = Path(folder)
-    config, network = load_run(folder)
-    splits = setup.to_splits(load_data(config.data), torch.device("cpu"))
+    model = Model.load(folder)  # a run, or an export at its precision (dnnconf.model)
+    config, network = model.config, model.layered_network()
+    splits = setup.to_splits(load_data(config.data), torch.device("cpu"))  # raw inputs: the network normalizes
     chosen = getattr(splits, split, None)
     if chosen is None or not len(chosen):
         raise RunFolderError(f"--split {split}: this run's data has no {split} examples")
