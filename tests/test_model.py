@@ -174,3 +174,27 @@ def test_an_older_run_folder_loads_and_predicts_the_same(run, test_split, tmp_pa
     (folder / "normalization.json").write_text("{not json")
     with pytest.raises(dnnconf.errors.RunFolderError, match="normalization.json"):
         dnnconf.load(folder)
+
+
+@pytest.mark.parametrize("head,units,width", [("sigmoid", 1, 2), ("linear", 2, None)])
+def test_binary_and_regression_heads(head, units, width):
+    from dnnconf.train import setup
+
+    loss = {"sigmoid": "binary_crossentropy", "linear": "mse"}[head]
+    config = config_from_dict({"model": {"input_shape": [5], "hidden": [4],
+                                         "output": {"units": units, "activation": head}}, "loss": loss})
+    x = np.random.default_rng(0).normal(3, 2, (6, 5))
+    network = setup.make_network(config, fit_statistics(x, "standardize"))
+    model = Model(config, network)
+    out = model.predict(x)
+    assert out.shape == (6, units)
+    if width is None:
+        with pytest.raises(BadInput, match="regression"):
+            model.predict_proba(x)
+        return
+    proba = model.predict_proba(x)
+    assert proba.shape == (6, width)
+    np.testing.assert_allclose(proba[:, 1], out[:, 0], rtol=1e-6)
+    np.testing.assert_array_equal(model.predict_classes(x), (out[:, 0] > 0.5).astype(np.int64))
+    metrics = model.evaluate((x, np.array([0, 1, 0, 1, 1, 0])))
+    assert set(metrics) == {"loss", "accuracy"}

@@ -155,13 +155,7 @@ class Model:
         if self.head == "linear":
             raise BadInput("predict_proba: a regression model has no class probabilities; use predict")
         tensor, single = self._inputs(x)
-        logits = self._logits(tensor, batch_size)
-        if self.head == "sigmoid":
-            z = logits[:, :1]
-            out = torch.cat([torch.sigmoid(-z), torch.sigmoid(z)], dim=1)
-        else:
-            out = torch.softmax(logits, dim=-1)
-        out = out.numpy()
+        out = _probabilities(self._logits(tensor, batch_size), self.head).numpy()
         return out[0] if single else out
 
     def predict_classes(self, x: Any, batch_size: int = BATCH_SIZE) -> np.ndarray:
@@ -187,7 +181,7 @@ class Model:
         logits = self._logits(tensor, batch_size)
         if self.head == "linear":
             return MCPrediction(logits.double().numpy(), None, None, None, self.head, 0)
-        proba = self.predict_proba(tensor, batch_size).astype(np.float64)
+        proba = _probabilities(logits, self.head).double().numpy()
         positive = proba > 0
         entropy = -np.where(positive, proba * np.log(np.where(positive, proba, 1.0)), 0.0).sum(axis=1)
         return MCPrediction(proba, None, entropy, None, self.head, 0)
@@ -292,6 +286,14 @@ def describe_layer(layer: Any) -> str:
         return "none"
     count = layer.shift.numel()
     return f"{layer.method} per {layer.axis} ({count} statistic{'s' if count != 1 else ''}, in the weights)"
+
+
+def _probabilities(logits: torch.Tensor, head: str) -> torch.Tensor:
+    """(N, k) class probabilities; a sigmoid head's as P(class 0), P(class 1)."""
+    if head == "sigmoid":
+        z = logits[:, :1]
+        return torch.cat([torch.sigmoid(-z), torch.sigmoid(z)], dim=1)
+    return torch.softmax(logits, dim=-1)
 
 
 def _activate(logits: torch.Tensor, head: str) -> torch.Tensor:
