@@ -1,15 +1,20 @@
 """Run folders: train a config into one, resume one, load one back.
 
-`runs/<name>-<timestamp>/`: config.yaml (resolved, replayable) · normalization.json (the training
-split's statistics) · model.safetensors · checkpoint/ · history.csv · plots/ · metrics.json · report.md ·
+`runs/<name>-<timestamp>/`: config.yaml (resolved, replayable) · normalization.json (the statistics of the
+network's input layer, in plain JSON for people and older tools; the layer itself is in the weights) ·
+model.safetensors (the weights and the input normalization's buffers) · checkpoint/ · history.csv · plots/ ·
+metrics.json · report.md ·
 report.html (rewritten after every epoch while training; dnnconf.report)
-With a `transfer` section: the network comes from `dnnconf.tools.transfer.build_transferred` (the inputs
-normalized with the source's statistics unless `transfer.normalization: own`), a `Freezing` listener
+The network takes raw inputs: its first layer normalizes them (`dnnconf.nn.normalization`), adapted on the
+training split. A run folder of older versions (model.safetensors without the layer) gets the layer from
+its normalization.json when loaded (`load_run`).
+With a `transfer` section: the network comes from `dnnconf.tools.transfer.build_transferred` (its input
+layer the source's unless `transfer.normalization: own`), a `Freezing` listener
 freezes and unfreezes the reused layers, history.csv gets a `trainable` column (trainable parameters in
 each epoch) and trainable.json lists the reused layers and each epoch's trainable modules.
 With a `pretrain` section: `pretrain/` holds the pretraining (`dnnconf.tools.pretrain`; read back, not
-redone, when the run is resumed), the network's hidden layers start from its encoder, the inputs are
-normalized with the unlabeled set's statistics, and the same `Freezing` listener, history column and
+redone, when the run is resumed), the network's hidden layers start from its encoder, its input layer
+has the unlabeled set's statistics, and the same `Freezing` listener, history column and
 trainable.json follow (`source`: the pretrain folder).
 Under torchrun every process trains its share of each batch (dnnconf.train.distributed); rank 0 picks the
 folder and alone writes into it.
@@ -19,6 +24,7 @@ run folder per seed, `seed-<s>/`, with members.csv (`dnnconf.train.parallel_seed
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 from dataclasses import dataclass
@@ -184,35 +190,32 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
     freezing, plan = None, None
     if config.pretrain is not None:  # the note's section 2: hidden layers pretrained without labels, frozen first
         from dnnconf.tools.pretrain import pretrained_network
-        from dnnconf.tools.transfer import renormalize
         from dnnconf.train.freezing import Freezing
 
+        # its input layer has the unlabeled set's statistics, which the encoder learned on
         network, plan = pretrained_network(config, folder / "pretrain", device, quiet, log)  # read back if done
-        renormalize(dataset, plan.normalization)  # the unlabeled set's statistics, which the encoder learned on
         pretrain = config.pretrain
         freezing = Freezing(config, plan.groups, pretrain.freeze_epochs, pretrain.unfreeze,
                             pretrain.unfreeze_lr_factor)
         freezing.freeze(network)
     setup.seed_everything(config.seed)  # after pretraining: the run's streams do not depend on whether it ran
     if config.transfer is not None:  # the note's section 2: reused layers copied from a trained run, frozen first
-        from dnnconf.tools.transfer import build_transferred, renormalize
+        from dnnconf.tools.transfer import build_transferred
         from dnnconf.train.freezing import Freezing
 
-        network, plan = build_transferred(config, device)
-        if config.transfer.normalization == "source" and plan.normalization is not None:
-            renormalize(dataset, plan.normalization)
+        network, plan = build_transferred(config, device, dataset.normalization)  # the source's input layer or own
         transfer = config.transfer
         freezing = Freezing(config, plan.groups, transfer.freeze_epochs, transfer.unfreeze,
                             transfer.unfreeze_lr_factor)
         freezing.freeze(network)  # before the optimizer: it holds only the trainable parameters
     elif config.pretrain is None:
-        network = setup.make_network(config).to(device)
+        network = setup.make_network(config, dataset.normalization).to(device)
     dist.prepare_network(shared, network, config.training.sync_batch_norm, config.seed)
     splits = setup.to_splits(dataset, device)
     optimizer, clipping = setup.make_optimizer(config, network)
     schedule = setup.make_schedule(config, setup.steps_per_epoch(config, len(splits.train)))
     if resume is None:
-        dist.on_main(shared, lambda: _write_inputs(folder, config, dataset.normalization))
+        dist.on_main(shared, lambda: _write_inputs(folder, config, network.normalization.statistics()))
     if not quiet:
         log(f"run folder: {folder}")
         log(threads.describe())
@@ -269,7 +272,7 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
 
 def _write_inputs(folder: Path, config: Config, normalization: Any) -> None:
     write_atomic(folder / "config.yaml", dump_config(config))
-    # the training split's statistics, so new inputs (predict) are normalized as the training data was
+    # the input layer's statistics in plain JSON: the weights hold the layer; people and older tools read this
     write_atomic(folder / "normalization.json", json.dumps(normalization))
 
 
@@ -364,7 +367,9 @@ def load_run_config(folder: Path) -> Config:
 
 
 def load_run(folder: Path, device: str = "cpu") -> tuple[Config, Network]:
-    """The resolved config and the trained network of a run folder."""
+    """The resolved config and the trained network of a run folder, in eval mode (dropout off, batch norm
+    on its moving statistics): it takes raw inputs, its first layer normalizes them. A run of an older
+    version (model.safetensors without the input layer) gets the layer from its normalization.json."""
     config = load_run_config(folder)
     weights = folder / "model.safetensors"
     if not weights.is_file() and (folder / "members.csv").is_file():
@@ -377,19 +382,59 @@ def load_run(folder: Path, device: str = "cpu") -> tuple[Config, Network]:
                              f"`dnnconf train --resume {folder}` continues it)")
     network = setup.make_network(config)
     try:
-        network.load_state_dict(load_file(str(weights)))
+        state = load_file(str(weights))
+        if not any(key.startswith("normalization.") for key in state):
+            state.update(_older_normalization(folder, config, network))
+        network.load_state_dict(state)
+    except RunFolderError:
+        raise
     except Exception as error:  # noqa: BLE001 - a corrupt or foreign file is bad input, one line
         raise RunFolderError(f"{weights}: cannot load ({str(error).splitlines()[0]})") from None
-    return config, network.to(setup.pick_device(device))
+    describe_normalization(network, config)
+    return config, network.to(setup.pick_device(device)).eval()
 
 
-def evaluate_run(folder: Path, split: str = "test") -> dict[str, float]:
-    from dnnconf.data import load_data
+def _older_normalization(folder: Path, config: Config, network: Network) -> dict[str, torch.Tensor]:
+    """The input layer's buffers of a run saved before the layer existed: from its normalization.json
+    (the statistics its inputs were normalized with), or recomputed from its data when that is missing."""
+    from dnnconf.errors import DataError
 
-    config, network = load_run(folder)
-    dataset = load_data(config.data)
-    splits = setup.to_splits(dataset, torch.device("cpu"))
-    chosen = getattr(splits, split)
-    if chosen is None or not len(chosen):
-        raise RunFolderError(f"--split {split}: this run's data has no {split} examples")
-    return evaluate(network, chosen, config.loss, config.training.eval_batch_size)
+    path = folder / "normalization.json"
+    if path.is_file():
+        try:
+            statistics = json.loads(path.read_text())
+        except ValueError:
+            raise RunFolderError(f"{path}: malformed JSON") from None
+    else:
+        from dnnconf.data import load_data
+
+        statistics = load_data(config.data.model_copy(update={"normalize_axis": "feature"})).normalization
+    layer = copy.deepcopy(network.normalization)
+    try:
+        layer.adapt(statistics if isinstance(statistics, dict) else {})
+    except DataError as error:
+        raise RunFolderError(f"{path}: {error}") from None
+    return {f"normalization.{key}": value for key, value in layer.state_dict().items()}
+
+
+def describe_normalization(network: Network, config: Config) -> None:
+    """Name the loaded input layer's method and axis (the buffers do not say): the config's method, the
+    axis its statistics' shape shows."""
+    from dnnconf.nn.normalization import statistics_shape
+
+    layer = network.normalization
+    shift, scale = layer.shift, layer.scale
+    if config.data.normalize == "none" or (shift.numel() == 1 and not shift.any() and bool((scale == 1).all())):
+        layer.method, layer.axis = "none", None
+        return
+    layer.method = config.data.normalize
+    shape = tuple(config.model.input_shape)
+    layer.axis = "feature" if tuple(shift.shape) == statistics_shape("feature", shape) else "channel"
+
+
+def evaluate_run(folder: Path | str, split: str = "test") -> dict[str, float]:
+    """Loss and metric of a run (or export) folder on a split of its data, raw inputs in: the figures
+    `dnnconf evaluate` prints (`dnnconf.model.Model.evaluate`; an export measures itself at its precision)."""
+    from dnnconf.model import Model
+
+    return Model.load(Path(folder)).evaluate(split)

@@ -138,18 +138,21 @@ def test_standardize_uses_training_statistics_only(tmp_path):
     train = x_train[:80]
     np.testing.assert_allclose(data.normalization["mean"][:2], train[:, :2].mean(0))
     np.testing.assert_allclose(data.normalization["std"][:2], train[:, :2].std(0))
-    np.testing.assert_allclose(data.x_train[:, :2].mean(0), 0, atol=1e-6)
-    assert (data.x_valid[:, :2].mean(0) > 3).all()  # valid keeps its offset: not standardized on its own
-    assert data.normalization["std"][2] == 1 and (data.x_valid[:, 2] == 0).all()
-    np.testing.assert_allclose(apply_normalization(x_train[80:], data.normalization), data.x_valid, rtol=1e-6)
+    np.testing.assert_allclose(data.x_train.numpy(), train, rtol=1e-6)  # the tensors stay raw
+    normalized_train = apply_normalization(data.x_train.numpy(), data.normalization)
+    normalized_valid = apply_normalization(data.x_valid.numpy(), data.normalization)
+    np.testing.assert_allclose(normalized_train[:, :2].mean(0), 0, atol=1e-5)
+    assert (normalized_valid[:, :2].mean(0) > 3).all()  # valid keeps its offset: not standardized on its own
+    assert data.normalization["std"][2] == 1 and (normalized_valid[:, 2] == 0).all()
 
 
 def test_minmax_and_none(tmp_path):
     x = np.array([[0.0, 3.0], [10.0, 3.0], [5.0, 3.0], [20.0, 1.0]])
     path = npz(tmp_path, x_train=x, y_train=np.arange(4), x_test=x, y_test=np.arange(4))
     data = load_data(DataConfig(dataset="npz", path=path, valid_size=1, normalize="minmax"))
-    np.testing.assert_allclose(data.x_train.numpy(), [[0, 0], [1, 0], [0.5, 0]])
-    np.testing.assert_allclose(data.x_valid.numpy(), [[2, -2]])
+    np.testing.assert_allclose(apply_normalization(data.x_train.numpy(), data.normalization),
+                               [[0, 0], [1, 0], [0.5, 0]])
+    np.testing.assert_allclose(apply_normalization(data.x_valid.numpy(), data.normalization), [[2, -2]])
     data = load_data(DataConfig(dataset="npz", path=path, valid_size=1, normalize="none"))
     np.testing.assert_array_equal(data.x_test.numpy(), x)
 
@@ -162,10 +165,11 @@ def test_normalize_on_all_train_uses_the_whole_training_split_and_matches_the_un
     path = npz(tmp_path, x_train=x, y_train=y, x_test=x, y_test=y)
     kept = dict(dataset="npz", path=path, valid_size=1, normalize="minmax", classes=[1, 0], train_limit=1)
     own = load_data(DataConfig(**kept))  # statistics of the one kept image: a constant feature
-    assert own.normalization == {"method": "minmax", "min": [0.0], "max": [0.0]}
+    plain = {"method": "minmax", "axis": "feature", "shape": [1]}
+    assert own.normalization == {**plain, "min": [0.0], "max": [0.0]}
     whole = load_data(DataConfig(**kept, normalize_on="all_train"))  # of the four training images, any label
-    assert whole.normalization == {"method": "minmax", "min": [0.0], "max": [20.0]}
-    np.testing.assert_allclose(whole.x_train.numpy(), [[0.0]])
+    assert whole.normalization == {**plain, "min": [0.0], "max": [20.0]}
+    np.testing.assert_allclose(apply_normalization(whole.x_train.numpy(), whole.normalization), [[0.0]])
     x_unlabeled, x_valid, normalization = load_unlabeled(DataConfig(**kept))
     assert normalization == whole.normalization
     np.testing.assert_allclose(x_unlabeled.numpy(), [[0.0], [0.5], [0.2], [1.0]])
@@ -225,4 +229,7 @@ def test_real_fashion_mnist(monkeypatch):
     data = load_data(DataConfig())
     assert (len(data.x_train), len(data.x_valid), len(data.x_test)) == (55000, 5000, 10000)
     assert data.input_shape == (28, 28) and data.num_classes == 10
-    assert abs(float(data.x_train.mean())) < 1e-3 and abs(float(data.x_valid.mean())) > 1e-3
+    assert data.normalization["axis"] == "channel" and data.normalization["shape"] == [1]  # grey images
+    train = apply_normalization(data.x_train.numpy(), data.normalization)
+    valid = apply_normalization(data.x_valid.numpy(), data.normalization)
+    assert abs(float(train.mean())) < 1e-3 and abs(float(valid.mean())) > 1e-3

@@ -31,7 +31,7 @@ def built(config):
     dataset = load_data(config.data)
     config = setup.resolve_with_data(config, dataset)
     setup.seed_everything(config.seed)
-    network = setup.make_network(config)
+    network = setup.make_network(config, dataset.normalization)
     splits = setup.to_splits(dataset, torch.device("cpu"))
     optimizer, clipping = setup.make_optimizer(config, network)
     schedule = setup.make_schedule(config, setup.steps_per_epoch(config, len(splits.train)))

@@ -20,7 +20,7 @@ def digits():
 def make_loop(config, digits, listeners, *, epochs=2, batch_size=None, freeze=None):
     config = setup.resolve_with_data(config, digits)
     setup.seed_everything(config.seed)
-    network = setup.make_network(config)
+    network = setup.make_network(config, digits.normalization)  # raw inputs in
     if freeze:
         getattr(network.layers, freeze).weight.requires_grad_(False)
     splits = setup.to_splits(digits, torch.device("cpu"))

@@ -27,6 +27,11 @@ def denormal_mode_restored():
 
 ATOL = 1e-5  # after 2 epochs (~70 steps) of float32
 LONG_ATOL = 1e-4  # after up to 14 epochs: the batched and the solo matmuls round differently, and it adds up
+# Adam with global clipping: the first step is bit-identical, but the clipping factors (norms summed in another
+# order) round differently later, and Adam turns a rounding difference on a near-zero gradient into a step of
+# the learning rate's size. With per-channel input normalization every pixel's weight has such gradients:
+# measured 7.0e-5 and 1.0e-4 for the two members after 2 epochs (0 and 6e-8 with per-pixel statistics).
+WEIGHT_ATOL = {"batch-norm-adam-global-clipnorm": 3e-4}
 
 
 def make_config(**sections):
@@ -70,7 +75,7 @@ def test_each_member_equals_the_solo_run_of_its_seed(tmp_path, case):
         replay = load_run_config(member.folder)
         assert replay.seed == member.config.seed and replay.training.parallel_seeds == 1
         solo = train(replay, tmp_path / f"solo-{replay.seed}", quiet=True, log=lambda *_: None)
-        assert max_difference(solo.network, member.network) < ATOL
+        assert max_difference(solo.network, member.network) < WEIGHT_ATOL.get(case, ATOL)
         for solo_row, member_row in zip(solo.state.history, member.state.history, strict=True):
             assert member_row["val_loss"] == pytest.approx(solo_row["val_loss"], abs=ATOL)
             assert member_row["loss"] == pytest.approx(solo_row["loss"], abs=ATOL)

@@ -63,7 +63,13 @@ class DataConfig(Strict):
         0.2, gt=0, lt=1, description="share held out for test when the source has no test split (digits, csv, npz)"
     )
     normalize: Literal["standardize", "minmax", "none"] = Field(
-        "standardize", description="standardize or minmax with statistics of the training split only; none"
+        "standardize", description="standardize or minmax with statistics of the training split only; none. "
+        "The network's first layer applies it, so models take raw inputs (docs/data.md)"
+    )
+    normalize_axis: Literal["auto", "channel", "feature"] = Field(
+        "auto", description="which values share a statistic: channel = one per image channel (a grey image: "
+        "one mean and std), feature = one per input feature (each pixel); auto = channel for image-shaped "
+        "inputs (rank >= 2), feature for tabular ones"
     )
     normalize_on: Literal["train", "all_train"] = Field(
         "train", description="whose statistics normalize: train = the training examples kept (after classes "

@@ -1,10 +1,14 @@
 """`load_data`: a `DataConfig` in, a `Dataset` of train/valid/test tensors out.
 
 The steps, in this order: load the source; split it; in each split keep `classes` (relabelled 0..k-1)
-and apply `positive_class`; keep the first `train_limit` training examples; normalize every split with
+and apply `positive_class`; keep the first `train_limit` training examples; compute the normalization
 statistics of the final training split only (`normalize_on: all_train`: of the whole training split
 before the class filter and the limit, which needs no labels). Splitting before filtering is what
 reproduces the Hands-On ML book's task A / task B split of Fashion-MNIST.
+
+The tensors stay raw (float32 in the source's units): the statistics go to the network's first layer
+(`dnnconf.nn.normalization.InputNormalization`), so the model owns its preprocessing and every consumer
+feeds it raw inputs. `apply_normalization` remains for code that wants normalized arrays itself.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dnnconf.data.fashion_mnist import load_fashion_mnist
 from dnnconf.data.limits import MAX_CLASSES
 from dnnconf.data.sources import Raw, load_csv, load_digits, load_npz
 from dnnconf.errors import DataError
+from dnnconf.nn.normalization import fit_statistics, shift_and_scale
 
 Task = Literal["classification", "binary", "regression"]
 Split = tuple[np.ndarray, np.ndarray]
@@ -30,11 +35,12 @@ MIN_TRAIN_EXAMPLES = 2  # standardizing one example makes every feature 0; batch
 class Dataset:
     """The three splits as tensors, and what a model needs to know about them.
 
-    Features are float32 in the example's own shape, e.g. (N, 28, 28). Labels have shape (N,): int64
-    for classification and binary tasks, float32 for regression. `num_classes` is the number of
-    classes, 2 for a binary task (labels 0/1, though one sigmoid unit suffices), None for regression.
-    `normalization` is the method and the training statistics as plain lists (one value per feature,
-    row-major over `input_shape`), so it can be saved as JSON and replayed by `apply_normalization`.
+    Features are raw float32 in the example's own shape, e.g. (N, 28, 28): not normalized. Labels have
+    shape (N,): int64 for classification and binary tasks, float32 for regression. `num_classes` is the
+    number of classes, 2 for a binary task (labels 0/1, though one sigmoid unit suffices), None for
+    regression. `normalization` is the method and the training statistics as plain data
+    (`dnnconf.nn.normalization.fit_statistics`: per feature or per channel), which the network's
+    `InputNormalization` layer adapts to (`setup.make_network(config, dataset.normalization)`).
     """
 
     x_train: torch.Tensor
@@ -58,7 +64,8 @@ class Dataset:
 
 
 def load_data(cfg: DataConfig) -> Dataset:
-    """Load, split, filter, limit and normalize the data that `cfg` describes."""
+    """Load, split, filter and limit the data that `cfg` describes; the normalization statistics of the
+    training split (the tensors stay raw)."""
     raw = load_source(cfg)
     task, num_classes, class_names = _task(raw, cfg)
     splits = _split(raw, cfg)
@@ -69,10 +76,10 @@ def load_data(cfg: DataConfig) -> Dataset:
     if len(splits["train"][0]) == 0:
         raise DataError(f"data.classes: no training examples of classes {cfg.classes} remain in {raw.name}")
     statistics_of = all_train if cfg.normalize_on == "all_train" else splits["train"][0]
-    normalization = fit_normalization(statistics_of, cfg.normalize)
+    normalization = fit_normalization(statistics_of, cfg.normalize, cfg.normalize_axis)
     tensors = {}
     for name, (x, y) in splits.items():
-        tensors[f"x_{name}"] = torch.from_numpy(apply_normalization(x, normalization))
+        tensors[f"x_{name}"] = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         labels = y.astype(np.float32 if task == "regression" else np.int64)
         tensors[f"y_{name}"] = torch.from_numpy(np.ascontiguousarray(labels))
     return Dataset(
@@ -90,7 +97,7 @@ def load_unlabeled(cfg: DataConfig) -> tuple[torch.Tensor, torch.Tensor, dict[st
     without the validation split) and the validation split, both normalized with the whole training
     split's statistics, which are returned too (what `normalize_on: all_train` gives a labeled run)."""
     splits = _split(load_source(cfg), cfg)
-    normalization = fit_normalization(splits["train"][0], cfg.normalize)
+    normalization = fit_normalization(splits["train"][0], cfg.normalize, cfg.normalize_axis)
     x_train, x_valid = (torch.from_numpy(apply_normalization(splits[name][0], normalization))
                         for name in ("train", "valid"))
     return x_train, x_valid, normalization
@@ -107,42 +114,20 @@ def load_source(cfg: DataConfig) -> Raw:
     return load_csv(cfg.path, cfg.label_column)
 
 
-def fit_normalization(x: np.ndarray, method: str) -> dict[str, Any]:
-    """Per-feature statistics of the training features `x` for `method` (standardize, minmax, none)."""
-    if method == "none":
-        return {"method": "none"}
-    flat = x.reshape(len(x), -1)
-    constant = np.ptp(flat, axis=0) == 0  # exact test: a computed std of a constant can be 1e-17, not 0
-    if method == "standardize":
-        # two passes over one working copy: ~10x faster than np.std's float64 temporaries on images
-        work = flat.astype(_work_dtype(flat))
-        mean = work.mean(axis=0, dtype=np.float64)
-        work -= mean.astype(work.dtype)
-        std = np.sqrt(np.square(work, out=work).mean(axis=0, dtype=np.float64))
-        mean[constant], std[constant] = flat[0, constant], 1.0  # so a constant feature maps to exactly 0
-        return {"method": "standardize", "mean": mean.tolist(), "std": std.tolist()}
-    if method == "minmax":
-        low, high = flat.min(axis=0).astype(np.float64), flat.max(axis=0).astype(np.float64)
-        return {"method": "minmax", "min": low.tolist(), "max": high.tolist()}
-    raise DataError(f"data.normalize: unknown method '{method}' (accepted: standardize, minmax, none)")
+def fit_normalization(x: np.ndarray, method: str, axis: str = "auto") -> dict[str, Any]:
+    """The statistics of the training features `x` for `method` (standardize, minmax, none) along `axis`
+    (auto, channel, feature): `dnnconf.nn.normalization.fit_statistics`."""
+    return fit_statistics(x, method, axis)
 
 
 def apply_normalization(x: np.ndarray, normalization: dict[str, Any]) -> np.ndarray:
-    """`x` (N, ...) as float32, normalized with statistics from `fit_normalization`."""
+    """`x` (N, ...) as float32, normalized with statistics from `fit_normalization` (or an older run's
+    normalization.json), computed as `InputNormalization` computes it."""
     x = np.asarray(x)
     out = np.array(x, dtype=_work_dtype(x))  # a copy, so the in-place steps below never touch the caller's x
-    method = normalization["method"]
-    if method == "none":
-        return out.astype(np.float32, copy=False)
-    if method == "standardize":
-        shift, scale = np.array(normalization["mean"]), np.array(normalization["std"])
-    else:
-        shift = np.array(normalization["min"])
-        scale = np.array(normalization["max"]) - shift
-        scale[scale == 0] = 1.0  # a constant training feature maps to 0
-    shape = out.shape[1:]  # the statistics are flat; give them the example's shape to broadcast
-    out -= shift.astype(out.dtype).reshape(shape)
-    out /= scale.astype(out.dtype).reshape(shape)
+    shift, scale = shift_and_scale(normalization, tuple(out.shape[1:]))
+    out -= shift.numpy().astype(out.dtype)
+    out /= scale.numpy().astype(out.dtype)
     return out.astype(np.float32, copy=False)
 
 

@@ -13,6 +13,10 @@ Compact form → explicit (the note's Keras models):
 The output layer is the last dense; its activation (softmax/sigmoid) is applied by the loss and by
 `Network.predict`, not inside `forward`, so training works on logits (stable and faster).
 
+Before every layer the network normalizes its raw inputs (`Network.normalization`, an
+`InputNormalization` adapted on the training split: `dnnconf.nn.normalization`); it is a module of its
+own beside `layers`, so the layer names, transfer groups and batch-norm folding do not see it.
+
 In the explicit form, a dense or conv2d layer without an activation of its own, directly followed by
 batch_norm, has no bias either (with an activation in between, the bias is not redundant). The
 summary (`Network.summary`) shows Keras's shapes: feature maps as (H, W, C), though the modules run on
@@ -31,6 +35,7 @@ import torch
 from dnnconf.config.schema import ModelConfig
 from dnnconf.nn.constraints import MaxNorm
 from dnnconf.nn.layers import LAYERS, Built, ToChannelsFirst, keras_shape
+from dnnconf.nn.normalization import InputNormalization
 from dnnconf.nn.regularizers import KernelPenalty
 
 
@@ -90,14 +95,19 @@ class LayerInfo:
 
 
 class Network(torch.nn.Module):
-    """A sequential network whose `forward` returns the output layer's pre-activation (logits).
+    """A sequential network whose `forward` takes raw inputs, normalizes them (`normalization`, the first
+    layer) and returns the output layer's pre-activation (logits).
 
-    `head` is the output activation (softmax, sigmoid or linear), applied by `predict`.
+    `head` is the output activation (softmax, sigmoid or linear), applied by `predict`. `predict` is the
+    bare forward pass in the network's current mode; `dnnconf.load(...).predict` is the batched,
+    inference-mode one for users.
     """
 
     def __init__(self, layers: OrderedDict[str, torch.nn.Module], head: str, input_shape: tuple[int, ...],
-                 penalties: list[KernelPenalty], constraints: list[MaxNorm], summary: list[LayerInfo]):
+                 penalties: list[KernelPenalty], constraints: list[MaxNorm], summary: list[LayerInfo],
+                 normalization: InputNormalization | None = None):
         super().__init__()
+        self.normalization = normalization if normalization is not None else InputNormalization(input_shape)
         self.layers = torch.nn.Sequential(layers)
         self.head = head
         self.input_shape = input_shape
@@ -106,10 +116,10 @@ class Network(torch.nn.Module):
         self.summary = summary
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+        return self.layers(self.normalization(x))
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.layers(x)
+        logits = self.forward(x)
         if self.head == "softmax":
             return torch.softmax(logits, dim=-1)
         if self.head == "sigmoid":
@@ -118,8 +128,10 @@ class Network(torch.nn.Module):
 
 
 def build_network(layers: list[dict[str, Any]], input_shape: tuple[int, ...],
-                  generator: torch.Generator | None = None) -> Network:
-    """Build resolved explicit layers (the last one a dense output layer) into a `Network`."""
+                  generator: torch.Generator | None = None, normalization: dict[str, Any] | None = None) -> Network:
+    """Build resolved explicit layers (the last one a dense output layer) into a `Network` whose input
+    layer is adapted to `normalization` (statistics of `fit_statistics`; None: the identity until
+    adapted or loaded)."""
     last = next(iter(layers[-1].values()))
     head = (last.get("activation") or {"name": "linear"})["name"]
     layers = [*layers[:-1], {"dense": {**last, "activation": None}}]
@@ -149,7 +161,8 @@ def build_network(layers: list[dict[str, Any]], input_shape: tuple[int, ...],
             if isinstance(module, ToChannelsFirst):  # the image as Keras sees it: (H, W, C)
                 shown = (*before, 1) if len(before) == 2 else tuple(before)
             summary.append(LayerInfo(name, type(module).__name__, shown, parameters))
-    return Network(modules, head, tuple(input_shape), penalties, constraints, summary)
+    return Network(modules, head, tuple(input_shape), penalties, constraints, summary,
+                   InputNormalization(tuple(input_shape), normalization))
 
 
 def model_layers(model: ModelConfig, output_units: int, output_activation: str) -> list[dict[str, Any]]:

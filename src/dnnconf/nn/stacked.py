@@ -92,7 +92,9 @@ class StackedNetwork:
                 tensor[k].copy_(state[name])
 
     def __call__(self, x: torch.Tensor, shared: bool = False) -> torch.Tensor:
-        """Logits [K, B, out] of member k on x[k]; `shared`: x is one batch [B, …] that every member sees."""
+        """Logits [K, B, out] of member k on x[k] (raw inputs); `shared`: x is one batch [B, …] that every
+        member sees."""
+        x = self._normalize(x, shared)
         for name, module in self.template.layers.named_children():
             prefix = f"layers.{name}."
             if isinstance(module, torch.nn.Flatten):
@@ -108,6 +110,16 @@ class StackedNetwork:
                     x, shared = x.expand(self.size, *x.shape), False
                 x = self._batch_norm(x, module, prefix) if isinstance(module, BatchNorm) else module(x)
         return x.expand(self.size, *x.shape) if shared else x
+
+    def _normalize(self, x: torch.Tensor, shared: bool) -> torch.Tensor:
+        """The members' input normalization (the `normalization` layer of a `Network`). The members are
+        adapted on the one training split they share, so member 0's statistics are every member's; applied
+        with the solo layer's very shapes, the rounding is the solo run's too (torch divides by a
+        one-element tensor as a multiplication by its reciprocal, by a [K, …] one exactly)."""
+        shift, scale = self.tensors.get("normalization.shift"), self.tensors.get("normalization.scale")
+        if shift is None or scale is None:
+            return x
+        return (x - shift[0]) / scale[0]
 
     def _dense(self, x: torch.Tensor, prefix: str, shared: bool) -> torch.Tensor:
         weight, bias = self.tensors[prefix + "weight"], self.tensors.get(prefix + "bias")  # weight: [K, out, in]

@@ -123,6 +123,16 @@ def facts_of(network: nn.Module, config: Config | None, x: torch.Tensor) -> Fact
     return facts
 
 
+def normalized(network: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """What the first hidden layer receives: `x` through the network's input normalization, if it has one
+    (the input facts judge those values, not the raw ones)."""
+    normalization = getattr(network, "normalization", None)
+    if normalization is None:
+        return x
+    with torch.no_grad():
+        return normalization(x)
+
+
 def _dataset_from_tensors(x: torch.Tensor, y: torch.Tensor) -> Dataset:
     from dnnconf.data import Dataset
 
@@ -186,7 +196,7 @@ def diagnose(config_or_network: Config | Network | str | Path, data: Any = None,
         device = setup.pick_device(config.training.device)
         threads.apply(config.training.threads)  # the cores free now, unless the user chose (train/threads.py)
         setup.seed_everything(config.seed)
-        network = setup.make_network(config).to(device)
+        network = setup.make_network(config, dataset.normalization).to(device)  # raw inputs in
         facts_config: Config | None = config
         source = source or "config"
     else:
@@ -209,7 +219,7 @@ def diagnose(config_or_network: Config | Network | str | Path, data: Any = None,
     batch_size = config.training.batch_size
     generator = torch.Generator().manual_seed(config.seed + setup.SHUFFLE_STREAM)
     probe_set = _probe_batches(splits.train, batches, batch_size, generator)
-    facts = facts_of(network, facts_config, torch.cat([x for x, _ in probe_set]))
+    facts = facts_of(network, facts_config, normalized(network, torch.cat([x for x, _ in probe_set])))
 
     optimizer, clipping = setup.make_optimizer(config, network)
     spe = setup.steps_per_epoch(config, len(splits.train))
@@ -265,7 +275,8 @@ def diagnose_run(folder: Path, *, batches: int = 4, train_steps: int = 0,
     from dnnconf.train import setup, threads
 
     config, network = load_run(Path(folder), device="cpu")
-    network = network.to(setup.pick_device(config.training.device))
+    # the probe measures what training does (dropout on, batch statistics), as at initialization
+    network = network.to(setup.pick_device(config.training.device)).train()
     threads.apply(config.training.threads)
     dataset = load_data(config.data)
     return diagnose(network, dataset, batches=batches, train_steps=train_steps, probe_every=probe_every,

@@ -6,8 +6,12 @@ Each step has its module: folding in `dnnconf.tools.export_fold`, pruning in `ex
 and reports in `export_report`. This module runs them (`export_run`), writes and reads export folders
 (`load_model`), and re-exports their public names.
 
+Every exported model keeps the run's input normalization (the network's first layer, in
+model.safetensors with the weights), so it takes raw inputs, the ONNX graph included.
+
 An export folder (default RUN/export/): config.yaml (the resolved explicit layer list after folding),
-model.safetensors (in the chosen float dtype; float32 for int8), normalization.json (copied from the run),
+model.safetensors (in the chosen float dtype; float32 for int8; the input layer's statistics included),
+normalization.json (copied from the run, for people and older tools),
 export.json (steps, dtype, quantization, fold and sparsity details, source run, measurements),
 export_report.md, and the ONNX model on request (opset 17, dynamic batch axis, float32 graph of the
 folded/pruned model; TorchScript-based exporter, which needs only the `onnx` package).

@@ -175,7 +175,8 @@ def fold(network: Network) -> tuple[Network, FoldReport]:
         info = infos.get(name)
         if info is not None:
             summary.append(LayerInfo(new, info.kind, info.shape, sum(p.numel() for p in module.parameters())))
-    folded = Network(renamed, copied.head, copied.input_shape, copied.penalties, copied.constraints, summary)
+    folded = Network(renamed, copied.head, copied.input_shape, copied.penalties, copied.constraints, summary,
+                     copied.normalization)
     return folded.train(network.training), report
 
 

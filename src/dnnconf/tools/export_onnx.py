@@ -17,8 +17,8 @@ ONNX_OPSET = 17
 
 
 def export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) -> Path:
-    """Write `model` (float32) as ONNX (opset 17, dynamic batch axis `batch`): input `input`, output
-    `logits`. Needs the `onnx` package (pip install onnx)."""
+    """Write `model` (float32) as ONNX (opset 17, dynamic batch axis `batch`): input `input` (raw, the
+    network's input normalization is in the graph), output `logits`. Needs the `onnx` package."""
     require_onnx()
     model = model.eval()
     path.parent.mkdir(parents=True, exist_ok=True)

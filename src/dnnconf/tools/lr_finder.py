@@ -358,7 +358,7 @@ def _lr_find(config: Any, min_lr: float, max_lr: float, steps: int | None, repea
     dataset = load_data(config.data)
     config = setup.resolve_with_data(config, dataset)
     setup.seed_everything(config.seed)
-    network = setup.make_network(config).to(device)
+    network = setup.make_network(config, dataset.normalization).to(device)  # raw inputs in
     splits = setup.to_splits(dataset, device)
     optimizer, clipping = setup.make_optimizer(config, network)
     generator = torch.Generator().manual_seed(config.seed + setup.SHUFFLE_STREAM)

@@ -2,7 +2,8 @@
 
 Input: .npz (array `x`, else `x_test`), .csv (numeric rows, one example each, every column a feature;
 an optional header row), or IDX (`.idx`, `*-ubyte`, `.gz`; gzip or raw), holding raw features in the
-training data's units: the run's normalization.json (the training split's statistics) is applied. The
+training data's units: the model's first layer normalizes them (`dnnconf.load`, `dnnconf.model.Model`,
+which this command goes through, so Python and the command line give the same numbers). The
 examples must have the model's input shape (`config.model.input_shape`), as (N, *shape) or flattened
 (N, prod(shape)); a single example of exactly that shape is accepted too. Anything else exits 2 with
 one line naming the file, the shape received and the shape expected.
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from dnnconf.cli import seed_number, whole_number
-from dnnconf.errors import BadInput, DataError, RunFolderError
+from dnnconf.errors import BadInput, DataError
 from dnnconf.limits import MAX_MC_SAMPLES
 
 SHOWN_ROWS = 10
@@ -39,10 +39,10 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "predict", help="predictions of a trained run, with mean/std/entropy under MC dropout",
         description="Predict new examples with a trained run: raw features in the training data's units "
-                    "(the run's normalization is applied). --mc-samples N keeps dropout on and averages N "
+                    "(the model's input layer normalizes them). --mc-samples N keeps dropout on and averages N "
                     "predictions (the note's MC dropout), adding the std per class, the predictive entropy "
                     "and the mutual information.")
-    parser.add_argument("run", help="run folder (config.yaml, normalization.json, model.safetensors)")
+    parser.add_argument("run", help="run folder (config.yaml, model.safetensors) or export folder")
     parser.add_argument("--input", required=True, metavar="FILE",
                         help=".npz (array x or x_test), .csv (numeric rows, optional header) or IDX (.gz or raw)")
     parser.add_argument("--mc-samples", type=whole_number(1, maximum=MAX_MC_SAMPLES), default=None, metavar="N",
@@ -127,31 +127,9 @@ def shaped(x: np.ndarray, input_shape: tuple[int, ...], path: Path) -> np.ndarra
     return x
 
 
-def load_normalization(folder: Path, config: Any) -> dict[str, Any]:
-    """The run's normalization.json; recomputed from the training data when an older run lacks it."""
-    path = folder / "normalization.json"
-    if not path.is_file():
-        from dnnconf.data import load_data
-
-        return load_data(config.data).normalization
-    try:
-        normalization = json.loads(path.read_text())
-        normalization["method"]  # noqa: B018 - the one key every method has
-    except (ValueError, KeyError, TypeError):
-        raise RunFolderError(f"{path}: malformed (expected {{\"method\": ...}} with the training statistics)") from None
-    return normalization
-
-
-def prepare(x: np.ndarray, folder: Path, config: Any, path: Path) -> np.ndarray:
-    """Raw examples → the network's input: shape-checked, normalized as the training data was."""
-    from dnnconf.data import apply_normalization
-
-    x = shaped(x, tuple(config.model.input_shape), path)
-    normalization = load_normalization(folder, config)
-    try:
-        return apply_normalization(x, normalization)
-    except (KeyError, ValueError) as error:
-        raise RunFolderError(f"{folder / 'normalization.json'}: does not fit the input ({error})") from None
+def prepare(x: np.ndarray, config: Any, path: Path) -> np.ndarray:
+    """Raw examples → the model's input shape (checked); they stay raw: the model normalizes them."""
+    return shaped(x, tuple(config.model.input_shape), path)
 
 
 # --- output ---
@@ -229,26 +207,8 @@ def summary(prediction: Any, shown: int = SHOWN_ROWS) -> list[str]:
     return lines
 
 
-def load_for_prediction(folder: Path) -> tuple[Any, Any]:
-    """A trained run's network, or an export's (`dnnconf export`): int8 runs as quantized; float16 and
-    bfloat16 weights are used as exported (rounded) but computed in float32, which every CPU kernel has."""
-    import copy
-
-    import torch
-
-    from dnnconf.tools.export import ExportedModel, load_model
-
-    config, model = load_model(folder)
-    if not isinstance(model, ExportedModel):
-        return config, model
-    network = model.network
-    if model.compute_dtype in (torch.float16, torch.bfloat16):
-        network = copy.deepcopy(network).float()
-    return config, network
-
-
 def cmd_predict(args: argparse.Namespace, log: Any = print) -> int:
-    from dnnconf.tools.uncertainty import mc_predict, plain_predict
+    from dnnconf.model import Model
 
     if args.mc_samples is not None and args.mc_samples < 1:
         raise BadInput(f"--mc-samples: {args.mc_samples} must be at least 1")
@@ -257,14 +217,13 @@ def cmd_predict(args: argparse.Namespace, log: Any = print) -> int:
     output = Path(args.output) if args.output else None
     if output is not None:
         _check_output(output)
-    folder = Path(args.run)
-    config, network = load_for_prediction(folder)
+    model = Model.load(Path(args.run))
     path = Path(args.input)
-    x = prepare(read_input(path), folder, config, path)
+    x = prepare(read_input(path), model.config, path)
     if args.mc_samples:
-        prediction = mc_predict(network, x, args.mc_samples, args.seed, batch_size=args.batch_size)
+        prediction = model.mc_predict(x, args.mc_samples, args.seed, batch_size=args.batch_size)
     else:
-        prediction = plain_predict(network, x, args.batch_size)
+        prediction = model.plain_predict(x, args.batch_size)
     if output is None:
         for line in summary(prediction):
             log(line)

@@ -12,8 +12,8 @@ The autoencoders train in the one training loop (`train.loop.Loop`) with targets
 flattened, loss mse or binary cross-entropy, at a constant rate with `pretrain.optimizer` (Adam,
 η = 0.001, by default: Keras's default optimizer for autoencoders). Their seeds are `seed +
 PRETRAIN_STREAM` (+ the layer index, greedy), so pretraining leaves the supervised run's streams alone.
-The inputs are normalized with the unlabeled set's statistics, and so is the supervised run (its
-normalization.json says so): the encoder learned on those.
+The autoencoders see inputs normalized with the unlabeled set's statistics, and the supervised network's
+input layer (`Network.normalization`) gets those statistics: the encoder learned on them.
 
 The pretraining folder (a run's `pretrain/`): pretrain.json (what shaped the encoder), normalization.json,
 history.csv and learning_curves.png (greedy: per layer-K/), checkpoint/ (each epoch), reconstructions.png
@@ -47,7 +47,7 @@ def fingerprint(config: Config) -> dict[str, Any]:
     settings = config.pretrain.model_dump(mode="json", include={"method", "unlabeled", "epochs", "batch_size",
                                                                 "loss", "noise", "optimizer"})
     data = config.data.model_dump(mode="json", include={"dataset", "path", "valid_size", "test_size", "split_seed",
-                                                        "normalize"})
+                                                        "normalize", "normalize_axis"})
     return {"pretrain": settings, "seed": config.seed, "data": data, "input_shape": list(config.model.input_shape),
             "hidden": [layer.entries for layer in ae.hidden_layers(config)]}
 
@@ -88,14 +88,14 @@ def pretrained_network(config: Config, folder: Path | None = None, device: str |
         _check_same(config, folder, "pretrain")
     if not (folder / "encoder.safetensors").is_file():
         pretrain(config, folder, torch.device(device), quiet, log)
-    network = setup.make_network(config)
+    normalization = json.loads((folder / "normalization.json").read_text())
+    network = setup.make_network(config, normalization)  # the statistics the encoder learned on
     groups = layer_groups(network)[:-1]
     encoder = load_file(str(folder / "encoder.safetensors"))
     problems = network.layers.load_state_dict(encoder, strict=False)
     if problems.unexpected_keys or set(encoder) != {f"{n}.{k}" for g in groups for n in g
                                                       for k in network.layers.get_submodule(n).state_dict()}:
         raise ConfigError(f"pretrain: {folder}/encoder.safetensors does not fit this model's hidden layers")
-    normalization = json.loads((folder / "normalization.json").read_text())
     return network.to(device), TransferPlan(folder, groups, normalization)
 
 

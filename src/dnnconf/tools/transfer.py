@@ -13,11 +13,14 @@ What is reused (`transfer.reuse`, then `drop_top` removes that many from the top
 The reused modules must exist in the new network under the same names, with the same module types
 and parameter/buffer shapes; any difference is a one-line ConfigError naming the module and the
 difference. Freezing and unfreezing them is `dnnconf.train.freezing.Freezing`.
+
+The input normalization (the network's first layer, `Network.normalization`) comes with the reused
+layers: `transfer.normalization: source` (the default) copies the source's, so the reused layers see
+inputs in the units they were trained on; `own` adapts it on this run's training split.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +40,7 @@ class TransferPlan:
 
     source: Path
     groups: list[list[str]]
-    normalization: dict[str, Any] | None = None  # the source's training statistics (normalization.json)
+    normalization: dict[str, Any] | None = None  # the statistics of the new network's input layer
     source_layers: list[str] = field(default_factory=list)
 
     @property
@@ -119,16 +122,15 @@ def reused_groups(transfer: Any, source: Network) -> list[list[str]]:
 
 
 def load_source(folder: Path) -> tuple[Config, Network, dict[str, Any] | None]:
-    """The source run's config, network (on the CPU) and normalization statistics; errors name `transfer.from`."""
+    """The source run's config, network (on the CPU, its input layer included) and that layer's statistics;
+    errors name `transfer.from`."""
     from dnnconf.run import load_run
 
     try:
         config, network = load_run(folder)
     except RunFolderError as error:
         raise ConfigError(f"transfer.from: {error}") from None
-    path = folder / "normalization.json"
-    normalization = json.loads(path.read_text()) if path.is_file() else None
-    return config, network, normalization
+    return config, network, network.normalization.statistics()
 
 
 def transfer_weights(network: Network, source: Network, groups: list[list[str]], folder: Path) -> None:
@@ -149,57 +151,37 @@ def transfer_weights(network: Network, source: Network, groups: list[list[str]],
                 target[key].copy_(value.to(target[key].device))
 
 
-def build_transferred(config: Config, device: str | torch.device = "cpu") -> tuple[Network, TransferPlan]:
+def build_transferred(config: Config, device: str | torch.device = "cpu",
+                      own: dict[str, Any] | None = None) -> tuple[Network, TransferPlan]:
     """This config's network with the reused layers copied from `config.transfer.from`, and the plan.
 
     `config` should be resolved with the data (`setup.resolve_with_data`; `run.train` does it); an
     unresolved one is resolved here by loading its data. The weights of the new layers are drawn from
-    `config.seed` as `setup.make_network` draws them.
+    `config.seed` as `setup.make_network` draws them. The input layer is the source's
+    (`transfer.normalization: source`) or adapted to `own` (this data's statistics; loaded when None).
     """
+    from dnnconf.data import load_data
+    from dnnconf.errors import DataError
     from dnnconf.train import setup
 
     if config.transfer is None:
         raise ConfigError("transfer: this config has no transfer section")
     if config.model.input_shape is None or config.model.output.units is None:
-        from dnnconf.data import load_data
-
-        config = setup.resolve_with_data(config, load_data(config.data))
+        dataset = load_data(config.data)
+        config, own = setup.resolve_with_data(config, dataset), own or dataset.normalization
     folder = Path(config.transfer.from_)
-    _, source, normalization = load_source(folder)
+    _, source, _ = load_source(folder)
     groups = reused_groups(config.transfer, source)
-    network = setup.make_network(config)
+    if config.transfer.normalization == "own" and own is None:
+        own = load_data(config.data).normalization
+    network = setup.make_network(config, own if config.transfer.normalization == "own" else None)
     transfer_weights(network, source, groups, folder)
-    plan = TransferPlan(folder, groups, normalization, [name for group in layer_groups(source) for name in group])
+    if config.transfer.normalization == "source":
+        try:
+            network.normalization.copy_from(source.normalization)
+        except DataError as error:
+            raise ConfigError(f"transfer.from: the source's input normalization does not fit this data "
+                              f"({error}); set transfer.normalization: own") from None
+    plan = TransferPlan(folder, groups, network.normalization.statistics(),
+                        [name for group in layer_groups(source) for name in group])
     return network.to(device), plan
-
-
-def renormalize(dataset: Any, target: dict[str, Any]) -> None:
-    """Re-express every split of `dataset` (normalized with its own training statistics) with `target`'s
-    statistics, in place, as if the source run's normalization had been applied to the raw inputs."""
-    own = dataset.normalization
-    if own == target:
-        return
-    shape = tuple(dataset.input_shape)
-
-    def affine(stats: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
-        method = stats["method"]
-        if method == "none":
-            return torch.zeros(shape, dtype=torch.float64), torch.ones(shape, dtype=torch.float64)
-        if method == "standardize":
-            shift, scale = torch.tensor(stats["mean"]), torch.tensor(stats["std"])
-        else:
-            shift = torch.tensor(stats["min"])
-            scale = torch.tensor(stats["max"]) - shift
-            scale[scale == 0] = 1.0
-        if shift.numel() != torch.Size(shape).numel():
-            raise ConfigError(f"transfer.from: the source was normalized for {shift.numel()} input features, this "
-                              f"data has {torch.Size(shape).numel()} (input shape {list(shape)})")
-        return shift.double().reshape(shape), scale.double().reshape(shape)
-
-    own_shift, own_scale = affine(own)
-    new_shift, new_scale = affine(target)
-    for split in ("train", "valid", "test"):
-        x = getattr(dataset, f"x_{split}")
-        raw = x.double() * own_scale + own_shift
-        setattr(dataset, f"x_{split}", ((raw - new_shift) / new_scale).float().contiguous())
-    dataset.normalization = target

@@ -94,7 +94,7 @@ def mc_model(network: Network) -> Network:
     summary = [LayerInfo(info.name, type(layers[info.name]).__name__ if info.name in layers else info.kind,
                          info.shape, info.parameters) for info in network.summary]
     mc = Network(layers, network.head, network.input_shape, copy.deepcopy(network.penalties, memo),
-                 copy.deepcopy(network.constraints, memo), summary)
+                 copy.deepcopy(network.constraints, memo), summary, copy.deepcopy(network.normalization, memo))
     mc.load_state_dict(network.state_dict())
     return mc.train(network.training)
 
@@ -249,7 +249,7 @@ def plain_predict(network: Network, x: Any, batch_size: int = BATCH_SIZE) -> MCP
     if batch_size < 1:
         raise BadInput(f"batch_size: {batch_size} must be at least 1")
     x = _as_tensor(network, x)
-    modules = list(network.layers)
+    modules = _modules(network)
     outputs = []
     was_training = network.training
     network.eval()
@@ -265,6 +265,12 @@ def plain_predict(network: Network, x: Any, batch_size: int = BATCH_SIZE) -> MCP
     return MCPrediction(mean, None, entropy, None, network.head, 0)
 
 
+def _modules(network: Network) -> list[torch.nn.Module]:
+    """The modules a forward pass runs, in order: the input normalization (raw inputs in), then the layers."""
+    normalization = getattr(network, "normalization", None)
+    return ([normalization] if normalization is not None else []) + list(network.layers)
+
+
 def _width(network: Network) -> int:
     last = [m for m in network.layers if isinstance(m, torch.nn.Linear)]
     units = last[-1].out_features if last else 1
@@ -274,8 +280,9 @@ def _width(network: Network) -> int:
 def mc_predict(network: Network, x: Any, samples: int = 100, seed: int = 0, *, batch_size: int = BATCH_SIZE,
                max_batch_elements: int | None = None, return_samples: bool = False,
                method: Literal["batched", "loop"] = "batched") -> MCPrediction:
-    """MC dropout: `samples` stochastic predictions of `x` (already normalized, (n, *input_shape)),
-    dropout on and everything else in inference mode; the network's mode and state are left as found.
+    """MC dropout: `samples` stochastic predictions of `x` (raw inputs, (n, *input_shape): the network's
+    first layer normalizes them), dropout on and everything else in inference mode; the network's mode and
+    state are left as found.
 
     With no dropout layer (or only rate-0 ones) every sample is the plain prediction: that is returned,
     with std and mutual information 0. `method="loop"`: one full forward pass per sample, the reference.
@@ -288,7 +295,7 @@ def mc_predict(network: Network, x: Any, samples: int = 100, seed: int = 0, *, b
         raise BadInput(f"batch_size {batch_size} and max_batch_elements {max_batch_elements} must be at least 1")
     if method not in ("batched", "loop"):
         raise BadInput(f"method: {method!r} is not batched or loop")
-    modules = list(network.layers)
+    modules = _modules(network)
     stochastic = [i for i, module in enumerate(modules) if is_stochastic(module)]
     if not stochastic:
         plain = plain_predict(network, x, batch_size)
@@ -357,15 +364,16 @@ def evaluate_mc(folder: Path | str, samples: int = 100, seed: int = 0, split: st
     """Metrics of a run's split without and with MC dropout; writes mc_metrics.json and (classification)
     plots/reliability.png and plots/uncertainty.png into the run folder. Returns what it wrote."""
     from dnnconf.data import load_data
-    from dnnconf.run import load_run
+    from dnnconf.model import Model
     from dnnconf.train import setup
     from dnnconf.train.checkpoint import write_atomic
 
     if samples < 1:
         raise BadInput(f"--mc-samples: {samples} must be at least 1")
     folder = Path(folder)
-    config, network = load_run(folder)
-    splits = setup.to_splits(load_data(config.data), torch.device("cpu"))
+    model = Model.load(folder)  # a run, or an export at its precision (dnnconf.model)
+    config, network = model.config, model.layered_network()
+    splits = setup.to_splits(load_data(config.data), torch.device("cpu"))  # raw inputs: the network normalizes
     chosen = getattr(splits, split, None)
     if chosen is None or not len(chosen):
         raise RunFolderError(f"--split {split}: this run's data has no {split} examples")

@@ -109,7 +109,7 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
     networks, dropout_generators = [], []
     for member in configs:  # as run.train builds a solo run: global seed, then the network
         setup.seed_everything(member.seed)
-        networks.append(setup.make_network(member).to(device))
+        networks.append(setup.make_network(member, dataset.normalization).to(device))
         dropout_generators.append(torch.Generator().manual_seed(0))
         dropout_generators[-1].set_state(torch.get_rng_state())
     setup.seed_everything(config.seed)
@@ -127,7 +127,7 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
         members.append(Member(k, member, MemberNetwork(stacked, k), schedule, own))
     if not resume:
         write_atomic(folder / "config.yaml", dump_config(config))
-        write_atomic(folder / "normalization.json", json.dumps(dataset.normalization))
+        write_atomic(folder / "normalization.json", json.dumps(networks[0].normalization.statistics()))
     if not quiet:
         log(f"run folder: {folder} ({size} members, seeds {config.seed}–{config.seed + size - 1})")
         for line in summary_lines(networks[0]):
@@ -149,7 +149,7 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
         member_folder = folder / f"seed-{member.config.seed}"
         prepare_folder(member_folder, force or resume)  # resuming a finished run rewrites its members
         write_atomic(member_folder / "config.yaml", dump_config(member.config))
-        write_atomic(member_folder / "normalization.json", json.dumps(dataset.normalization))
+        write_atomic(member_folder / "normalization.json", json.dumps(network.normalization.statistics()))
         write_outputs(member_folder, member.config, network, member.state, test, member.schedule, steps_per_epoch)
         results.append(RunResult(member_folder, member.config, member.state, test, network))
     write_atomic(folder / "members.csv", members_csv(results, loop.metric))

@@ -72,13 +72,14 @@ def resolve_with_data(config: Config, dataset: Any) -> Config:
     return config.model_copy(update={"model": model, "loss": LOSS_OF_HEAD[head]})
 
 
-def make_network(config: Config) -> Network:
-    """The network of a resolved config, its weights drawn from the seed's init stream."""
+def make_network(config: Config, normalization: dict[str, Any] | None = None) -> Network:
+    """The network of a resolved config, its weights drawn from the seed's init stream; its input layer
+    adapted to `normalization` (a `Dataset.normalization`; None: the identity, for weights loaded next)."""
     generator = torch.Generator().manual_seed(config.seed)
     output = config.model.output
     layers = model_layers(config.model, output.units, output.activation)
     check_network_fits(config, layers)  # estimated on torch's meta device before any weight is allocated
-    return build_network(layers, tuple(config.model.input_shape), generator)
+    return build_network(layers, tuple(config.model.input_shape), generator, normalization)
 
 
 def make_optimizer(config: Config, network: Network) -> tuple[torch.optim.Optimizer, Clipping]:
