@@ -10,7 +10,7 @@ import pytest
 
 from dnnconf.errors import RunFolderError
 from dnnconf.run import train
-from dnnconf.train import checkpoint
+from dnnconf.train import checkpoint, safe_write
 from dnnconf.train.checkpoint import latest_checkpoint, load_checkpoint
 
 
@@ -63,16 +63,16 @@ def test_resume_from_a_corrupt_checkpoint_is_one_line_exit_2(finished_run):
 
 def test_a_full_disk_keeps_the_last_good_checkpoint(tmp_path, digits_config, monkeypatch):
     calls = {"n": 0}
-    real_save = checkpoint.save_file
+    real_write = checkpoint.write_tensors
 
-    def save_file_until_full(tensors, filename):
+    def write_until_full(path, tensors, durable=True):
         calls["n"] += 1
-        if calls["n"] > 4:  # the initial checkpoint and the first epoch's go through
-            raise OSError(28, "No space left on device")
-        real_save(tensors, filename)
+        if calls["n"] > 4:  # the initial checkpoint and the first epoch's (2 safetensors files each) go through
+            raise safe_write.cannot_write(path, OSError(28, "No space left on device"))
+        real_write(path, tensors, durable)
 
-    monkeypatch.setattr(checkpoint, "save_file", save_file_until_full)
-    with pytest.raises(RunFolderError, match="No space left on device.*is intact"):
+    monkeypatch.setattr(checkpoint, "write_tensors", write_until_full)
+    with pytest.raises(RunFolderError, match="cannot write a checkpoint.*disk is full.*is intact"):
         train(digits_config(training={"epochs": 3}), tmp_path / "run", quiet=True)
     good = latest_checkpoint(tmp_path / "run" / "checkpoint")
     _, _, _, state = load_checkpoint(good)
