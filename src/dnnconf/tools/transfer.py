@@ -17,7 +17,6 @@ difference. Freezing and unfreezing them is `dnnconf.train.freezing.Freezing`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,13 +120,17 @@ def reused_groups(transfer: Any, source: Network) -> list[list[str]]:
 def load_source(folder: Path) -> tuple[Config, Network, dict[str, Any] | None]:
     """The source run's config, network (on the CPU) and normalization statistics; errors name `transfer.from`."""
     from dnnconf.run import load_run
+    from dnnconf.train.run_files import read_normalization
 
     try:
         config, network = load_run(folder)
     except RunFolderError as error:
         raise ConfigError(f"transfer.from: {error}") from None
     path = folder / "normalization.json"
-    normalization = json.loads(path.read_text()) if path.is_file() else None
+    try:
+        normalization = read_normalization(path) if path.exists() else None
+    except RunFolderError as error:
+        raise ConfigError(f"transfer.from: {error}") from None
     return config, network, normalization
 
 

@@ -14,6 +14,7 @@ state.json 256 MiB (the history: ~200 bytes an epoch), manifest.json 64 KiB, LAT
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import stat
@@ -195,4 +196,20 @@ def read_normalization(path: Path) -> dict[str, Any]:
     """normalization.json: an object whose `method` names how the inputs were normalized."""
     normalization = read_json_object(path, NORMALIZATION_BYTES)
     require(path, normalization, {"method": str})
+    keys = NORMALIZATION_KEYS.get(normalization["method"])
+    if keys is None:
+        raise RunFolderError(f"{path}: method {normalization['method'][:40]!r} is not one of "
+                             f"{', '.join(NORMALIZATION_KEYS)}")
+    lengths = set()
+    for key in keys:
+        values = normalization.get(key)
+        if not isinstance(values, list) or not all(isinstance(v, int | float) and not isinstance(v, bool)
+                                                   and math.isfinite(v) for v in values):
+            raise RunFolderError(f"{path}: {key!r} must be a list of finite numbers, one per input feature")
+        lengths.add(len(values))
+    if len(lengths) > 1:
+        raise RunFolderError(f"{path}: {' and '.join(keys)} differ in length")
     return normalization
+
+
+NORMALIZATION_KEYS = {"standardize": ("mean", "std"), "minmax": ("min", "max"), "none": ()}
