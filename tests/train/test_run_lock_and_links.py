@@ -33,7 +33,11 @@ def test_a_second_writer_is_refused_in_one_line_naming_the_folder(tmp_path, digi
             assert main(argv) == 2
             lines = capsys.readouterr().err.strip().splitlines()
             assert len(lines) == 1 and str(run) in lines[0] and "another dnnconf process" in lines[0], lines
+        assert main(["export", str(run)]) == 2  # export appends to the run's report.md and writes run/export/
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and "another dnnconf process" in lines[0], lines
     assert (run / "model.safetensors").read_bytes() == before
+    assert not (run / "export" / "model.safetensors").exists()
     assert main(["train", str(config), "--out", str(run), "--force", "--quiet"]) == 0  # released: free again
 
 
