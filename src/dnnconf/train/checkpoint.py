@@ -1,8 +1,9 @@
 """Checkpoints that survive a crash and never run code when loaded.
 
 Layout: `checkpoint/step-NNNNNNNNN-SSSSSS/` (optimizer steps taken, then a serial number) holds
-`model.safetensors` (weights), `optimizer.pt` (tensors and numbers only, read with
-`torch.load(weights_only=True)`), `state.safetensors` (RNG states and the early-stopping best weights),
+`model.safetensors` (weights), `optimizer.safetensors` + `optimizer.json` (the optimizer's state_dict, its
+tensors and the rest: `dnnconf.train.optimizer_files`; no pickle, no `torch.load`), `state.safetensors`
+(RNG states and the early-stopping best weights),
 `state.json` (counters, listener states, history, and how far a mid-epoch checkpoint's epoch got) and
 `manifest.json` (SHA-256 of each file). A checkpoint is written to a temporary folder under a name never
 used before, flushed, renamed, and only then named in `checkpoint/LATEST` (itself replaced atomically);
@@ -24,7 +25,6 @@ and hand its contents to the others, so the run folder need only be on rank 0's 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import random
@@ -38,14 +38,14 @@ import torch
 from safetensors.torch import load_file
 
 from dnnconf.errors import RunFolderError
-from dnnconf.train import run_files
+from dnnconf.train import optimizer_files, run_files
 from dnnconf.train.callbacks import Listener
 from dnnconf.train.safe_write import WriteFailed, reason, write_atomic, write_tensors
 
 __all__ = ["FILES", "Checkpointer", "latest_checkpoint", "load_checkpoint", "restore", "save", "save_checkpoint",
            "write_atomic"]  # write_atomic: its home is safe_write; many modules import it from here
 
-FILES = ("model.safetensors", "optimizer.pt", "state.safetensors", "state.json")
+FILES = ("model.safetensors", "optimizer.safetensors", "optimizer.json", "state.safetensors", "state.json")
 
 
 def _sha256(path: Path) -> str:
@@ -91,9 +91,9 @@ def save_checkpoint(folder: Path, step: int, model: dict[str, torch.Tensor], opt
         folder.mkdir(parents=True, exist_ok=True)
         tmp.mkdir()  # never an existing name, never through a link
         write_tensors(tmp / "model.safetensors", model)
-        buffer = io.BytesIO()
-        torch.save(optimizer, buffer)
-        write_atomic(tmp / "optimizer.pt", buffer.getvalue())
+        optimizer_tensors, optimizer_plain = optimizer_files.to_files(optimizer)
+        write_tensors(tmp / "optimizer.safetensors", optimizer_tensors)
+        write_atomic(tmp / "optimizer.json", optimizer_plain)
         write_tensors(tmp / "state.safetensors", tensors)
         write_atomic(tmp / "state.json", json.dumps(state, indent=1))
         manifest = {file: _sha256(tmp / file) for file in FILES}
@@ -126,16 +126,22 @@ def read_state(path: Path) -> dict[str, Any]:
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, torch.Tensor],
                                          dict[str, Any]]:
     """Verify the manifest's checksums, then load without unpickling any object."""
+    if (path / "optimizer.pt").exists() and not (path / "optimizer.json").exists():
+        raise RunFolderError(f"{path}: a checkpoint of an older dnnconf (optimizer.pt, a pickle: never loaded); "
+                             f"continue the run with the version that wrote it, or start it over")
     manifest = run_files.read_manifest(path / "manifest.json", FILES)
     for file in FILES:
         if not (path / file).is_file() or _sha256(path / file) != manifest.get(file):
             raise RunFolderError(f"{path / file}: missing or fails its checksum; the checkpoint is corrupt")
     try:
         model = load_file(str(path / "model.safetensors"))
-        optimizer = torch.load(path / "optimizer.pt", weights_only=True, map_location="cpu")
+        optimizer_tensors = load_file(str(path / "optimizer.safetensors"))
         tensors = load_file(str(path / "state.safetensors"))
     except Exception as error:  # noqa: BLE001 - any failure to parse means a bad file, reported as one line
         raise RunFolderError(f"{path}: cannot load the checkpoint ({error.__class__.__name__}: {error})") from None
+    optimizer = optimizer_files.from_files(
+        optimizer_tensors, run_files.read_json_object(path / "optimizer.json", run_files.STATE_BYTES),
+        path / "optimizer.json")
     state = run_files.read_json_object(path / "state.json", run_files.STATE_BYTES)
     return model, optimizer, tensors, state
 
