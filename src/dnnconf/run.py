@@ -35,6 +35,7 @@ from dnnconf.train import distributed as dist
 from dnnconf.train import run_files, run_lock, setup
 from dnnconf.train.callbacks import EarlyStopping, Listener
 from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, load_checkpoint, restore, write_atomic
+from dnnconf.train.finished import finished_result
 from dnnconf.train.history import HistoryLog, history_csv
 from dnnconf.train.loop import Loop, TrainState, evaluate
 from dnnconf.train.progress import Progress
@@ -195,7 +196,7 @@ def _train_locked(config: Config, dataset: Any, folder: Path, *, resume: Path | 
                   plots: bool) -> RunResult:
     parallel = config.training.parallel_seeds > 1
     if resume is not None:  # a finished run is final (dnnconf.train.finished)
-        done = dist.on_main(shared, lambda: _finished_result(config, folder, parallel))
+        done = dist.on_main(shared, lambda: finished_result(config, folder, parallel))
         if done is not None:
             return done
         if not dist.on_main(shared, (folder / "checkpoint" / "LATEST").exists) and config.pretrain is None \
@@ -292,22 +293,6 @@ def _train_locked(config: Config, dataset: Any, folder: Path, *, resume: Path | 
         raise Diverged(f"{folder}: training diverged ({state.stop_reason}) in epoch {state.epoch + 1}; weights "
                        f"rolled back to the last good checkpoint. Remedies from the note: " + "; ".join(REMEDIES))
     return RunResult(folder, config, state, test, network)
-
-
-def _finished_result(config: Config, folder: Path, parallel: bool) -> RunResult | None:
-    """The result of a run that finished and wrote its outputs (nothing to train, nothing written); None
-    when it has training to do or outputs to write (dnnconf.train.finished)."""
-    from dnnconf.train.finished import finished_reason, outputs_written
-
-    reason = finished_reason(folder, config.training.epochs)
-    if reason is None or not outputs_written(folder, parallel):
-        return None
-    metrics = run_files.read_json_object(folder / "metrics.json", run_files.STATE_BYTES) if not parallel else {}
-    test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
-    epochs = metrics.get("epochs") if isinstance(metrics.get("epochs"), int) else 0
-    network = load_run(folder)[1] if not parallel else setup.make_network(config)
-    return RunResult(folder, config, TrainState(epoch=epochs, stop=True, stop_reason=reason), test, network,
-                     finished=reason)
 
 
 def _write_inputs(folder: Path, config: Config, normalization: Any) -> None:

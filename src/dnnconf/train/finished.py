@@ -19,6 +19,7 @@ so the run is final.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from dnnconf.train import run_files
 
@@ -47,3 +48,21 @@ def outputs_written(folder: Path, parallel: bool) -> bool:
     if parallel:
         return (folder / "members.csv").is_file()
     return (folder / "metrics.json").is_file() and (folder / "model.safetensors").is_file()
+
+
+def finished_result(config: Any, folder: Path, parallel: bool) -> Any:
+    """The `RunResult` of a run that finished and wrote its outputs (nothing trained, nothing written; its
+    `finished` says why it finished), or None when it has training to do or outputs to write."""
+    from dnnconf.run import RunResult, load_run
+    from dnnconf.train import setup
+    from dnnconf.train.loop import TrainState
+
+    reason = finished_reason(folder, config.training.epochs)
+    if reason is None or not outputs_written(folder, parallel):
+        return None
+    metrics = run_files.read_json_object(folder / "metrics.json", run_files.STATE_BYTES) if not parallel else {}
+    test = metrics.get("test") if isinstance(metrics.get("test"), dict) else {}
+    epochs = metrics.get("epochs") if isinstance(metrics.get("epochs"), int) else 0
+    network = load_run(folder)[1] if not parallel else setup.make_network(config)
+    return RunResult(folder, config, TrainState(epoch=epochs, stop=True, stop_reason=reason), test, network,
+                     finished=reason)
