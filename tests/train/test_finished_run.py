@@ -130,3 +130,17 @@ def test_killed_before_its_first_checkpoint_resume_starts_it_over(reference, tmp
     resumed = dnnconf("train", run / "config.yaml", "--resume", run, "--quiet")  # the hint's command
     assert resumed.returncode == 0, resumed.stderr
     assert (run / "model.safetensors").read_bytes() == (expected / "model.safetensors").read_bytes()
+
+
+def test_a_finished_parallel_seeds_run_is_final_and_a_missing_members_csv_is_rewritten(tmp_path, digits_config):
+    from dnnconf.run import train
+
+    config = digits_config(training={"epochs": 2, "batch_size": 128, "parallel_seeds": 2}, model={"hidden": [8]})
+    first = train(config, tmp_path / "run", quiet=True, log=lambda *_: None)
+    assert first.finished is None
+    members_csv = (tmp_path / "run" / "members.csv").read_bytes()
+    again = train(config, resume=tmp_path / "run", quiet=True, log=lambda *_: None)
+    assert again.finished and "epochs ran" in again.finished
+    (tmp_path / "run" / "members.csv").unlink()  # as if killed after the last checkpoint, before the last output
+    rewritten = train(config, resume=tmp_path / "run", quiet=True, log=lambda *_: None)
+    assert rewritten.finished is None and (tmp_path / "run" / "members.csv").read_bytes() == members_csv
