@@ -55,3 +55,31 @@ def test_every_write_of_a_run_reports_a_full_disk_in_one_line_and_resumes(tmp_pa
             train(config, run, force=True, quiet=True)
         weights = load_file(str(run / "model.safetensors"))
         assert all(torch.equal(weights[k], expected[k]) for k in expected), f"write {failing}"
+
+
+@pytest.mark.parametrize("size_kib", [64, 160, 320])
+def test_a_real_full_disk_is_one_line_and_keeps_the_last_good_checkpoint(tmp_path, size_kib):
+    """A run on a tmpfs too small for it (mounting one needs root: skipped elsewhere)."""
+    import subprocess
+    import sys
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.strip() or 'mount failed'})")
+    try:
+        config = tmp_path / "c.yaml"
+        config.write_text("name: full\ndata: {dataset: digits, valid_size: 0.15}\nmodel: {hidden: [64, 32]}\n"
+                          "optimizer: {name: adam}\ntraining: {epochs: 3, batch_size: 128}\n")
+        done = subprocess.run([sys.executable, "-m", "dnnconf", "train", str(config), "--out", str(disk / "run"),
+                               "--quiet"], capture_output=True, text=True, timeout=600,
+                              env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
+        assert "disk is full" in lines[0] and str(disk / "run") in lines[0], lines[0]
+        if (disk / "run" / "checkpoint" / "LATEST").exists():
+            load_checkpoint(latest_checkpoint(disk / "run" / "checkpoint"))
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
