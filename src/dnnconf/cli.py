@@ -89,6 +89,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                    force=args.force, quiet=args.quiet)
     if not main:
         return 0
+    if result.finished:  # --resume of a finished run: final, nothing trained or written (exit 0)
+        print(f"dnnconf train: {result.folder}: the run had finished ({result.finished}); nothing to train, "
+              f"nothing written")
+        return 0
     test = ", ".join(f"{k} {v:.4f}" for k, v in result.test.items())
     print(f"run folder: {result.folder}")
     if test:

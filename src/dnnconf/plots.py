@@ -13,10 +13,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def save_figure(fig: Any, path: Path, dpi: int = 110) -> Path:
     """Lay the figure out, write it to `path` (making its folder) and close it; returns the path."""
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    from dnnconf.train.safe_write import write_figure
+
+    try:
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_figure(fig, path, dpi)  # never through a link planted at `path`; a full disk is one line
+    finally:
+        plt.close(fig)
     return path
 
 

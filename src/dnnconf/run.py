@@ -32,20 +32,23 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from dnnconf.config import Config, config_from_dict, dump_config
 from dnnconf.errors import ConfigError, Diverged, RunFolderError
 from dnnconf.nn.build import Network, count_parameters
 from dnnconf.optim.schedules import Performance
 from dnnconf.train import distributed as dist
-from dnnconf.train import setup, threads
+from dnnconf.train import run_files, run_lock, setup, threads
 from dnnconf.train.callbacks import EarlyStopping, Listener
 from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, load_checkpoint, restore, write_atomic
+from dnnconf.train.finished import finished_result
 from dnnconf.train.history import HistoryLog, history_csv
 from dnnconf.train.loop import Loop, TrainState, evaluate
 from dnnconf.train.precision import check_precision, mixed_forward
 from dnnconf.train.progress import Progress
+from dnnconf.train.safe_write import write_tensors
+from dnnconf.train.signals import interrupted_by_sigterm
 
 REMEDIES = (
     "lower the learning rate (try `dnnconf lr-find`)",
@@ -63,6 +66,7 @@ class RunResult:
     test: dict[str, float]
     network: Network
     members: list[RunResult] | None = None  # training.parallel_seeds > 1: each member's own result
+    finished: str | None = None  # --resume of a run that had finished and written its outputs: why it finished
 
 
 def timestamped_folder(name: str, root: Path = Path("runs")) -> Path:
@@ -84,7 +88,10 @@ def prepare_folder(folder: Path, force: bool) -> Path:
     if folder.exists() and not folder.is_dir():
         raise RunFolderError(f"--out {folder}: exists and is not a folder")
     if folder.exists() and any(folder.iterdir()) and not force:
-        raise RunFolderError(f"--out {folder}: already holds files; choose another folder or pass --force")
+        unfinished = (folder / "config.yaml").is_file() and not (folder / "metrics.json").is_file()
+        hint = (f" (a run that did not finish: `dnnconf train {folder / 'config.yaml'} --resume {folder}` continues "
+                f"it)" if unfinished else "")
+        raise RunFolderError(f"--out {folder}: already holds files{hint}; choose another folder or pass --force")
     try:
         (folder / "plots").mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -133,7 +140,7 @@ def train(config: Config, folder: Path | None = None, *, resume: Path | None = N
     torch.set_flush_denormal(True)
     try:
         threads.apply(config.training.threads)  # the cores free now, unless the user chose (train/threads.py)
-        with dist.session(setup.pick_device(config.training.device)) as (shared, device):
+        with interrupted_by_sigterm(), dist.session(setup.pick_device(config.training.device)) as (shared, device):
             return _train(config, folder, resume=resume, force=force, quiet=quiet or not dist.main_only(shared),
                           log=log, listeners=listeners, shared=shared, device=device, plots=plots)
     finally:
@@ -174,13 +181,37 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
         from dnnconf.train.compiled import check_compilable
 
         check_compilable(device)  # before any folder is made
-    check_precision(config.training.precision, device, config.training.parallel_seeds)
-    if resume is not None:
-        folder = dist.on_main(shared, lambda: _check_resume(config, resume, force))
-    else:  # rank 0 names it (a timestamp) and creates it; the others learn the name
-        folder = dist.on_main(shared, lambda: prepare_folder(folder or default_folder(config), force))
-        # first: a run interrupted while pretraining is already a run folder that --resume continues
-        dist.on_main(shared, lambda: write_atomic(folder / "config.yaml", dump_config(config)))
+    check_precision(config.training.precision, device, config.training.parallel_seeds)  # before any folder
+    locks: list[Any] = []  # rank 0's hold on the run folder (dnnconf.train.run_lock), for the life of the run
+    try:
+        if resume is not None:
+            folder = dist.on_main(shared, lambda: _check_resume(config, resume, force))
+            dist.on_main(shared, lambda: locks.append(run_lock.acquire(folder)))
+        else:  # rank 0 names it (a timestamp) and creates it; the others learn the name
+            folder = dist.on_main(shared, lambda: prepare_folder(folder or default_folder(config), force))
+            dist.on_main(shared, lambda: locks.append(run_lock.acquire(folder)))
+            # first: a run interrupted while pretraining is already a run folder that --resume continues
+            dist.on_main(shared, lambda: write_atomic(folder / "config.yaml", dump_config(config)))
+        return _train_locked(config, dataset, folder, resume=resume, force=force, quiet=quiet, log=log,
+                             listeners=listeners, shared=shared, device=device, plots=plots)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _train_locked(config: Config, dataset: Any, folder: Path, *, resume: Path | None, force: bool, quiet: bool,
+                  log: Any, listeners: tuple[Listener, ...], shared: dist.Distributed | None, device: torch.device,
+                  plots: bool) -> RunResult:
+    parallel = config.training.parallel_seeds > 1
+    if resume is not None:  # a finished run is final (dnnconf.train.finished)
+        done = dist.on_main(shared, lambda: finished_result(config, folder, parallel))
+        if done is not None:
+            return done
+        if not dist.on_main(shared, (folder / "checkpoint" / "LATEST").exists) and config.pretrain is None \
+                and not parallel:  # killed before its first checkpoint: start it over (its config.yaml is there)
+            if not quiet:
+                log(f"{folder}: no checkpoint yet; starting the run over")
+            resume = None
     if config.training.parallel_seeds > 1:  # K seeds as one batched computation, a run folder per member
         from dnnconf.train.parallel_seeds import train_members
 
@@ -214,7 +245,9 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
     splits = setup.to_splits(dataset, device)
     optimizer, clipping = setup.make_optimizer(config, network)
     schedule = setup.make_schedule(config, setup.steps_per_epoch(config, len(splits.train)))
-    if resume is None:
+    # (a run stopped while pretraining has no supervised checkpoint yet: it starts after the pretraining)
+    started = resume is not None and dist.on_main(shared, (folder / "checkpoint" / "LATEST").exists)
+    if not started:
         dist.on_main(shared, lambda: _write_inputs(folder, config, network.normalization.statistics()))
     if not quiet:
         log(f"run folder: {folder}")
@@ -251,12 +284,15 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
         loop.forward = mixed_forward(loop.forward, device, config.training.precision)
     if freezing is not None:
         freezing.attach(loop)  # it rebuilds loop.optimizer at unfreezing (and when restoring past it)
-    started = config.pretrain is None or dist.on_main(shared, (folder / "checkpoint" / "LATEST").is_file)
     if resume is not None and started:  # (a run stopped while pretraining has no supervised checkpoint yet)
         restore(dist.on_main(shared, lambda: latest_checkpoint(folder / "checkpoint")), loop, stateful)
         if not quiet:
             log(f"resuming after epoch {loop.state.epoch} (step {loop.state.step})")
-    state = loop.run()
+    try:
+        state = loop.run()
+    except BaseException:
+        checkpointer.abandon()  # no checkpoint thread outlives the run (a full disk, Ctrl-C, a bad monitor)
+        raise
     if state.diverged:
         _roll_back(folder, network, shared)
     test = evaluate(network, splits.test, config.loss, config.training.eval_batch_size, shared) \
@@ -293,10 +329,7 @@ def write_outputs(folder: Path, config: Config, network: Network, state: TrainSt
     """What a finished run leaves in its folder: model.safetensors, metrics.json, history.csv, the learning
     curves and learning-rate plots (unless `plots` is false), report.md (a solo run, or each member of a
     parallel-seeds run)."""
-    save_file({k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()},
-              str(folder / "model.safetensors"))
-    write_atomic(folder / "metrics.json", json.dumps({"test": test, "epochs": state.epoch,
-                                                      "stop_reason": state.stop_reason}, indent=1))
+    write_tensors(folder / "model.safetensors", network.state_dict())
     if state.history:
         write_atomic(folder / "history.csv", history_csv(state.history))
     if state.history and plots:
@@ -309,6 +342,9 @@ def write_outputs(folder: Path, config: Config, network: Network, state: TrainSt
     from dnnconf.report.run_report import write_run_report
 
     write_run_report(folder, config, state, test, schedule, steps_per_epoch)
+    # last: its presence says the outputs are complete (`--resume` of a finished run: dnnconf.train.finished)
+    write_atomic(folder / "metrics.json", json.dumps({"test": test, "epochs": state.epoch,
+                                                      "stop_reason": state.stop_reason}, indent=1))
 
 
 def lr_per_step(schedule: Any, state: TrainState, steps_per_epoch: int) -> list[float]:
@@ -357,13 +393,7 @@ def load_run_config(folder: Path) -> Config:
         raise RunFolderError(f"{folder}: no such run folder")
     if not path.is_file():
         raise RunFolderError(f"{folder}: not a run folder (config.yaml is missing)")
-    import yaml
-
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError:
-        raise RunFolderError(f"{path}: malformed YAML") from None
-    return config_from_dict(raw, str(path))
+    return config_from_dict(run_files.read_run_config_data(path), str(path))
 
 
 def load_run(folder: Path, device: str = "cpu") -> tuple[Config, Network]:
@@ -379,7 +409,7 @@ def load_run(folder: Path, device: str = "cpu") -> tuple[Config, Network]:
                                                                                        else ""))
     if not weights.is_file():
         raise RunFolderError(f"{folder}: model.safetensors is missing (the run did not finish; "
-                             f"`dnnconf train --resume {folder}` continues it)")
+                             f"`dnnconf train {folder / 'config.yaml'} --resume {folder}` continues it)")
     network = setup.make_network(config)
     try:
         state = load_file(str(weights))
@@ -401,10 +431,7 @@ def _older_normalization(folder: Path, config: Config, network: Network) -> dict
 
     path = folder / "normalization.json"
     if path.is_file():
-        try:
-            statistics = json.loads(path.read_text())
-        except ValueError:
-            raise RunFolderError(f"{path}: malformed JSON") from None
+        statistics = run_files.read_normalization(path)  # checked: size, JSON object, keys, finite numbers
     else:
         from dnnconf.data import load_data
 

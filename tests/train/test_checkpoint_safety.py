@@ -10,7 +10,7 @@ import pytest
 
 from dnnconf.errors import RunFolderError
 from dnnconf.run import train
-from dnnconf.train import checkpoint
+from dnnconf.train import checkpoint, safe_write
 from dnnconf.train.checkpoint import latest_checkpoint, load_checkpoint
 
 
@@ -36,12 +36,32 @@ def _rewrite_manifest(path):
 def test_a_pickle_payload_is_refused_and_does_not_run(finished_run, tmp_path):
     path = latest_checkpoint(finished_run / "checkpoint")
     marker = tmp_path / "pwned"
-    with open(path / "optimizer.pt", "wb") as handle:
+    for name in ("optimizer.safetensors", "optimizer.json"):
+        (path / name).unlink()
+    with open(path / "optimizer.pt", "wb") as handle:  # the format of older dnnconf versions: a pickle
         pickle.dump({"state": RunsCode(marker)}, handle)
-    _rewrite_manifest(path)  # a crafted checkpoint comes with a matching manifest
-    with pytest.raises(RunFolderError, match="cannot load the checkpoint"):
+    with pytest.raises(RunFolderError, match="older dnnconf.*never loaded"):
         load_checkpoint(path)
     assert not marker.exists()
+
+
+def test_a_checkpoint_is_read_without_torch_load(finished_run, monkeypatch):
+    import torch
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("torch.load was called")
+
+    monkeypatch.setattr(torch, "load", refuse)
+    _, optimizer, _, _ = load_checkpoint(latest_checkpoint(finished_run / "checkpoint"))
+    assert optimizer["state"] and optimizer["param_groups"][0]["params"]
+
+
+def test_a_damaged_optimizer_json_is_one_line(finished_run):
+    path = latest_checkpoint(finished_run / "checkpoint")
+    (path / "optimizer.json").write_text('{"state": [], "param_groups": 3}')
+    _rewrite_manifest(path)
+    with pytest.raises(RunFolderError, match="optimizer.json: not an optimizer state"):
+        load_checkpoint(path)
 
 
 def test_a_truncated_or_altered_file_fails_its_checksum(finished_run):
@@ -63,16 +83,16 @@ def test_resume_from_a_corrupt_checkpoint_is_one_line_exit_2(finished_run):
 
 def test_a_full_disk_keeps_the_last_good_checkpoint(tmp_path, digits_config, monkeypatch):
     calls = {"n": 0}
-    real_save = checkpoint.save_file
+    real_write = checkpoint.write_tensors
 
-    def save_file_until_full(tensors, filename):
+    def write_until_full(path, tensors, durable=True):
         calls["n"] += 1
-        if calls["n"] > 4:  # the initial checkpoint and the first epoch's go through
-            raise OSError(28, "No space left on device")
-        real_save(tensors, filename)
+        if calls["n"] > 6:  # the initial checkpoint and the first epoch's (3 safetensors files each) go through
+            raise safe_write.cannot_write(path, OSError(28, "No space left on device"))
+        real_write(path, tensors, durable)
 
-    monkeypatch.setattr(checkpoint, "save_file", save_file_until_full)
-    with pytest.raises(RunFolderError, match="No space left on device.*is intact"):
+    monkeypatch.setattr(checkpoint, "write_tensors", write_until_full)
+    with pytest.raises(RunFolderError, match="cannot write a checkpoint.*disk is full.*is intact"):
         train(digits_config(training={"epochs": 3}), tmp_path / "run", quiet=True)
     good = latest_checkpoint(tmp_path / "run" / "checkpoint")
     _, _, _, state = load_checkpoint(good)

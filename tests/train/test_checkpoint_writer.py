@@ -49,12 +49,12 @@ def test_a_failed_write_is_raised_by_the_next_save_and_keeps_the_good_checkpoint
     writer.submit(tmp_path, 1, {"w": torch.ones(2)}, {}, {}, {"epoch": 1})
     writer.flush()
 
-    def full_disk(tensors, filename):
+    def full_disk(path, tensors, durable=True):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(checkpoint, "save_file", full_disk)
+    monkeypatch.setattr(checkpoint, "write_tensors", full_disk)
     writer.submit(tmp_path, 2, {"w": torch.ones(2)}, {}, {}, {"epoch": 2})  # fails in the background
-    with pytest.raises(RunFolderError, match="No space left on device.*is intact"):
+    with pytest.raises(RunFolderError, match="disk is full.*is intact"):
         writer.submit(tmp_path, 3, {"w": torch.ones(2)}, {}, {}, {"epoch": 3})
     writer.close()
     _, _, _, state = load_checkpoint(latest_checkpoint(tmp_path))

@@ -129,15 +129,15 @@ def export_run(folder: Path | str, *, fold_bn: bool = False, threshold: float | 
     `onnx`: a relative path is placed in the export folder. `threads`: torch's (and onnxruntime's)
     threads while measuring (default: the cores of this machine).
     """
-    from safetensors.torch import save_file
 
     from dnnconf.config import dump_config
     from dnnconf.data import load_data
     from dnnconf.nn.build import model_layers
     from dnnconf.run import load_run
-    from dnnconf.train import setup
+    from dnnconf.train import run_lock, setup
     from dnnconf.train.checkpoint import write_atomic
     from dnnconf.train.losses import loss_function, metric_name, metric_sum
+    from dnnconf.train.safe_write import write_tensors
 
     check_options(threshold, sparsity, dtype)
     if onnx is not None:
@@ -156,6 +156,7 @@ def export_run(folder: Path | str, *, fold_bn: bool = False, threshold: float | 
     onnx_path = None if onnx is None else (Path(onnx) if Path(onnx).is_absolute() else target / onnx)
     threads = threads or choose_threads()[0]  # the cores free now (train/threads.py), as training does
     previous_threads = torch.get_num_threads()
+    locks: list[Any] = []  # run_lock holds, released in the finally
     torch.set_num_threads(threads)
     say = log or (lambda message: None)
     try:
@@ -207,11 +208,14 @@ def export_run(folder: Path | str, *, fold_bn: bool = False, threshold: float | 
             steps.append(f"dtype({dtype})" if dtype != "int8" else "quantize(dynamic_int8)")
             stages.append(stage(dtype, model, rebuilt))
         target.mkdir(parents=True, exist_ok=True)
+        # one writer at a time: the run folder (its report.md is appended to) and the export folder
+        locks.append(run_lock.acquire(source))
+        if not target.resolve().is_relative_to(source.resolve()):
+            locks.append(run_lock.acquire(target))
         stored = model.network if dtype in ("float16", "bfloat16") else rebuilt
         files = [target / "config.yaml", target / "model.safetensors"]
         write_atomic(target / "config.yaml", dump_config(export_cfg))
-        save_file({k: v.detach().cpu().contiguous() for k, v in stored.state_dict().items()},
-                  str(target / "model.safetensors"))
+        write_tensors(target / "model.safetensors", stored.state_dict())
         if (source / "normalization.json").is_file():
             shutil.copyfile(source / "normalization.json", target / "normalization.json")
             files.append(target / "normalization.json")
@@ -246,4 +250,6 @@ def export_run(folder: Path | str, *, fold_bn: bool = False, threshold: float | 
         append_report(source / "report.md", markdown, target, source)
         return result
     finally:
+        for lock in locks:
+            lock.release()
         torch.set_num_threads(previous_threads)

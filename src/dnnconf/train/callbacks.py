@@ -53,6 +53,15 @@ def _monitored(logs: dict[str, float], monitor: str) -> float:
     return logs[monitor]
 
 
+def saved_number(state: dict[str, Any], key: str, whole: bool = False) -> Any:
+    """`state[key]` from a checkpoint, checked: a number (a whole one if `whole`); TypeError otherwise."""
+    value = state[key]
+    kinds = (int,) if whole else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        raise TypeError(f"{key!r} must be {'a whole number' if whole else 'a number'}, found {str(value)[:20]!r}")
+    return value
+
+
 class EarlyStopping(Listener):
     """Keras's EarlyStopping: stop after `patience` epochs with no improvement larger than `min_delta`.
 
@@ -94,7 +103,8 @@ class EarlyStopping(Listener):
         return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        self.best = saved_number(state, "best")
+        self.best_epoch, self.wait = saved_number(state, "best_epoch", True), saved_number(state, "wait", True)
 
 
 class ReduceOnPlateau(Listener):
@@ -130,5 +140,6 @@ class ReduceOnPlateau(Listener):
                 "scale": self.schedule.scale}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best, self.wait, self.cooldown_left = state["best"], state["wait"], state["cooldown_left"]
-        self.schedule.scale = state["scale"]
+        self.best, self.wait = saved_number(state, "best"), saved_number(state, "wait", True)
+        self.cooldown_left = saved_number(state, "cooldown_left", True)
+        self.schedule.scale = saved_number(state, "scale")

@@ -1,8 +1,9 @@
 """Checkpoints that survive a crash and never run code when loaded.
 
 Layout: `checkpoint/step-NNNNNNNNN-SSSSSS/` (optimizer steps taken, then a serial number) holds
-`model.safetensors` (weights), `optimizer.pt` (tensors and numbers only, read with
-`torch.load(weights_only=True)`), `state.safetensors` (RNG states and the early-stopping best weights),
+`model.safetensors` (weights), `optimizer.safetensors` + `optimizer.json` (the optimizer's state_dict, its
+tensors and the rest: `dnnconf.train.optimizer_files`; no pickle, no `torch.load`), `state.safetensors`
+(RNG states and the early-stopping best weights),
 `state.json` (counters, listener states, history, and how far a mid-epoch checkpoint's epoch got) and
 `manifest.json` (SHA-256 of each file). A checkpoint is written to a temporary folder under a name never
 used before, flushed, renamed, and only then named in `checkpoint/LATEST` (itself replaced atomically);
@@ -34,12 +35,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from dnnconf.errors import RunFolderError
+from dnnconf.train import optimizer_files, run_files
 from dnnconf.train.callbacks import Listener
+from dnnconf.train.safe_write import WriteFailed, reason, write_atomic, write_tensors
 
-FILES = ("model.safetensors", "optimizer.pt", "state.safetensors", "state.json")
+__all__ = ["FILES", "Checkpointer", "latest_checkpoint", "load_checkpoint", "restore", "save", "save_checkpoint",
+           "write_atomic"]  # write_atomic: its home is safe_write; many modules import it from here
+
+FILES = ("model.safetensors", "optimizer.safetensors", "optimizer.json", "state.safetensors", "state.json")
 
 
 def _sha256(path: Path) -> str:
@@ -48,29 +54,6 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes | str, durable: bool = True) -> None:
-    """Write a file through a temporary name, fsync, rename: readers see the old or the new file whole.
-
-    `durable=False` skips the fsync: still whole for readers and across a killed process, but an OS crash
-    may lose it (for files the checkpoint also holds, rewritten every epoch: an fsync can stall for tens of
-    milliseconds on these disks)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data.encode() if isinstance(data, str) else data)
-        if durable:
-            handle.flush()
-            os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def rng_state(generator: torch.Generator) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -98,60 +81,68 @@ def save_checkpoint(folder: Path, step: int, model: dict[str, torch.Tensor], opt
     they were, and raises RunFolderError.
     """
     for stale in folder.glob("step-*.tmp"):  # left by a process killed while writing
-        shutil.rmtree(stale, ignore_errors=True)
-    existing = sorted(p for p in folder.glob("step-*") if p.is_dir())
+        if run_files.CHECKPOINT_NAME.fullmatch(stale.name.removesuffix(".tmp")) and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+    existing = run_files.checkpoint_folders(folder)
     serial = max((int(p.name.rsplit("-", 1)[-1]) for p in existing), default=-1) + 1
     name = f"step-{step:09d}-{serial:06d}"  # a fresh name each time: LATEST never names a folder being replaced
     final, tmp = folder / name, folder / f"{name}.tmp"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        tmp.mkdir()
-        save_file({k: v.detach().cpu().contiguous() for k, v in model.items()}, str(tmp / "model.safetensors"))
-        torch.save(optimizer, tmp / "optimizer.pt")
-        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / "state.safetensors"))
-        (tmp / "state.json").write_text(json.dumps(state, indent=1))
-        for file in FILES:
-            _fsync(tmp / file)
+        tmp.mkdir()  # never an existing name, never through a link
+        write_tensors(tmp / "model.safetensors", model)
+        optimizer_tensors, optimizer_plain = optimizer_files.to_files(optimizer)
+        write_tensors(tmp / "optimizer.safetensors", optimizer_tensors)
+        write_atomic(tmp / "optimizer.json", optimizer_plain)
+        write_tensors(tmp / "state.safetensors", tensors)
+        write_atomic(tmp / "state.json", json.dumps(state, indent=1))
         manifest = {file: _sha256(tmp / file) for file in FILES}
         write_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1))
         os.replace(tmp, final)
         write_atomic(folder / "LATEST", name + "\n")
-    except OSError as error:
+    except (OSError, WriteFailed) as error:
         shutil.rmtree(tmp, ignore_errors=True)
+        why = error.why if isinstance(error, WriteFailed) else reason(error)
         kept = f"; the last good checkpoint ({existing[-1].name}) is intact" if existing else ""
-        raise RunFolderError(f"{folder}: cannot write a checkpoint ({error.strerror or error}){kept}") from None
+        raise RunFolderError(f"{folder}: cannot write a checkpoint ({why}){kept}") from None
     for old in existing[: len(existing) + 1 - keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
 
 
 def latest_checkpoint(folder: Path) -> Path:
-    pointer = folder / "LATEST"
-    if not pointer.is_file():
-        raise RunFolderError(f"{folder}: no complete checkpoint (checkpoint/LATEST is missing)")
-    path = folder / pointer.read_text().strip()
-    if not path.is_dir():
-        raise RunFolderError(f"{pointer}: names {path.name}, which is missing")
-    return path
+    """The checkpoint `folder/LATEST` names, checked (`run_files.read_latest`: inside the folder)."""
+    return run_files.read_latest(folder)
+
+
+def read_state(path: Path) -> dict[str, Any]:
+    """The checkpoint's state.json alone, verified against its manifest (no tensors loaded)."""
+    manifest = run_files.read_manifest(path / "manifest.json", FILES)
+    if not (path / "state.json").is_file() or _sha256(path / "state.json") != manifest["state.json"]:
+        raise RunFolderError(f"{path / 'state.json'}: missing or fails its checksum; the checkpoint is corrupt")
+    return run_files.read_json_object(path / "state.json", run_files.STATE_BYTES)
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, torch.Tensor],
                                          dict[str, Any]]:
     """Verify the manifest's checksums, then load without unpickling any object."""
-    try:
-        manifest = json.loads((path / "manifest.json").read_text())
-    except (OSError, ValueError) as error:
-        raise RunFolderError(f"{path}/manifest.json: unreadable ({error})") from None
+    if (path / "optimizer.pt").exists() and not (path / "optimizer.json").exists():
+        raise RunFolderError(f"{path}: a checkpoint of an older dnnconf (optimizer.pt, a pickle: never loaded); "
+                             f"continue the run with the version that wrote it, or start it over")
+    manifest = run_files.read_manifest(path / "manifest.json", FILES)
     for file in FILES:
         if not (path / file).is_file() or _sha256(path / file) != manifest.get(file):
             raise RunFolderError(f"{path / file}: missing or fails its checksum; the checkpoint is corrupt")
     try:
         model = load_file(str(path / "model.safetensors"))
-        optimizer = torch.load(path / "optimizer.pt", weights_only=True, map_location="cpu")
+        optimizer_tensors = load_file(str(path / "optimizer.safetensors"))
         tensors = load_file(str(path / "state.safetensors"))
-        state = json.loads((path / "state.json").read_text())
     except Exception as error:  # noqa: BLE001 - any failure to parse means a bad file, reported as one line
         raise RunFolderError(f"{path}: cannot load the checkpoint ({error.__class__.__name__}: {error})") from None
+    optimizer = optimizer_files.from_files(
+        optimizer_tensors, run_files.read_json_object(path / "optimizer.json", run_files.STATE_BYTES),
+        path / "optimizer.json")
+    state = run_files.read_json_object(path / "state.json", run_files.STATE_BYTES)
     return model, optimizer, tensors, state
 
 
@@ -230,6 +221,14 @@ class Checkpointer(Listener):
         """Wait for the checkpoint being written; raise RunFolderError if writing it failed."""
         self.writer.close()
 
+    def abandon(self) -> None:
+        """Training failed or was interrupted: let the write in flight end (a complete checkpoint, or none)
+        and stop the thread, so no thread outlives the run; the error already under way is the one reported."""
+        try:
+            self.writer.close()
+        except Exception:  # noqa: BLE001 - the run's own error is reported, not this second one
+            pass
+
 
 def save(folder: Path, loop: Any, listeners: list[Any], writer: CheckpointWriter | None = None) -> Path | None:
     """Checkpoint `loop` and the state of `listeners` into `folder`: at once (returns the checkpoint's path), or
@@ -252,6 +251,11 @@ def save(folder: Path, loop: Any, listeners: list[Any], writer: CheckpointWriter
         "history": loop.state.history,
         "rng": plain,
         "listeners": [listener.state_dict() for listener in listeners],
+        "listener_kinds": [type(listener).__name__ for listener in listeners],
+        # a finished run is final: early stopping fired (or the loop was told to stop) or the epochs are done
+        "stop": bool(loop.state.stop),
+        "stop_reason": loop.state.stop_reason,
+        "finished": bool(loop.state.stop or loop.state.epoch >= loop.epochs) and loop.progress is None,
     }
     if loop.progress is not None:  # mid-epoch: how far the epoch got, and its batch order
         state["progress"] = loop.progress.to_plain(shared)
@@ -269,7 +273,13 @@ def restore(path: Path, loop: Any, listeners: list[Any]) -> None:
     from dnnconf.train import distributed as dist
 
     shared = getattr(loop, "distributed", None)
-    model, optimizer, tensors, state = dist.on_main(shared, lambda: load_checkpoint(path))
+    def read() -> tuple[Any, Any, Any, Any]:
+        model, optimizer, tensors, state = load_checkpoint(path)
+        run_files.check_solo_state(path / "state.json", state)
+        check_listeners(path, state, listeners)
+        return model, optimizer, tensors, state
+
+    model, optimizer, tensors, state = dist.on_main(shared, read)
     if shared is not None and not shared.main:
         tensors = {**tensors, "rng.torch": tensors.get(f"rng.torch.rank{shared.rank}", tensors["rng.torch"])}
     try:
@@ -278,7 +288,11 @@ def restore(path: Path, loop: Any, listeners: list[Any]) -> None:
         raise RunFolderError(f"{path}: does not fit this model ({str(error).splitlines()[0]})") from None
     loop.state.epoch, loop.state.step = state["epoch"], state["step"]
     loop.state.history = state["history"]
-    set_rng_state(loop.generator, tensors, state["rng"])
+    loop.state.stop, loop.state.stop_reason = state.get("stop", False), state.get("stop_reason", "")
+    try:
+        set_rng_state(loop.generator, tensors, state["rng"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise RunFolderError(f"{path}: its random generators' state is damaged ({error.__class__.__name__})") from None
     if "progress" in state:
         from dnnconf.train.loop import EpochProgress
 
@@ -288,7 +302,11 @@ def restore(path: Path, loop: Any, listeners: list[Any]) -> None:
             loop.progress.loss_sum.zero_()
             loop.progress.metric_sum.zero_()
     for listener, listener_state in zip(listeners, state["listeners"], strict=True):
-        listener.load_state_dict(listener_state)
+        try:
+            listener.load_state_dict(listener_state)
+        except (KeyError, TypeError, ValueError) as error:
+            raise RunFolderError(f"{path / 'state.json'}: the saved state of {type(listener).__name__} is damaged "
+                                 f"({error.__class__.__name__}: {error})") from None
         if hasattr(listener, "best_weights"):
             best = {k.removeprefix("best."): v for k, v in tensors.items() if k.startswith("best.")}
             listener.best_weights = best or None
@@ -297,3 +315,16 @@ def restore(path: Path, loop: Any, listeners: list[Any]) -> None:
         loop.optimizer.load_state_dict(optimizer)
     except (RuntimeError, ValueError, KeyError) as error:
         raise RunFolderError(f"{path}: does not fit this model ({str(error).splitlines()[0]})") from None
+
+
+def check_listeners(path: Path, state: dict[str, Any], listeners: list[Any]) -> None:
+    """The checkpoint was saved with the same stateful listeners (early stopping, a performance schedule,
+    freezing) as this run has: `--resume --force` cannot add or remove one mid-run."""
+    saved = state.get("listener_kinds")
+    mine = [type(listener).__name__ for listener in listeners]
+    if len(state["listeners"]) != len(listeners) or (saved is not None and saved != mine):
+        shown = ", ".join(saved) if saved else f"{len(state['listeners'])} stateful callbacks"
+        raise RunFolderError(
+            f"{path / 'state.json'}: saved with {shown or 'no early stopping or performance schedule'}, this config "
+            f"has {', '.join(mine) or 'none'}; early stopping, a performance schedule and freezing cannot be added "
+            f"or removed when resuming (not even with --force): start a new run")

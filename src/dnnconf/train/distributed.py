@@ -103,8 +103,25 @@ def session(device: torch.device) -> Iterator[tuple[Distributed | None, torch.de
         raise
     else:
         if opened and dist.is_initialized():
-            dist.barrier()  # tear down together: a gloo process whose peer closed first can abort at exit
-            dist.destroy_process_group()
+            tear_down()
+
+
+def tear_down() -> None:
+    """Leave the process group so that no gloo thread outlives the interpreter.
+
+    A gloo worker thread that still holds work (tensors with Python references) when the interpreter
+    finalizes aborts the process ("terminate called without an active exception", exit -6) after all its
+    work is done. So: every rank reaches the end first (a peer that closed its side early can make the
+    other's last collective fail at exit), then the group is destroyed while the interpreter is fully
+    alive, then garbage that may still reference a work or a tensor it used is collected now rather than
+    during interpreter shutdown.
+    """
+    import gc
+
+    gc.collect()  # works and tensors in reference cycles go while the group can still finish them
+    dist.barrier()
+    dist.destroy_process_group()
+    gc.collect()
 
 
 def main_only(context: Distributed | None) -> bool:

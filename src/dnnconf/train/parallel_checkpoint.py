@@ -20,6 +20,7 @@ import torch
 from dnnconf.errors import RunFolderError
 from dnnconf.train.callbacks import Listener
 from dnnconf.train.checkpoint import load_checkpoint, save_checkpoint
+from dnnconf.train.run_files import check_parallel_state
 
 
 class ParallelCheckpointer(Listener):
@@ -52,13 +53,15 @@ def save(folder: Path, loop: Any) -> Path:
                         "stop_reason": state.stop_reason, "diverged": state.diverged, "history": state.history,
                         "listeners": [listener.state_dict() for listener in member.listeners]})
     plain = {"epoch": loop.state.epoch, "step": loop.state.step, "stop": loop.state.stop,
-             "stop_reason": loop.state.stop_reason, "history": loop.state.history, "members": members}
+             "stop_reason": loop.state.stop_reason, "history": loop.state.history, "members": members,
+             "finished": bool(loop.state.stop or loop.state.epoch >= loop.epochs)}  # see dnnconf.train.finished
     return save_checkpoint(folder, loop.state.step, loop.network.tensors, loop.optimizer.state_dict(), tensors, plain)
 
 
 def restore(path: Path, loop: Any) -> None:
     """Put a `ParallelLoop`, its stacked network and its members back where the checkpoint left them."""
     model, optimizer, tensors, plain = load_checkpoint(path)
+    check_parallel_state(path / "state.json", plain)
     members = loop.members
     try:
         with torch.no_grad():
@@ -79,8 +82,16 @@ def restore(path: Path, loop: Any) -> None:
         k, state = member.index, member.state
         state.epoch, state.step, state.stop = saved["epoch"], saved["step"], saved["stop"]
         state.stop_reason, state.diverged, state.history = saved["stop_reason"], saved["diverged"], saved["history"]
+        if len(saved["listeners"]) != len(member.listeners):
+            raise RunFolderError(f"{path / 'state.json'}: saved with {len(saved['listeners'])} stateful callbacks "
+                                 f"a member, this config has {len(member.listeners)}; early stopping and a "
+                                 f"performance schedule cannot be added or removed when resuming: start a new run")
         for listener, listener_state in zip(member.listeners, saved["listeners"], strict=True):
-            listener.load_state_dict(listener_state)
+            try:
+                listener.load_state_dict(listener_state)
+            except (KeyError, TypeError, ValueError) as error:
+                raise RunFolderError(f"{path / 'state.json'}: the saved state of {type(listener).__name__} is "
+                                     f"damaged ({error.__class__.__name__}: {error})") from None
             if hasattr(listener, "best_weights"):
                 listener.best_weights = _prefixed(tensors, f"best.{k}.") or None
         member.snapshot = _prefixed(tensors, f"snapshot.{k}.") or None

@@ -125,7 +125,8 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
         if config.training.early_stopping is not None:
             own.append(EarlyStopping(**config.training.early_stopping.model_dump()))
         members.append(Member(k, member, MemberNetwork(stacked, k), schedule, own))
-    if not resume:
+    started = resume and (folder / "checkpoint" / "LATEST").exists()  # killed before its first checkpoint: over
+    if not started:
         write_atomic(folder / "config.yaml", dump_config(config))
         write_atomic(folder / "normalization.json", json.dumps(networks[0].normalization.statistics()))
     if not quiet:
@@ -137,7 +138,7 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
                         splits.valid, config.training.epochs, config.training.batch_size, clipping,
                         [MemberListeners(members), ParallelCheckpointer(folder / "checkpoint"), Progress(quiet=quiet),
                          *listeners], generators, members, lr_scaling(config), config.training.eval_batch_size)
-    if resume:
+    if started:
         restore(latest_checkpoint(folder / "checkpoint"), loop)
         if not quiet:
             log(f"resuming after epoch {loop.state.epoch} (step {loop.state.step})")
@@ -152,10 +153,11 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
         write_atomic(member_folder / "normalization.json", json.dumps(network.normalization.statistics()))
         write_outputs(member_folder, member.config, network, member.state, test, member.schedule, steps_per_epoch)
         results.append(RunResult(member_folder, member.config, member.state, test, network))
-    write_atomic(folder / "members.csv", members_csv(results, loop.metric))
     write_atomic(folder / "report.md", report(config, folder, results, loop.metric))
     if any(result.state.history for result in results):
         plot_members(results, loop.metric, folder / "plots" / "members.png", config.name)
+    # last: its presence says the outputs are complete (dnnconf.train.finished)
+    write_atomic(folder / "members.csv", members_csv(results, loop.metric))
     diverged = [str(result.config.seed) for result in results if result.state.diverged]
     if diverged:
         raise Diverged(f"{folder}: seed {', '.join(diverged)} diverged (the loss became NaN or infinite); their "
