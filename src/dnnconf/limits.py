@@ -184,8 +184,9 @@ def check_network_fits(config: Any, layers: list[dict[str, Any]]) -> None:
 
     The network is built on torch's `meta` device (shapes only, no storage) and one example run
     through it to count parameters and each layer's outputs; the estimate is `TrainingEstimate`'s.
-    The key named is the one to change: training.parallel_seeds when one copy would fit, else the
-    model's layers when the weights outweigh the activations, else training.batch_size or
+    The key named is the one to change: the model's layers when one copy of the weights alone does not
+    fit (no batch size helps), training.parallel_seeds when one whole copy would fit, the model's
+    layers when the weights outweigh the activations, else training.batch_size or
     training.eval_batch_size, whichever's activations are larger."""
     import torch
 
@@ -214,10 +215,13 @@ def check_network_fits(config: Any, layers: list[dict[str, Any]]) -> None:
     available = memory_available()
     if available is None or estimate.total <= available:
         return
-    if estimate.copies > 1 and estimate.one_copy <= available:
+    model_key = "model.layers" if config.model.layers is not None else f"model.hidden: {shorten(config.model.hidden)}"
+    if estimate.weights > available:  # no batch size helps
+        key = model_key
+    elif estimate.copies > 1 and estimate.one_copy <= available:
         key = f"training.parallel_seeds: {estimate.copies}"
     elif estimate.weights >= max(estimate.train_activations, estimate.eval_activations):
-        key = "model.layers" if config.model.layers is not None else f"model.hidden: {shorten(config.model.hidden)}"
+        key = model_key
     elif estimate.train_activations >= estimate.eval_activations:
         key = f"training.batch_size: {training.batch_size}"
     else:
