@@ -31,7 +31,7 @@ INT64_MIN = -(2**63)
 SEED_MAX = INT64_MAX  # torch.manual_seed takes [-2**63, 2**64); numpy's default_rng only >= 0
 MAX_TEXT_BYTES = 1024 * 1024  # a config or search-space file: real ones are a few KiB (PyYAML: ~10 s a MiB)
 MAX_NESTING = 64  # mappings/lists inside each other in a config (the schema's deepest is 6)
-MAX_NODES = 100_000  # values (scalars, lists, mappings) in one config: ~300 bytes each while parsed
+MAX_NODES = 20_000  # values (scalars, lists, mappings) in one config: PyYAML parses ~7,000-10,000 a second
 MAX_LAYERS = 1000  # hidden layers (`model.hidden`) or explicit `model.layers` entries
 MAX_THREADS = 256  # training.threads, --threads
 MAX_PARALLEL_SEEDS = 1024  # training.parallel_seeds
