@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from dnnconf.config.schema import COMPACT_KEYS, Config
 from dnnconf.config.yaml_text import Refused, parse_yaml, read_text
 from dnnconf.errors import ConfigError
-from dnnconf.limits import MAX_NESTING, shorten
+from dnnconf.limits import MAX_NESTING, MAX_NODES, shorten
 from dnnconf.registry import nearest
 
 
@@ -51,12 +51,33 @@ def _describe(error: ValidationError, source: str) -> str:
     return f"{prefix}{key}: {message} (received {shorten(received)})"
 
 
+def _check_shape(raw: Any, source: str) -> None:
+    """The YAML reader's limits for plain data given directly (the API): nesting and count of values,
+    walked without recursion, so validating or echoing it cannot overflow the stack."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(raw, ())]
+    count = 0
+    while stack:
+        node, path = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise ConfigError(f"{source or 'config'}: more than {MAX_NODES:,} values")
+        if len(path) > MAX_NESTING:
+            where = ".".join(str(part) for part in path[:3])
+            raise ConfigError(f"{source or 'config'}: {where}…: lists and mappings nested more than {MAX_NESTING} "
+                              f"levels deep")
+        if isinstance(node, dict):
+            stack.extend((value, (*path, key)) for key, value in node.items())
+        elif isinstance(node, list | tuple):
+            stack.extend((value, (*path, index)) for index, value in enumerate(node))
+
+
 def config_from_dict(raw: Any, source: str = "") -> Config:
     """Validate plain data into a `Config`, then resolve registry names (initializers, optimizers, …)."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{source or 'config'}: expected a mapping at the top level (received {shorten(raw)})")
+    _check_shape(raw, source)
     try:
         config = Config.model_validate(raw)
     except ValidationError as error:
