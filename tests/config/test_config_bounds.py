@@ -110,3 +110,13 @@ def deep(levels):
 def test_plain_data_given_directly_has_the_readers_limits_too(raw):
     message = message_of(raw)  # not a RecursionError from validating or echoing it
     assert "nested more than 64 levels" in message or "more than 20,000 values" in message
+
+
+@pytest.mark.parametrize("raw, accepted", [
+    ({"training": {"threads": 1000}}, "accepted: 1..256"),
+    ({"seed": -1}, "accepted: 0..9223372036854775807"),
+    ({"training": {"batch_size": 0}}, "accepted: >= 1"),
+    ({"data": {"test_size": 1.5}}, "accepted: more than 0 and less than 1"),
+])
+def test_a_number_out_of_bounds_states_the_whole_range(raw, accepted):
+    assert message_of(raw).endswith(f"; {accepted})")

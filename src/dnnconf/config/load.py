@@ -48,7 +48,34 @@ def _describe(error: ValidationError, source: str) -> str:
         return f"{prefix}{key}: unknown key{nearest(str(loc[-1]), known)}; accepted: {', '.join(known)}"
     received = first.get("input")
     message = first["msg"].removeprefix("Value error, ")
-    return f"{prefix}{key}: {message} (received {shorten(received)})"
+    accepted = _accepted_range(loc) if first["type"] in BOUND_ERRORS else ""
+    return f"{prefix}{key}: {message} (received {shorten(received)}{accepted})"
+
+
+BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def _accepted_range(loc: tuple[Any, ...]) -> str:
+    """`; accepted: 1..256` for a number field with bounds (both ends stated, not only the one missed)."""
+    model = _model_at(loc)
+    field = model.model_fields.get(loc[-1]) if model is not None and loc else None
+    if field is None:
+        return ""
+    low = high = None
+    for bound in field.metadata:
+        low = getattr(bound, "ge", None) if getattr(bound, "ge", None) is not None else low
+        high = getattr(bound, "le", None) if getattr(bound, "le", None) is not None else high
+        if getattr(bound, "gt", None) is not None:
+            low = f"more than {bound.gt}"
+        if getattr(bound, "lt", None) is not None:
+            high = f"less than {bound.lt}"
+    if low is None and high is None:
+        return ""
+    if isinstance(low, int | float) and isinstance(high, int | float):
+        return f"; accepted: {low}..{high}"
+    parts = [f">= {low}" if isinstance(low, int | float) else low, f"<= {high}" if isinstance(high, int | float)
+             else high]
+    return f"; accepted: {' and '.join(str(part) for part in parts if part is not None)}"
 
 
 def _check_shape(raw: Any, source: str) -> None:
