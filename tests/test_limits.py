@@ -99,3 +99,10 @@ def test_shorten_cuts_long_values_and_big_containers():
     assert shorten("abc") == "'abc'"
     assert shorten("x" * 1000).endswith("… (1,002 characters)") and len(shorten("x" * 1000)) < 120
     assert shorten(list(range(10**6))).endswith("(list of 1,000,000 items)")
+
+
+def test_explicit_layers_name_the_module_with_the_most_parameters():
+    config = config_from_dict({"model": {"layers": [{"dense": {"units": 8}}, {"dense": {"units": 10**8}}],
+                                         "input_shape": [64], "output": {"units": 10, "activation": "softmax"}}})
+    with pytest.raises(BadInput, match=r"^model\.layers \(dense_3: 1,000,000,010 parameters\): needs about"):
+        check(config, GIB)

@@ -215,7 +215,10 @@ def check_network_fits(config: Any, layers: list[dict[str, Any]]) -> None:
     available = memory_available()
     if available is None or estimate.total <= available:
         return
-    model_key = "model.layers" if config.model.layers is not None else f"model.hidden: {shorten(config.model.hidden)}"
+    model_key = f"model.hidden: {shorten(config.model.hidden)}"
+    if config.model.layers is not None:  # name the module that holds the most parameters
+        largest = max(network.summary, key=lambda row: row.parameters)
+        model_key = f"model.layers ({largest.name}: {largest.parameters:,} parameters)"
     if estimate.weights > available:  # no batch size helps
         key = model_key
     elif estimate.copies > 1 and estimate.one_copy <= available:
