@@ -1,6 +1,7 @@
 """Bad input anywhere: one line on stderr naming the file, key or value, exit code 2, no traceback, and
 nothing already written is lost. The README's failure table lists these cases."""
 
+import os
 import subprocess
 import sys
 
@@ -47,7 +48,8 @@ def case_empty_hidden(tmp):
 
 
 def case_batch_size_zero(tmp):
-    (tmp / "c.yaml").write_text(BASE + "training: {batch_size: 0}\n")
+    # one training section (a second one is now refused as a duplicate key, not silently the last)
+    (tmp / "c.yaml").write_text(BASE.replace("training: {epochs: 1}", "training: {epochs: 1, batch_size: 0}"))
     return ["c.yaml"], ["training.batch_size", "0"]
 
 
@@ -101,6 +103,71 @@ def case_not_a_run_folder(tmp):
     (tmp / "c.yaml").write_text(BASE + "data: {dataset: digits, valid_size: 0.15}\n")
     (tmp / "empty").mkdir()
     return ["c.yaml", "--resume", "empty"], ["empty", "not a run folder"]
+
+
+def case_yaml_alias_bomb(tmp):
+    levels = "".join(f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi", strict=True))
+    (tmp / "c.yaml").write_text('a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + levels)
+    return ["c.yaml"], ["c.yaml", "line 1", "anchors and aliases"]
+
+
+def case_empty_config(tmp):
+    (tmp / "c.yaml").write_text("# nothing yet\n")
+    return ["c.yaml"], ["c.yaml", "is empty", "{}"]
+
+
+def case_duplicate_key(tmp):
+    (tmp / "c.yaml").write_text(BASE + "training: {epochs: 2}\n")
+    return ["c.yaml"], ["c.yaml", "line 5", "duplicate key 'training'", "first at line 4"]
+
+
+def case_nested_beyond_recursion(tmp):
+    (tmp / "c.yaml").write_text(BASE + "data: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    return ["c.yaml"], ["c.yaml", "nested more than"]
+
+
+def case_config_is_a_folder(tmp):
+    (tmp / "c.yaml").mkdir()
+    return ["c.yaml"], ["c.yaml", "is a folder"]
+
+
+def case_config_is_dev_zero(tmp):
+    return ["/dev/zero"], ["/dev/zero", "not a regular file"]
+
+
+def case_config_is_a_fifo(tmp):
+    os.mkfifo(tmp / "c.yaml")  # no writer: opening it for reading would block forever
+    return ["c.yaml"], ["c.yaml", "not a regular file"]
+
+
+def case_set_through_a_number(tmp):
+    (tmp / "c.yaml").write_text(BASE)
+    return ["c.yaml", "--set", "training.epochs.x=1"], ["training.epochs is a single value (1)"]
+
+
+def case_seed_beyond_int64(tmp):
+    (tmp / "c.yaml").write_text(BASE + f"seed: {2**64}\n")
+    return ["c.yaml"], ["seed", "18446744073709551616"]
+
+
+def case_negative_split_seed(tmp):
+    (tmp / "c.yaml").write_text(BASE + "data: {dataset: digits, split_seed: -1}\n")
+    return ["c.yaml"], ["data.split_seed", "-1"]
+
+
+def case_threads_unbounded(tmp):
+    (tmp / "c.yaml").write_text(BASE)
+    return ["c.yaml", "--set", "training.threads=100000"], ["training.threads", "256"]
+
+
+def case_parallel_seeds_unbounded(tmp):
+    (tmp / "c.yaml").write_text(BASE)
+    return ["c.yaml", "--set", "training.parallel_seeds=100000"], ["training.parallel_seeds", "1024"]
+
+
+def case_layer_too_wide_for_memory(tmp):
+    (tmp / "c.yaml").write_text(BASE.replace("[8]", "[500000000]") + "data: {dataset: digits, valid_size: 0.15}\n")
+    return ["c.yaml"], ["model.hidden: [500000000]", "needs about", "of memory available"]
 
 
 CASES = [case for name, case in sorted(globals().items()) if name.startswith("case_")]

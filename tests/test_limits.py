@@ -7,7 +7,7 @@ import pytest
 from dnnconf import limits
 from dnnconf.config import config_from_dict
 from dnnconf.errors import BadInput
-from dnnconf.limits import check_fits, check_network_fits, memory_available, shorten, training_bytes
+from dnnconf.limits import TrainingEstimate, check_fits, check_network_fits, memory_available, shorten, weight_copies
 from dnnconf.nn.build import model_layers
 
 GIB = 2**30
@@ -29,12 +29,15 @@ def test_check_fits_names_the_key_the_estimate_and_what_is_available():
                                  "available; make it smaller")
 
 
-def test_training_bytes_counts_weight_gradient_and_optimizer_slots():
-    # 1000 parameters, sgd (momentum: 1 slot): 1000 × 4 × 3; activations 10 per example at batch 8: 10 × 8 × 4 × 2
-    assert training_bytes(1000, 10, 8, "sgd")[0] == 12_000 + 640
-    assert training_bytes(1000, 10, 8, "adam")[0] == 16_000 + 640
-    assert training_bytes(1000, 10, 8, "adam", copies=3)[0] == 3 * (16_000 + 640)
-    assert training_bytes(1000, 0, 8, "someone_elses")[0] == 16_000  # unknown: Adam's two slots
+def test_the_estimate_counts_every_copy_of_the_weights_and_the_larger_activations():
+    # weight, gradient, momentum, best weights; checkpoint: weight + momentum copies, serialized weights
+    copies = weight_copies("sgd", best_weights=True)
+    assert sum(copies.values()) == 4 + 3
+    assert sum(weight_copies("adam", best_weights=False).values()) == 4 + 4
+    assert weight_copies("someone_elses", best_weights=False)["someone_elses state"] == 2  # Adam's two slots
+    estimate = TrainingEstimate(1000, copies, train_activations=640, eval_activations=900, copies=3)
+    assert estimate.weights == 1000 * 4 * 7 and estimate.total == 3 * (28_000 + 900)
+    assert "1,000 parameters × 4 bytes × 7" in estimate.describe() and "× 3 parallel seeds" in estimate.describe()
 
 
 def resolved(**training):
@@ -51,7 +54,7 @@ def check(config, available):
 
 
 def test_a_huge_layer_is_refused_naming_model_hidden_before_allocating():
-    # 64·5e7 + 5e7 + 5e7·10 + 10 parameters: ~24 GiB for the weights alone, never allocated (built on meta)
+    # 64·5e7 + 5e7 + 5e7·10 + 10 parameters: ~14 GiB a copy of the weights, never allocated (built on meta)
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(BadInput) as caught:
         check(resolved(), 8 * GIB)
@@ -67,7 +70,7 @@ def test_parallel_seeds_are_named_when_one_copy_would_fit():
                                "training": {"parallel_seeds": 1000}, "schedule": "constant"})
     with pytest.raises(BadInput, match=r"^training\.parallel_seeds: 1000: needs about .* × 1000 parallel seeds"):
         check(config, 100 * 2**20)
-    check(config, 10 * GIB)
+    check(config, 64 * GIB)
 
 
 def test_a_huge_batch_is_named_when_activations_outweigh_the_weights():
@@ -75,6 +78,14 @@ def test_a_huge_batch_is_named_when_activations_outweigh_the_weights():
                                          "output": {"units": 10, "activation": "softmax"}},
                                "training": {"batch_size": 10**9}})
     with pytest.raises(BadInput, match=r"^training\.batch_size: 1000000000: needs about"):
+        check(config, 8 * GIB)
+
+
+def test_a_huge_evaluation_batch_is_named_when_its_activations_dominate():
+    config = config_from_dict({"model": {"hidden": [100_000], "input_shape": [64],
+                                         "output": {"units": 10, "activation": "softmax"}},
+                               "training": {"eval_batch_size": 10**6}})
+    with pytest.raises(BadInput, match=r"^training\.eval_batch_size: 1000000: needs about"):
         check(config, 8 * GIB)
 
 
@@ -88,3 +99,10 @@ def test_shorten_cuts_long_values_and_big_containers():
     assert shorten("abc") == "'abc'"
     assert shorten("x" * 1000).endswith("… (1,002 characters)") and len(shorten("x" * 1000)) < 120
     assert shorten(list(range(10**6))).endswith("(list of 1,000,000 items)")
+
+
+def test_explicit_layers_name_the_module_with_the_most_parameters():
+    config = config_from_dict({"model": {"layers": [{"dense": {"units": 8}}, {"dense": {"units": 10**8}}],
+                                         "input_shape": [64], "output": {"units": 10, "activation": "softmax"}}})
+    with pytest.raises(BadInput, match=r"^model\.layers \(dense_3: 1,000,000,010 parameters\): needs about"):
+        check(config, GIB)

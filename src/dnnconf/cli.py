@@ -24,12 +24,13 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
-def whole_number(minimum: int, why: str = "", maximum: int = INT64_MAX) -> Any:
+def whole_number(minimum: int, why: str = "", maximum: int = INT64_MAX, *, least: int | None = None) -> Any:
     """An argparse type: a whole number in [`minimum`, `maximum`] (`why` says what needs the bounds).
 
     The default maximum is the 64-bit range torch and numpy take; argparse turns a refusal into one
-    line, exit 2, e.g. `argument --seed: -1 must be at least 0 (accepted: 0..9223372036854775807)`."""
-    accepted = f"accepted: {minimum}..{maximum}"
+    line, exit 2, e.g. `argument --seed: -1 must be at least 0 (accepted: 0..9223372036854775807)`.
+    `least` is the lower bound the message states when it is not `minimum` (see `at_most`)."""
+    accepted = f"accepted: {minimum if least is None else least}..{maximum}"
 
     def parse(text: str) -> int:
         try:
@@ -49,10 +50,10 @@ def whole_number(minimum: int, why: str = "", maximum: int = INT64_MAX) -> Any:
     return parse
 
 
-def at_most(maximum: int = INT64_MAX, why: str = "") -> Any:
+def at_most(maximum: int = INT64_MAX, least: int = 1, why: str = "") -> Any:
     """An argparse type: a whole number up to `maximum`, for options whose command checks the lower
-    bound itself (and reports it as its own one-line error)."""
-    return whole_number(INT64_MIN, why, maximum)
+    bound (`least`, stated in the message) itself and reports it as its own one-line error."""
+    return whole_number(INT64_MIN, why, maximum, least=least)
 
 
 def seed_number(maximum: int = SEED_MAX, why: str = "") -> Any:
@@ -179,7 +180,7 @@ def build_parser() -> Parser:
     evaluate = commands.add_parser("evaluate", help="metrics of a trained run")
     evaluate.add_argument("run", help="run folder")
     evaluate.add_argument("--split", choices=("train", "valid", "test"), default="test")
-    evaluate.add_argument("--mc-samples", type=whole_number(1, maximum=MAX_MC_SAMPLES), default=None, metavar="N",
+    evaluate.add_argument("--mc-samples", type=at_most(MAX_MC_SAMPLES), default=None, metavar="N",
                           help="also MC dropout with N samples: accuracy, NLL, Brier, ECE with and without, "
                                "plots/reliability.png, plots/uncertainty.png, mc_metrics.json")
     evaluate.add_argument("--seed", type=seed_number(), default=0, help="seed of the MC dropout masks (default 0)")

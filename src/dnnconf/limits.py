@@ -6,6 +6,8 @@ checked here before the memory is taken, so a tiny input cannot take the machine
 - `memory_available()`: bytes this process can still allocate — the least of the kernel's
   `MemAvailable` (/proc/meminfo; `os.sysconf` pages elsewhere), the cgroup's `memory.max` less its
   `memory.current` (a container's share), and `RLIMIT_AS` less the address space already mapped.
+- `check_network_fits(config, layers)`: `check_fits` for training a network, estimated on torch's
+  meta device (no weight allocated); `dnnconf.train.setup.make_network` calls it.
 - `check_fits(key, needed)`: raises `BadInput` (one line, exit 2) naming `key`, the estimate and the
   memory available when `needed` bytes do not fit.
 - `shorten(value)`: the `repr` of a value cut to a bounded length, for echoing received values.
@@ -15,8 +17,10 @@ The constants below are the fixed limits docs/reliability.md ("Limits on input")
 
 from __future__ import annotations
 
+import math
 import os
 import resource
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +31,7 @@ INT64_MIN = -(2**63)
 SEED_MAX = INT64_MAX  # torch.manual_seed takes [-2**63, 2**64); numpy's default_rng only >= 0
 MAX_TEXT_BYTES = 1024 * 1024  # a config or search-space file: real ones are a few KiB (PyYAML: ~10 s a MiB)
 MAX_NESTING = 64  # mappings/lists inside each other in a config (the schema's deepest is 6)
-MAX_NODES = 100_000  # values (scalars, lists, mappings) in one config: ~300 bytes each while parsed
+MAX_NODES = 20_000  # values (scalars, lists, mappings) in one config: PyYAML parses ~7,000-10,000 a second
 MAX_LAYERS = 1000  # hidden layers (`model.hidden`) or explicit `model.layers` entries
 MAX_THREADS = 256  # training.threads, --threads
 MAX_PARALLEL_SEEDS = 1024  # training.parallel_seeds
@@ -124,30 +128,66 @@ def check_fits(key: str, needed: int, what: str = "", available: int | None = No
                    f"{human_bytes(available)} of memory available; make it smaller")
 
 
-def training_bytes(parameters: int, activations_per_example: int, batch_size: int, optimizer: str,
-                   copies: int = 1) -> tuple[int, str]:
-    """Estimated bytes to train a network, and how the estimate was made.
+@dataclass(frozen=True)
+class TrainingEstimate:
+    """Bytes to train a network, by part, and how they were counted.
 
-    parameters × 4 bytes × (weight + gradient + the optimizer's slots), plus one batch's activations
-    × 4 bytes × 2 (kept for the backward pass, and their gradients); all of it × `copies`
-    (training.parallel_seeds). Unknown optimizers count 2 slots (Adam's, the most of the built-ins)."""
+    - weights: parameters × 4 bytes × the copies each parameter has: its weight, its gradient, the
+      optimizer's slots (momentum, moment estimates), the best epoch's weights kept by early stopping
+      (`restore_best_weights`), and while a checkpoint is written a copy of the weights and the
+      optimizer's state plus the weights' serialized bytes (measured: a run under a 3 GiB address-space
+      limit failed in the checkpoint's copy when this counted one copy);
+    - training activations: one batch's outputs of every layer × 4 bytes × 2 (kept for the backward
+      pass, and their gradients);
+    - evaluation activations: one evaluation batch through the widest pair of consecutive layers;
+    - the weights and the larger of the two activations, × `copies` (training.parallel_seeds).
+
+    A batch counts as configured, even when the data turns out to hold fewer examples."""
+
+    parameters: int
+    weight_copies: dict[str, int]
+    train_activations: int
+    eval_activations: int
+    copies: int = 1
+
+    @property
+    def weights(self) -> int:
+        return self.parameters * FLOAT_BYTES * sum(self.weight_copies.values())
+
+    @property
+    def one_copy(self) -> int:
+        return self.weights + max(self.train_activations, self.eval_activations)
+
+    @property
+    def total(self) -> int:
+        return self.one_copy * self.copies
+
+    def describe(self) -> str:
+        parts = ", ".join(f"{name}{' ×' + str(n) if n != 1 else ''}" for name, n in self.weight_copies.items())
+        return (f"{self.parameters:,} parameters × {FLOAT_BYTES} bytes × {sum(self.weight_copies.values())} ({parts})"
+                f" + {human_bytes(max(self.train_activations, self.eval_activations))} of activations"
+                + (f", × {self.copies} parallel seeds" if self.copies > 1 else ""))
+
+
+def weight_copies(optimizer: str, best_weights: bool) -> dict[str, int]:
+    """The copies of each parameter training holds (unknown optimizers: Adam's 2 slots, the most)."""
     slots = OPTIMIZER_SLOTS.get(optimizer, 2)
-    weights = parameters * FLOAT_BYTES * (2 + slots)
-    activations = activations_per_example * batch_size * FLOAT_BYTES * 2
-    total = (weights + activations) * copies
-    what = (f"{parameters:,} parameters × {FLOAT_BYTES} bytes × {2 + slots} (weight, gradient, {optimizer}'s "
-            f"{slots} slot{'s' if slots != 1 else ''}) + {human_bytes(activations)} of activations at batch "
-            f"{batch_size:,}" + (f", × {copies} parallel seeds" if copies > 1 else ""))
-    return total, what
+    copies = {"weight": 1, "gradient": 1, f"{optimizer} state": slots}
+    if best_weights:
+        copies["best weights"] = 1
+    copies["checkpoint"] = 1 + slots + 1  # a detached copy of the weights and optimizer state, then their bytes
+    return copies
 
 
 def check_network_fits(config: Any, layers: list[dict[str, Any]]) -> None:
     """Refuse a network whose training would not fit in memory, before any weight is allocated.
 
     The network is built on torch's `meta` device (shapes only, no storage) and one example run
-    through it to count parameters and activations; the estimate is `training_bytes`'s. The key named
-    is the largest contributor: training.parallel_seeds when one copy would fit, training.batch_size
-    when activations outweigh the weights, else the model's layers."""
+    through it to count parameters and each layer's outputs; the estimate is `TrainingEstimate`'s.
+    The key named is the one to change: the model's layers when one copy of the weights alone does not
+    fit (no batch size helps), training.parallel_seeds when one whole copy would fit, the model's
+    layers when the weights outweigh the activations, else training.batch_size or
+    training.eval_batch_size, whichever's activations are larger."""
     import torch
 
     from dnnconf.nn.build import build_network
@@ -161,20 +201,32 @@ def check_network_fits(config: Any, layers: list[dict[str, Any]]) -> None:
         network(torch.empty((1, *config.model.input_shape)))
         for hook in hooks:
             hook.remove()
-    parameters = sum(p.numel() for p in network.parameters())
     training = config.training
-    optimizer = config.optimizer.name
-    copies = training.parallel_seeds
-    needed, what = training_bytes(parameters, sum(outputs), training.batch_size, optimizer, copies)
+    sizes = [math.prod(config.model.input_shape), *outputs]
+    widest_pair = max(a + b for a, b in zip(sizes, sizes[1:], strict=False))
+    stopping = training.early_stopping
+    estimate = TrainingEstimate(
+        parameters=sum(p.numel() for p in network.parameters()),
+        weight_copies=weight_copies(config.optimizer.name, stopping is not None and stopping.restore_best_weights),
+        train_activations=sum(outputs) * training.batch_size * FLOAT_BYTES * 2,
+        eval_activations=widest_pair * training.eval_batch_size * FLOAT_BYTES,
+        copies=training.parallel_seeds,
+    )
     available = memory_available()
-    if available is None or needed <= available:
+    if available is None or estimate.total <= available:
         return
-    one, _ = training_bytes(parameters, sum(outputs), training.batch_size, optimizer)
-    weights, _ = training_bytes(parameters, 0, training.batch_size, optimizer)
-    if copies > 1 and one <= available:
-        key = f"training.parallel_seeds: {copies}"
-    elif one - weights > weights:
+    model_key = f"model.hidden: {shorten(config.model.hidden)}"
+    if config.model.layers is not None:  # name the module that holds the most parameters
+        largest = max(network.summary, key=lambda row: row.parameters)
+        model_key = f"model.layers ({largest.name}: {largest.parameters:,} parameters)"
+    if estimate.weights > available:  # no batch size helps
+        key = model_key
+    elif estimate.copies > 1 and estimate.one_copy <= available:
+        key = f"training.parallel_seeds: {estimate.copies}"
+    elif estimate.weights >= max(estimate.train_activations, estimate.eval_activations):
+        key = model_key
+    elif estimate.train_activations >= estimate.eval_activations:
         key = f"training.batch_size: {training.batch_size}"
     else:
-        key = "model.layers" if config.model.layers is not None else f"model.hidden: {shorten(config.model.hidden)}"
-    check_fits(key, needed, what, available)
+        key = f"training.eval_batch_size: {training.eval_batch_size}"
+    check_fits(key, estimate.total, estimate.describe(), available)

@@ -92,3 +92,31 @@ def test_set_still_grows_a_shorthand_into_a_mapping():
     raw = {"model": {"activation": "relu"}}
     apply_override(raw, "model.activation.alpha=0.2")
     assert raw["model"]["activation"] == {"name": "relu", "alpha": 0.2}
+
+
+def deep(levels):
+    node = 1
+    for _ in range(levels):
+        node = {"a": node}
+    return node
+
+
+@pytest.mark.parametrize("raw", [
+    {"extra": deep(5000)},
+    {"model": {"layers": [{"dense": deep(5000)}]}},
+    {"optimizer": {"name": "adam", "beta_1": deep(5000)}},
+    {"model": {"hidden": list(range(1, 30_000))}},
+])
+def test_plain_data_given_directly_has_the_readers_limits_too(raw):
+    message = message_of(raw)  # not a RecursionError from validating or echoing it
+    assert "nested more than 64 levels" in message or "more than 20,000 values" in message
+
+
+@pytest.mark.parametrize("raw, accepted", [
+    ({"training": {"threads": 1000}}, "accepted: 1..256"),
+    ({"seed": -1}, "accepted: 0..9223372036854775807"),
+    ({"training": {"batch_size": 0}}, "accepted: >= 1"),
+    ({"data": {"test_size": 1.5}}, "accepted: more than 0 and less than 1"),
+])
+def test_a_number_out_of_bounds_states_the_whole_range(raw, accepted):
+    assert message_of(raw).endswith(f"; {accepted})")

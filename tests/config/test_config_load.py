@@ -112,3 +112,11 @@ def test_yaml_loader_is_safe(tmp_path):
     path.write_text("name: !!python/object/apply:os.system ['echo pwned']\n")
     with pytest.raises(ConfigError, match="malformed YAML"):
         load_config(path)
+
+
+@pytest.mark.parametrize("text", ["\x85", "a\u2028b", "\u2029", "two\nlines"])
+def test_strings_with_yaml_line_breaks_survive_the_dump(text):
+    import yaml
+
+    config = config_from_dict({"training": {"early_stopping": {"monitor": text}}})
+    assert config_from_dict(yaml.safe_load(dump_config(config))) == config

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from dnnconf.config.schema import COMPACT_KEYS, Config
 from dnnconf.config.yaml_text import Refused, parse_yaml, read_text
 from dnnconf.errors import ConfigError
-from dnnconf.limits import MAX_NESTING, shorten
+from dnnconf.limits import MAX_NESTING, MAX_NODES, shorten
 from dnnconf.registry import nearest
 
 
@@ -48,7 +48,54 @@ def _describe(error: ValidationError, source: str) -> str:
         return f"{prefix}{key}: unknown key{nearest(str(loc[-1]), known)}; accepted: {', '.join(known)}"
     received = first.get("input")
     message = first["msg"].removeprefix("Value error, ")
-    return f"{prefix}{key}: {message} (received {shorten(received)})"
+    accepted = _accepted_range(loc) if first["type"] in BOUND_ERRORS else ""
+    return f"{prefix}{key}: {message} (received {shorten(received)}{accepted})"
+
+
+BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def _accepted_range(loc: tuple[Any, ...]) -> str:
+    """`; accepted: 1..256` for a number field with bounds (both ends stated, not only the one missed)."""
+    model = _model_at(loc)
+    field = model.model_fields.get(loc[-1]) if model is not None and loc else None
+    if field is None:
+        return ""
+    low = high = None
+    for bound in field.metadata:
+        low = getattr(bound, "ge", None) if getattr(bound, "ge", None) is not None else low
+        high = getattr(bound, "le", None) if getattr(bound, "le", None) is not None else high
+        if getattr(bound, "gt", None) is not None:
+            low = f"more than {bound.gt}"
+        if getattr(bound, "lt", None) is not None:
+            high = f"less than {bound.lt}"
+    if low is None and high is None:
+        return ""
+    if isinstance(low, int | float) and isinstance(high, int | float):
+        return f"; accepted: {low}..{high}"
+    parts = [f">= {low}" if isinstance(low, int | float) else low, f"<= {high}" if isinstance(high, int | float)
+             else high]
+    return f"; accepted: {' and '.join(str(part) for part in parts if part is not None)}"
+
+
+def _check_shape(raw: Any, source: str) -> None:
+    """The YAML reader's limits for plain data given directly (the API): nesting and count of values,
+    walked without recursion, so validating or echoing it cannot overflow the stack."""
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(raw, ())]
+    count = 0
+    while stack:
+        node, path = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise ConfigError(f"{source or 'config'}: more than {MAX_NODES:,} values")
+        if len(path) > MAX_NESTING:
+            where = ".".join(str(part) for part in path[:3])
+            raise ConfigError(f"{source or 'config'}: {where}…: lists and mappings nested more than {MAX_NESTING} "
+                              f"levels deep")
+        if isinstance(node, dict):
+            stack.extend((value, (*path, key)) for key, value in node.items())
+        elif isinstance(node, list | tuple):
+            stack.extend((value, (*path, index)) for index, value in enumerate(node))
 
 
 def config_from_dict(raw: Any, source: str = "") -> Config:
@@ -57,6 +104,7 @@ def config_from_dict(raw: Any, source: str = "") -> Config:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{source or 'config'}: expected a mapping at the top level (received {shorten(raw)})")
+    _check_shape(raw, source)
     try:
         config = Config.model_validate(raw)
     except ValidationError as error:
@@ -176,4 +224,11 @@ def _represent_list(dumper: yaml.SafeDumper, value: list[Any]) -> yaml.Node:
     return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flat)
 
 
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    # YAML folds the line breaks NEL, LS and PS inside plain or single-quoted scalars; escape them
+    style = '"' if any(char in value for char in "\x85\u2028\u2029") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
 _Dumper.add_representer(list, _represent_list)
+_Dumper.add_representer(str, _represent_str)

@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dnnconf.cli import whole_number
+from dnnconf.cli import at_most
 from dnnconf.limits import MAX_THREADS
 
 DTYPE_CHOICES = ("float32", "float16", "bfloat16", "int8")
@@ -46,9 +46,9 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
                              "folder (needs: pip install onnx onnxruntime)")
     parser.add_argument("--out", metavar="DIR", help="the export folder (default RUN/export)")
     parser.add_argument("--no-latency", action="store_true", help="skip the latency timings")
-    parser.add_argument("--repeats", type=whole_number(1), default=15,
+    parser.add_argument("--repeats", type=at_most(), default=15,
                         help="timings per latency (their median is reported; default 15)")
-    parser.add_argument("--threads", type=whole_number(1, maximum=MAX_THREADS), default=None,
+    parser.add_argument("--threads", type=at_most(MAX_THREADS), default=None,
                         help="threads while measuring (default: this machine's cores)")
     parser.set_defaults(handler=cmd_export)
     return parser

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dnnconf.cli import whole_number
+from dnnconf.cli import at_most
 from dnnconf.errors import RunFolderError
 
 
@@ -26,9 +26,9 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
                         help="override a config key, e.g. training.batch_size=128 (repeatable)")
     parser.add_argument("--min-lr", type=float, default=1e-6, help="first learning rate (default 1e-6)")
     parser.add_argument("--max-lr", type=float, default=10.0, help="last learning rate (default 10)")
-    parser.add_argument("--steps", type=whole_number(1), default=None,
+    parser.add_argument("--steps", type=at_most(least=10), default=None,
                         help="optimizer steps of the sweep (default: one epoch's, within 200..300; at least 10)")
-    parser.add_argument("--repeats", type=whole_number(1), default=1,
+    parser.add_argument("--repeats", type=at_most(), default=1,
                         help="sweeps on that many batch orders; each suggestion gets a band (default 1)")
     parser.add_argument("--out", help="folder for lr_find.png/.csv/.json (default runs/lr-find-<name>-<timestamp>)")
     parser.add_argument("--apply", metavar="FILE",

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from dnnconf.cli import seed_number, whole_number
+from dnnconf.cli import at_most, seed_number
 from dnnconf.errors import BadInput, DataError
 from dnnconf.limits import MAX_MC_SAMPLES
 
@@ -45,12 +45,12 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("run", help="run folder (config.yaml, model.safetensors) or export folder")
     parser.add_argument("--input", required=True, metavar="FILE",
                         help=".npz (array x or x_test), .csv (numeric rows, optional header) or IDX (.gz or raw)")
-    parser.add_argument("--mc-samples", type=whole_number(1, maximum=MAX_MC_SAMPLES), default=None, metavar="N",
+    parser.add_argument("--mc-samples", type=at_most(MAX_MC_SAMPLES), default=None, metavar="N",
                         help="MC dropout: average N predictions with dropout on (e.g. 100)")
     parser.add_argument("--seed", type=seed_number(), default=0, help="seed of the dropout masks (default 0)")
     parser.add_argument("--output", metavar="FILE",
                         help="write the predictions: .csv or .npz (default: print the first rows and a summary)")
-    parser.add_argument("--batch-size", type=whole_number(1), default=1024, help="examples per batch (default 1024)")
+    parser.add_argument("--batch-size", type=at_most(), default=1024, help="examples per batch (default 1024)")
     parser.set_defaults(handler=cmd_predict)
     return parser
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dnnconf.cli import seed_number, whole_number
+from dnnconf.cli import at_most, seed_number
 from dnnconf.limits import MAX_JOBS
 
 
@@ -32,13 +32,13 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--space", required=True, metavar="SPACE.yaml",
                         help="search space: key path -> {type: float|int|categorical, low, high, log, step, "
                              "choices}")
-    parser.add_argument("--trials", type=whole_number(1), required=True, metavar="N",
+    parser.add_argument("--trials", type=at_most(), required=True, metavar="N",
                         help="trials this command runs (shared among --jobs workers)")
     parser.add_argument("--storage", metavar="URL",
                         help="Optuna storage (default sqlite:///OUT/study.db); e.g. "
                              "postgresql://user:password@host/db to share a study across machines")
     parser.add_argument("--study-name", metavar="S", help="study name (default: the config's name)")
-    parser.add_argument("--jobs", type=whole_number(1, maximum=MAX_JOBS), default=1, metavar="J",
+    parser.add_argument("--jobs", type=at_most(MAX_JOBS), default=1, metavar="J",
                         help="worker processes on this machine, sharing the storage (default 1)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key for every trial, e.g. training.epochs=5 (repeatable)")
