@@ -26,3 +26,20 @@ def digits_config():
         return config_from_dict(raw)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _denormal_mode_restored():
+    """`dnnconf train` through cli.main flushes denormals process-wide before torch starts its threads (as a
+    fresh process should); in-process calls must not leak that into the next test."""
+    import sys
+
+    flushing = False  # torch's default, where this test is the first to import it
+    if "torch" in sys.modules:
+        from dnnconf.train.loop import denormals_flushed
+
+        flushing = denormals_flushed()
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_flush_denormal(bool(flushing))

@@ -130,8 +130,10 @@ def test_a_failed_write_leaves_the_old_page_and_no_temporary_file(tmp_path, monk
     def refuse(*_):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(page.os, "replace", refuse)
-    with pytest.raises(OSError):
+    from dnnconf.train import safe_write
+
+    monkeypatch.setattr(safe_write, "_os_write", refuse)
+    with pytest.raises(safe_write.WriteFailed, match="report.html: cannot write .the disk is full"):
         page.write_page(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]

@@ -14,13 +14,12 @@ import functools
 import html
 import json
 import math
-import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from dnnconf.report.strings import STRINGS
+from dnnconf.train.safe_write import write_atomic
 
 REFRESH_SECONDS = 5  # how often a page of a run still training reloads itself
 
@@ -60,17 +59,10 @@ def render(payload: dict[str, Any], title: str, lang: str) -> str:
 
 
 def write_page(path: Path, text: str) -> None:
-    """Replace `path` whole: write a temporary file created exclusively beside it, then rename it over
-    `path`, so a browser reloading mid-write sees the old page or the new one, never half of one."""
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a report is for reading
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Replace `path` whole (dnnconf.train.safe_write: an exclusive temporary renamed over it), so a browser
+    reloading mid-write sees the old page or the new one, never half of one; a full disk is one line naming
+    the page. No fsync: the page is rewritten every epoch and rebuilt from the run's files if lost."""
+    write_atomic(path, text, durable=False)
 
 
 def positive_spread(values: list[Any]) -> bool:
