@@ -106,3 +106,14 @@ def test_explicit_layers_name_the_module_with_the_most_parameters():
                                          "input_shape": [64], "output": {"units": 10, "activation": "softmax"}}})
     with pytest.raises(BadInput, match=r"^model\.layers \(dense_3: 1,000,000,010 parameters\): needs about"):
         check(config, GIB)
+
+
+def test_train_refuses_a_network_that_cannot_fit_before_making_the_run_folder(tmp_path, capsys):
+    from dnnconf.cli import main
+
+    config = tmp_path / "huge.yaml"
+    config.write_text("name: huge\ndata: {dataset: digits, valid_size: 0.15}\nmodel: {hidden: [50000000]}\n")
+    assert main(["train", str(config), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "model.hidden" in lines[0]
+    assert not (tmp_path / "run").exists()

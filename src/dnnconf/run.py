@@ -182,6 +182,7 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
 
         check_compilable(device)  # before any folder is made
     check_precision(config.training.precision, device, config.training.parallel_seeds)  # before any folder
+    setup.check_fits(config)  # before any folder: a network whose training cannot fit in memory is refused
     locks: list[Any] = []  # rank 0's hold on the run folder (dnnconf.train.run_lock), for the life of the run
     try:
         if resume is not None:

@@ -72,6 +72,14 @@ def resolve_with_data(config: Config, dataset: Any) -> Config:
     return config.model_copy(update={"model": model, "loss": LOSS_OF_HEAD[head]})
 
 
+def check_fits(config: Config) -> None:
+    """Refuse, in one line naming the key to change, a resolved config whose training would not fit in the
+    memory available (`dnnconf.limits.check_network_fits`): what `make_network` checks, callable before a
+    run folder is made."""
+    output = config.model.output
+    check_network_fits(config, model_layers(config.model, output.units, output.activation))
+
+
 def make_network(config: Config, normalization: dict[str, Any] | None = None) -> Network:
     """The network of a resolved config, its weights drawn from the seed's init stream; its input layer
     adapted to `normalization` (a `Dataset.normalization`; None: the identity, for weights loaded next)."""
