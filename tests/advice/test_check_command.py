@@ -41,7 +41,7 @@ def write(tmp_path, text, name="c.yaml"):
 
 CLEAN = "data: {dataset: digits, valid_size: 0.15}\nmodel: {hidden: [32, 16]}\n"
 WARNING = CLEAN + "optimizer: {clipvalue: 1.0}\n"
-ERROR = ("data: {dataset: digits, valid_size: 0.15}\n"
+ERROR = ("data: {dataset: digits, valid_size: 0.15, normalize_axis: feature}\n"
          "model: {hidden: [32], activation: selu, kernel_initializer: lecun_normal, batch_norm: before_activation}\n")
 
 

@@ -86,6 +86,7 @@ def test_the_self_normalizing_table():
     assert model["batch_norm"]["position"] == "none" and model["kernel_regularizer"] is None
     assert model["dropout"]["kind"] == "alpha_dropout"
     assert data["optimizer"]["nesterov"] is True and data["data"]["normalize"] == "standardize"
+    assert data["data"]["normalize_axis"] == "feature"  # SELU: every input feature at mean 0, std 1
     assert _model(Options(self_normalizing=True))["dropout"] is None
 
 

@@ -100,8 +100,10 @@ CASES = [
     ("DNC112", {"model": {**SELU, "kernel_regularizer": {"l1": 0.001}}}, {"model": SELU}, "model.kernel_regularizer"),
     ("DNC113", {"model": {**SELU, "kernel_constraint": {"max_norm": 1.0}}}, {"model": SELU},
      "model.kernel_constraint"),
-    ("DNC114", {"model": SELU, "data": {"normalize": "minmax"}}, {"model": SELU, "data": {"normalize": "standardize"}},
-     "data.normalize"),
+    ("DNC114", {"model": SELU, "data": {"normalize": "minmax"}},
+     {"model": SELU, "data": {"normalize": "standardize", "normalize_axis": "feature"}}, "data.normalize"),
+    ("DNC114", {"model": SELU, "data": {"normalize": "standardize"}},  # images: auto is one mean/std per channel
+     {"model": SELU, "data": {"normalize": "standardize", "normalize_axis": "feature"}}, "data.normalize"),
     ("DNC115", explicit(dense(activation="selu", init="lecun_normal"), dense(activation="relu")),
      explicit(dense(activation="selu", init="lecun_normal"), dense(activation="selu", init="lecun_normal")),
      "model.layers.2.dense.activation"),
@@ -281,7 +283,8 @@ def test_transfer_section_through_the_schema_when_it_exists():
 
 
 def test_messages_in_chinese_and_text_report():
-    config = make({"model": {**SELU, "batch_norm": "before_activation"}, "optimizer": {"clipvalue": 1.0}})
+    config = make({"model": {**SELU, "batch_norm": "before_activation"}, "optimizer": {"clipvalue": 1.0},
+                   "data": {"normalize_axis": "feature"}})
     english = format_text(check_config(config, "en"), "c.yaml", "en")
     chinese = format_text(check_config(config, "zh"), "c.yaml", "zh")
     assert english.splitlines()[0] == "c.yaml: 1 error(s), 1 warning(s), 0 info"

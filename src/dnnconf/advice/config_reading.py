@@ -122,6 +122,19 @@ def is_selu_network(config: Any) -> bool:
     return any(k.activation_name == "selu" for k in kernels(hidden_layers(config)))
 
 
+def standardized_per_channel(config: Any) -> bool:
+    """Whether `data.normalize: standardize` shares one mean/std per image channel (normalize_axis channel, or
+    auto on image-shaped inputs: an explicit input_shape of rank >= 2, or the image datasets) rather than
+    standardizing each input feature."""
+    data = config.data
+    if data.normalize != "standardize" or data.normalize_axis == "feature":
+        return False
+    if data.normalize_axis == "channel":
+        return True
+    shape = config.model.input_shape
+    return len(shape) >= 2 if shape is not None else data.dataset in ("fashion_mnist", "digits")
+
+
 def field_of(obj: Any, key: str, default: Any = None) -> Any:
     if obj is None:
         return default

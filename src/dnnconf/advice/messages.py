@@ -146,7 +146,10 @@ RULE_TEXTS: dict[str, dict[str, dict[str, str]]] = {
                   "data.normalize is {normalize}",
             "zh": "只有输入特征均值为 0、标准差为 1 时 SELU 才能自规范；data.normalize 是 {normalize}",
         },
-        "fix": {"en": "set data.normalize: standardize", "zh": "设置 data.normalize: standardize"},
+        "fix": {"en": "set data.normalize: standardize and data.normalize_axis: feature (each input feature its "
+                      "own mean and std)",
+                "zh": "设置 data.normalize: standardize 和 data.normalize_axis: feature"
+                      "（每个输入特征各自的均值和标准差）"},
     },
     "DNC115": {
         "title": {"en": "SELU outside a plain stack of dense SELU layers", "zh": "SELU 不在纯全连接 SELU 堆叠中"},

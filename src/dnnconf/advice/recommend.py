@@ -147,6 +147,10 @@ def recommendation(options: Options) -> tuple[dict[str, Any], dict[str, str], li
     c["data.dataset"] = source["why"] + "."
     c["data.valid_size"] = (source["valid_why"] + ": early stopping (note §5.1) and performance scheduling (§4) "
                             "measure the validation error.")
+    if sn:  # the note: SELU needs every input feature at mean 0 and std 1, not one statistic per channel
+        data["normalize_axis"] = "feature"
+        c["data.normalize_axis"] = ("Feature: each input feature (pixel) standardized on its own, as SELU's "
+                                    "self-normalization assumes (note §1.2).")
     c["data.normalize"] = ("Standardize (mean 0, std 1, training statistics): SELU self-normalizes only with "
                            "standardized inputs (note §1.2); always normalize the inputs (§6 exceptions)." if sn else
                            "Standardize with training statistics: always normalize the input features (note §6 "

@@ -17,6 +17,7 @@ from dnnconf.advice.config_reading import (
     penalty_values,
     recommended_family,
     regularized_layers,
+    standardized_per_channel,
 )
 from dnnconf.advice.rule_registry import Finding, finding, rule
 
@@ -109,9 +110,12 @@ def selu_with_max_norm(config: Any) -> list[Finding]:
 
 @rule("DNC114", "warning", "1.2")
 def selu_without_standardized_inputs(config: Any) -> list[Finding]:
-    if not is_selu_network(config) or config.data.normalize == "standardize":
+    if not is_selu_network(config):
         return []
-    return [finding("DNC114", "data.normalize", normalize=config.data.normalize)]
+    if config.data.normalize == "standardize" and not standardized_per_channel(config):
+        return []
+    described = "standardize per channel" if config.data.normalize == "standardize" else config.data.normalize
+    return [finding("DNC114", "data.normalize", normalize=described)]
 
 
 @rule("DNC115", "warning", "1.2")
