@@ -59,6 +59,28 @@ def test_report_is_rewritten_after_every_epoch_then_finished(tmp_path, digits_ru
     assert not list(folder.glob(".report.html.*"))  # no temporary file left behind
 
 
+def test_parallel_seeds_write_a_page_for_every_member_and_their_mean_each_epoch(tmp_path, digits_run):
+    digits_raw, train_run = digits_run
+    folder = tmp_path / "run"
+    members = [PageAtEachEpoch(folder / "seed-42"), PageAtEachEpoch(folder / "seed-43"), PageAtEachEpoch(folder)]
+
+    class Watch(Listener):
+        def on_epoch_end(self, loop, logs):
+            for probe in members:
+                probe.on_epoch_end(loop, logs)
+
+    result = train_run(folder, digits_raw("seeds", training={"epochs": 2, "parallel_seeds": 2}), listeners=(Watch(),))
+    for probe in members:
+        assert [d["status"] for d in probe.seen] == ["running"] * 2
+        assert [chart(d, "loss")["x"] for d in probe.seen] == [[1], [1, 2]]
+    for member in result.members:
+        final = page_data(member.folder / REPORT_FILE)
+        assert final["status"] == "finished"
+        assert chart(final, "loss")["series"][1]["values"] == pytest.approx(
+            [row["val_loss"] for row in member.state.history])
+    assert page_data(folder / REPORT_FILE)["status"] == "finished"
+
+
 def test_report_is_self_contained(two_runs):
     text = (two_runs[0] / REPORT_FILE).read_text(encoding="utf-8")
     assert "uPlot" in text and "<script src" not in text and "<link" not in text

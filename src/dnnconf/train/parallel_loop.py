@@ -50,6 +50,7 @@ class Member:
     listeners: list[Listener]
     state: TrainState = field(default_factory=TrainState)
     snapshot: dict[str, torch.Tensor] | None = None  # its weights when it stopped
+    steps_per_epoch: int = 0  # what a solo loop tells its listeners (the run report's per-step curves)
 
     @property
     def lr_scale(self) -> float:

@@ -102,6 +102,7 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
                   quiet: bool, log: Any, listeners: tuple[Listener, ...]) -> Any:
     """Train the K members of `config` (`check_supported` passed) into `folder` (prepared, or the run to
     resume from its last checkpoint); returns a RunResult with `members`."""
+    from dnnconf.report.run_report import RunReport, write_run_report
     from dnnconf.run import RunResult, prepare_folder, summary_lines, write_outputs
 
     size = config.training.parallel_seeds
@@ -124,7 +125,10 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
         own: list[Listener] = [plateau] if plateau is not None else []
         if config.training.early_stopping is not None:
             own.append(EarlyStopping(**config.training.early_stopping.model_dump()))
-        members.append(Member(k, member, MemberNetwork(stacked, k), schedule, own))
+        member_folder = folder / f"seed-{member.seed}"
+        member_folder.mkdir(exist_ok=True)
+        own.append(RunReport(member_folder, member))  # its report.html after every epoch, as a solo run's
+        members.append(Member(k, member, MemberNetwork(stacked, k), schedule, own, steps_per_epoch=steps_per_epoch))
     started = resume and (folder / "checkpoint" / "LATEST").exists()  # killed before its first checkpoint: over
     if not started:
         write_atomic(folder / "config.yaml", dump_config(config))
@@ -134,10 +138,11 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
         for line in summary_lines(networks[0]):
             log(line)
     generators = [torch.Generator().manual_seed(member.seed + setup.SHUFFLE_STREAM) for member in configs]
+    watched = [MemberListeners(members), ParallelCheckpointer(folder / "checkpoint"), Progress(quiet=quiet),
+               RunReport(folder, config), *listeners]  # report.html: the running members' mean curves
     loop = ParallelLoop(stacked, optimizer, setup.make_schedule(config, steps_per_epoch), config.loss, splits.train,
                         splits.valid, config.training.epochs, config.training.batch_size, clipping,
-                        [MemberListeners(members), ParallelCheckpointer(folder / "checkpoint"), Progress(quiet=quiet),
-                         *listeners], generators, members, lr_scaling(config), config.training.eval_batch_size)
+                        watched, generators, members, lr_scaling(config), config.training.eval_batch_size)
     if started:
         restore(latest_checkpoint(folder / "checkpoint"), loop)
         if not quiet:
@@ -148,12 +153,13 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
         network.load_state_dict({k: v.clone() for k, v in member.network.state_dict().items()})
         test = evaluate(network, splits.test, config.loss, config.training.eval_batch_size) if len(splits.test) else {}
         member_folder = folder / f"seed-{member.config.seed}"
-        prepare_folder(member_folder, force or resume)  # resuming a finished run rewrites its members
+        prepare_folder(member_folder, True)  # made at the start (its report.html); resuming rewrites it whole
         write_atomic(member_folder / "config.yaml", dump_config(member.config))
         write_atomic(member_folder / "normalization.json", json.dumps(network.normalization.statistics()))
         write_outputs(member_folder, member.config, network, member.state, test, member.schedule, steps_per_epoch)
         results.append(RunResult(member_folder, member.config, member.state, test, network))
     write_atomic(folder / "report.md", report(config, folder, results, loop.metric))
+    write_run_report(folder, config, state, {}, loop.schedule, steps_per_epoch)  # finished: no more reloading
     if any(result.state.history for result in results):
         plot_members(results, loop.metric, folder / "plots" / "members.png", config.name)
     # last: its presence says the outputs are complete (dnnconf.train.finished)
