@@ -76,7 +76,7 @@ def unusable_features(draw):
         "complex": lambda: (x + 1j * x, y),
         "no features": lambda: (np.zeros((rows, 0)), y),
         "empty": lambda: (np.zeros((0, features)), y[:0]),
-        "nan": lambda: (np.where(np.arange(x.size).reshape(x.shape) == rows, np.nan, x), y),
+        "nan": lambda: (np.where(np.arange(x.size).reshape(x.shape) == x.size // 2, np.nan, x), y),  # any shape
         "beyond float32": lambda: (x * 1e39, y),
         "text": lambda: (x.astype(str), y),
         "object": lambda: (x.astype(object), y),
