@@ -54,11 +54,17 @@ SETTINGS = (("sgd", 32), ("adam", 32), ("sgd", 128), ("adam", 128))
 
 def load(limit: int | None):
     """Fashion-MNIST scaled to [0, 1] as the note does, 55,000 / 5,000 (optionally fewer for --quick)."""
+    import torch
+
     from dnnconf.config.schema import DataConfig
-    from dnnconf.data import load_data
+    from dnnconf.data import apply_normalization, load_data
 
     data = load_data(DataConfig(dataset="fashion_mnist", normalize="minmax", train_limit=limit))
-    return data.x_train, data.y_train, data.x_valid, data.y_valid
+
+    def scaled(x: torch.Tensor) -> torch.Tensor:  # load_data gives raw pixels: dnnconf's model scales its own
+        return torch.from_numpy(apply_normalization(x.numpy(), data.normalization))
+
+    return scaled(data.x_train), data.y_train, scaled(data.x_valid), data.y_valid
 
 
 def peak_mib() -> float:

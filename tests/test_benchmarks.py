@@ -30,8 +30,10 @@ def test_epoch_speed_quick_mode_measures_every_implementation():
 def assert_measured(table: list[str], name: str) -> None:
     """`name`'s row (SGD, batch 32) has seconds per epoch and no error."""
     row = next(line for line in table if re.match(rf"{re.escape(name)}( \(\w+\))?\s+sgd\s+32\s", line))
-    seconds = row.split("sgd", 1)[1].split()[1]
-    assert "error" not in row and seconds != "nan", row
+    cells = row.split("sgd", 1)[1].split()
+    assert "error" not in row and cells[1] != "nan", row
+    if name != "floor":  # every implementation learns from the same scaled inputs (10 classes: chance is 0.1)
+        assert float(cells[3]) > 0.3, row
 
 
 def burners_running() -> list[str]:
