@@ -7,8 +7,9 @@ import pytest
 from dnnconf import limits
 from dnnconf.config import config_from_dict
 from dnnconf.errors import BadInput
-from dnnconf.limits import TrainingEstimate, check_fits, check_network_fits, memory_available, shorten, weight_copies
+from dnnconf.limits import check_fits, memory_available, shorten
 from dnnconf.nn.build import model_layers
+from dnnconf.nn.memory import TrainingEstimate, check_network_fits, weight_copies
 
 GIB = 2**30
 

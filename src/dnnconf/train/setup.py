@@ -16,8 +16,8 @@ import torch
 
 from dnnconf.config.schema import Config
 from dnnconf.errors import ConfigError
-from dnnconf.limits import check_network_fits
 from dnnconf.nn.build import Network, build_network, model_layers
+from dnnconf.nn.memory import check_network_fits
 from dnnconf.optim.clipping import Clipping
 from dnnconf.optim.optimizers import OPTIMIZERS
 from dnnconf.optim.schedules import SCHEDULES, Schedule
@@ -74,7 +74,7 @@ def resolve_with_data(config: Config, dataset: Any) -> Config:
 
 def check_fits(config: Config) -> None:
     """Refuse, in one line naming the key to change, a resolved config whose training would not fit in the
-    memory available (`dnnconf.limits.check_network_fits`): what `make_network` checks, callable before a
+    memory available (`dnnconf.nn.memory.check_network_fits`): what `make_network` checks, callable before a
     run folder is made."""
     output = config.model.output
     check_network_fits(config, model_layers(config.model, output.units, output.activation))
