@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dnnconf.cli import Parser, whole_number
+from dnnconf.arguments import Parser, whole_number
 
 positive_int = whole_number(1)  # repeats, epochs, seeds, images, threads, batch sizes
 non_negative_int = whole_number(0)  # counts that may be zero (epoch_speed's --busy)

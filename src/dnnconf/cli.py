@@ -7,69 +7,15 @@ line naming the file, key or value (a traceback only with --debug).
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
-from dnnconf.limits import INT64_MAX, INT64_MIN, MAX_MC_SAMPLES, SEED_MAX, shorten
+from dnnconf.arguments import Parser, at_most, seed_number, tune_malloc
+from dnnconf.limits import MAX_MC_SAMPLES
 
 FAMILIES = ("initializers", "activations", "optimizers", "schedules", "regularizers", "constraints", "layers")
 # lr-find, diagnose, check and recommend add their own subcommands (dnnconf.tools, dnnconf.advice)
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 (argparse prints the whole usage)
-        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
-
-
-def whole_number(minimum: int, why: str = "", maximum: int = INT64_MAX, *, least: int | None = None) -> Any:
-    """An argparse type: a whole number in [`minimum`, `maximum`] (`why` says what needs the bounds).
-
-    The default maximum is the 64-bit range torch and numpy take; argparse turns a refusal into one
-    line, exit 2, e.g. `argument --seed: -1 must be at least 0 (accepted: 0..9223372036854775807)`.
-    `least` is the lower bound the message states when it is not `minimum` (see `at_most`)."""
-    accepted = f"accepted: {minimum if least is None else least}..{maximum}"
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, received {shorten(text)} "
-                                              f"({accepted})") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{value} must be at least {minimum}{': ' + why if why else ''} "
-                                              f"({accepted})")
-        if value > maximum:
-            raise argparse.ArgumentTypeError(f"{shorten(value)} must be at most {maximum}"
-                                              f"{': ' + why if why else ''} ({accepted})")
-        return value
-
-    parse.__name__ = "count"  # argparse names the type in its messages
-    return parse
-
-
-def at_most(maximum: int = INT64_MAX, least: int = 1, why: str = "") -> Any:
-    """An argparse type: a whole number up to `maximum`, for options whose command checks the lower
-    bound (`least`, stated in the message) itself and reports it as its own one-line error."""
-    return whole_number(INT64_MIN, why, maximum, least=least)
-
-
-def seed_number(maximum: int = SEED_MAX, why: str = "") -> Any:
-    """An argparse type for a seed: a whole number in [0, `maximum`]."""
-    return whole_number(0, why, maximum)
-
-
-def tune_malloc() -> None:
-    """Keep glibc from returning freed tensor memory to the OS every step (the design notes measured
-    ~2.3M page faults an epoch without this, ~79k with it, and 3–15% faster epochs)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 4 * 1024 * 1024 * 1024 - 1)  # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):
-        pass  # not glibc: nothing to tune
 
 
 def cmd_train(args: argparse.Namespace) -> int:

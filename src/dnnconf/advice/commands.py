@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from dnnconf.advice.messages import LANGS
-from dnnconf.cli import whole_number
+from dnnconf.arguments import whole_number
 
 
 def _sizes(text: str) -> tuple[int, ...]:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dnnconf.cli import at_most
+from dnnconf.arguments import at_most
 from dnnconf.limits import MAX_JOBS, MAX_STUDY_SEEDS, MAX_THREADS
 
 ROW_FILE = "study-row.json"

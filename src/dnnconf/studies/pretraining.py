@@ -28,7 +28,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from dnnconf.cli import at_most
+from dnnconf.arguments import at_most
 from dnnconf.limits import MAX_STUDY_SEEDS
 
 HELP = "unsupervised pretraining: few labels from scratch vs on a pretrained autoencoder, over seeds (note §2)"

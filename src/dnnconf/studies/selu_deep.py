@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from dnnconf.cli import at_most
+from dnnconf.arguments import at_most
 from dnnconf.limits import MAX_LAYERS
 from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments, run_command
 

@@ -22,7 +22,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from dnnconf.cli import at_most
+from dnnconf.arguments import at_most
 from dnnconf.csv_text import csv_text
 from dnnconf.limits import MAX_STUDY_SEEDS
 from dnnconf.studies.stats import Paired, mean_std, paired_difference, plus_minus, t_critical  # noqa: F401 - re-exported

@@ -23,7 +23,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dnnconf.cli import whole_number
+from dnnconf.arguments import whole_number
 
 if TYPE_CHECKING:
     from dnnconf.tools.diagnostics import DiagnosisReport, LayerRow

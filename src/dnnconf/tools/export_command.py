@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dnnconf.cli import at_most
+from dnnconf.arguments import at_most
 from dnnconf.limits import MAX_THREADS
 
 DTYPE_CHOICES = ("float32", "float16", "bfloat16", "int8")

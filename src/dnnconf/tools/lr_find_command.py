@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dnnconf.cli import at_most
+from dnnconf.arguments import at_most
 from dnnconf.errors import RunFolderError
 
 
@@ -80,7 +80,7 @@ def cmd_lr_find(args: argparse.Namespace, log: Any = print) -> int:
     folder = Path(args.out) if args.out else default_folder(config.name)
     _check_folder(folder)
     try:
-        from dnnconf.cli import tune_malloc  # fewer page faults a step, as for `train`
+        from dnnconf.arguments import tune_malloc  # fewer page faults a step, as for `train`
 
         tune_malloc()
     except ImportError:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from dnnconf.cli import at_most, seed_number
+from dnnconf.arguments import at_most, seed_number
 from dnnconf.errors import BadInput, DataError
 from dnnconf.limits import MAX_MC_SAMPLES
 

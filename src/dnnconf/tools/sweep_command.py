@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dnnconf.cli import at_most, seed_number
+from dnnconf.arguments import at_most, seed_number
 from dnnconf.limits import MAX_JOBS
 
 

@@ -159,7 +159,7 @@ def run_worker(options: SweepOptions, params: list[Param], study_name: str, n_tr
     share = threads.POLICY.share
     threads.set_share(jobs)
     try:
-        from dnnconf.cli import tune_malloc
+        from dnnconf.arguments import tune_malloc
 
         tune_malloc()
     except ImportError:
