@@ -56,6 +56,7 @@ demo: setup data
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache --no-logo
 
 test: setup data postgresql browser lint docs
 	$(BIN)/python -m pytest

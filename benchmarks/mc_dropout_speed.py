@@ -22,8 +22,8 @@ from arguments import Parser, positive_int
 
 from dnnconf.config import config_from_dict
 from dnnconf.nn.build import Network
-from dnnconf.tools.uncertainty import mc_predict
 from dnnconf.train import setup
+from dnnconf.uncertainty.mc_dropout import mc_predict
 
 MODELS = {"dropout on the top layer (top_layers: 1)": 1, "dropout everywhere, inputs too (top_layers: 3)": 3}
 

@@ -35,8 +35,8 @@ def _cell(text: Any) -> str:
 # --- configuration keys --------------------------------------------------------------------------
 
 def config_page(lang: str) -> str:
-    from dnnconf.config.reference import _default, _sections, _type_name
     from dnnconf.config.schema import Config
+    from dnnconf.reference import _default, _sections, _type_name
 
     words = {
         "en": ("# Configuration keys", "Every key a config file (or `--set`) accepts, with its type, default and "
@@ -83,7 +83,7 @@ def _param_default(field: Any) -> str:
 
 
 def registries_page(lang: str) -> str:
-    from dnnconf.config.reference import _type_name
+    from dnnconf.reference import _type_name
 
     zh = lang == "zh"
     lines = [GENERATED_NOTE[lang], "", "# 注册表" if zh else "# Registries", ""]

@@ -9,7 +9,7 @@ from dnnconf.config import load_config
 from dnnconf.run import train
 
 # configs only: a sweep's search space is not a config, and transfer examples need their source run
-# (tested in tests/tools/test_transfer.py)
+# (tested in tests/reuse/test_transfer.py)
 EXAMPLES = sorted(p for p in (Path(__file__).resolve().parents[1] / "examples").rglob("*.yaml")
                   if not {"sweep", "transfer"} & set(p.parts))
 ON_DIGITS = ["data.dataset=digits", "data.valid_size=0.15", "data.path=null", "data.classes=null",

@@ -16,7 +16,8 @@ from dnnconf.errors import BadInput, DataError
 from dnnconf.model import Model
 from dnnconf.nn.layers import BatchNorm
 from dnnconf.nn.normalization import fit_statistics
-from dnnconf.run import load_run, train
+from dnnconf.run import train
+from dnnconf.train.run_folder.loading import load_run
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +120,7 @@ def test_evaluate_on_a_split_and_on_raw_pairs(run, test_split):
 
 
 def test_int8_export_evaluates_itself(run, test_split, tmp_path):
-    from dnnconf.tools.export import load_model
+    from dnnconf.exporting.exporter import load_model
 
     out = tmp_path / "int8"
     result = dnnconf.load(run).export(dtype="int8", out=out, measure_latency=False)

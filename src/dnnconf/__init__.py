@@ -42,7 +42,7 @@ _API = {
     "load_run": "dnnconf.api",
     "evaluate_run": "dnnconf.api",
     "check_config": "dnnconf.advice",
-    "pretrained_network": "dnnconf.tools.pretrain",
+    "pretrained_network": "dnnconf.reuse.pretrain",
     "compare": "dnnconf.report.compare",
 }
 

@@ -174,9 +174,10 @@ def evaluate(run: Any, data: str | tuple = "test", *, mc_samples: int | None = N
     _check_samples(mc_samples)
     if not isinstance(data, str):
         raise BadInput("mc_samples: MC dropout metrics are measured on a split (data='test', 'valid' or 'train')")
-    from dnnconf.tools.uncertainty import evaluate_mc
+    from dnnconf.uncertainty.mc_dropout import evaluate_mc
 
-    return evaluate_mc(run_folder(run), mc_samples, seed, data)
+    folder = run_folder(run)
+    return evaluate_mc(load(folder), folder, mc_samples, seed, data)
 
 
 def _check_samples(samples: Any) -> None:
@@ -187,14 +188,14 @@ def _check_samples(samples: Any) -> None:
 def load_run(run: Any, device: str = "cpu") -> tuple[Config, Any]:
     """The resolved config and the trained network of a run folder (`str`, `Path` or `FitResult`).
     Prefer `load`, whose `Model` takes raw inputs and predicts in inference mode."""
-    from dnnconf.run import load_run as load_network
+    from dnnconf.train.run_folder.loading import load_run as load_network
 
     return load_network(run_folder(run), device)
 
 
 def evaluate_run(run: Any, split: str = "test") -> dict[str, float]:
     """The metrics of a run folder (`str`, `Path` or `FitResult`) on one split of its data."""
-    from dnnconf.run import evaluate_run as evaluate_folder
+    from dnnconf.model import evaluate_run as evaluate_folder
 
     return evaluate_folder(run_folder(run), split)
 
@@ -207,8 +208,8 @@ def export(run: Any, out: str | Path | None = None, *, fold_bn: bool = False, pr
     float16, bfloat16, int8), write `onnx` (a relative path goes into the export folder); measure each
     step on the test split (`latency=False` skips the timings). `out`: the export folder (default
     RUN/export). Returns an `Export` (its `stages` table, `folder`, `files`)."""
+    from dnnconf.exporting.exporter import export_run
     from dnnconf.results import Export
-    from dnnconf.tools.export import export_run
 
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise BadInput(f"threads (--threads): must be at least 1 (received {threads!r})")
@@ -230,9 +231,9 @@ def lr_find(config: Any, *, overrides: Sequence[str] = (), min_lr: float = 1e-6,
     an epoch, within 100–1000), the loss is recorded, the suggestions are read off the curve. The weights,
     optimizer and random generators are as before. With `out`, lr_find.png/.csv/.json are written there.
     Returns an `LRFind` (`suggestion`, `suggestions`, `lrs`, `losses`, `plot`)."""
+    from dnnconf.lr_finder.finder import lr_find as range_test
+    from dnnconf.lr_finder.finder import write_outputs
     from dnnconf.results import LRFind
-    from dnnconf.tools.lr_finder import lr_find as range_test
-    from dnnconf.tools.lr_finder import write_outputs
 
     resolved = as_config(config, overrides)
     result = range_test(resolved, min_lr=min_lr, max_lr=max_lr, steps=steps, repeats=repeats)
@@ -252,10 +253,10 @@ def diagnose(target: Any, *, overrides: Sequence[str] = (), data: Any = None, ba
     The probe runs at initialization and, with `train_steps`, along that many training steps (on a copy
     of a trained run's network). With `out`, the plots are written there. Returns a `Diagnosis`.
     """
+    from dnnconf.diagnosis.diagnostics import diagnose as probe
+    from dnnconf.diagnosis.diagnostics import diagnose_run
     from dnnconf.results import Diagnosis
-    from dnnconf.run import RunResult
-    from dnnconf.tools.diagnostics import diagnose as probe
-    from dnnconf.tools.diagnostics import diagnose_run
+    from dnnconf.train.run_folder.result import RunResult
 
     options = {"batches": batches, "train_steps": train_steps, "probe_every": probe_every}
     folder = target.folder if isinstance(target, RunResult) else None
@@ -274,7 +275,7 @@ def diagnose(target: Any, *, overrides: Sequence[str] = (), data: Any = None, ba
         report = probe(as_config(target, overrides), data, **options)
     plots = optional_path(out, "out")
     if plots is not None:
-        from dnnconf.tools.diagnose_plots import write_plots
+        from dnnconf.diagnosis.plots import write_plots
 
         plots.mkdir(parents=True, exist_ok=True)
         report.plots = [str(path) for path in write_plots(report, plots)]
@@ -347,8 +348,8 @@ def sweep(config: Any, space: str | Path | dict, trials: int, *, overrides: Sequ
 
     from dnnconf.config import dump_config
     from dnnconf.results import SweepSummary, read_csv_rows
-    from dnnconf.tools.sweep import SweepOptions, default_out
-    from dnnconf.tools.sweep import sweep as search
+    from dnnconf.sweeps.search import SweepOptions, default_out
+    from dnnconf.sweeps.search import sweep as search
 
     resolved = as_config(config, overrides)
     folder = optional_path(out, "out") or default_out(resolved.name)
@@ -398,17 +399,16 @@ def study(name: str, *, quiet: bool = False, **options: Any) -> StudySummary:
     `dnnconf study NAME --help` lists them). Finished runs in `out` are read back, not redone. Returns a
     `StudySummary` (`rows`, one a run; `summary`, the markdown table; `plots`)."""
     from dnnconf.results import StudySummary
-    from dnnconf.studies import STUDIES
-    from dnnconf.studies.command import add_command
+    from dnnconf.studies import STUDIES, get_study
 
     if name not in STUDIES:
         raise BadInput(f"study {name!r}: not one of the known studies{nearest(name, list(STUDIES))}; "
                        f"known: {', '.join(STUDIES)}")
-    parser = _RaisingParser(prog="dnnconf")
-    add_command(parser.add_subparsers(dest="command", parser_class=_RaisingParser))
-    chosen = parser._subparsers._group_actions[0].choices["study"]._subparsers._group_actions[0].choices[name]
+    module = get_study(name)
+    chosen = _RaisingParser(prog=f"dnnconf study {name}")
+    module.add_arguments(chosen)
     accepted = {action.dest: action for action in chosen._actions if action.option_strings and action.dest != "help"}
-    argv = ["study", name]
+    argv: list[str] = []
     for key, value in options.items():
         if key not in accepted:
             raise BadInput(f"study {name}: unknown option {key!r}{nearest(key, list(accepted))}; accepted: "
@@ -418,7 +418,7 @@ def study(name: str, *, quiet: bool = False, **options: Any) -> StudySummary:
             argv += [flag] if value else []
         elif value is not None:
             argv += [flag, *(map(str, value) if isinstance(value, list | tuple) else [str(value)])]
-    args = parser.parse_args(argv)
+    args = chosen.parse_args(argv)
     with silenced(quiet):
-        args.handler(args)
+        module.run(args)
     return StudySummary.read(name, Path(args.out))

@@ -1,14 +1,13 @@
-"""The command line's shared argument types and process set-up, which every command module uses (the
+"""The command line's shared argument types, which every command module (and a study's options) uses (the
 commands import these from here, never from `dnnconf.cli`, so `cli` stays the top that nothing imports).
 
 `Parser`: argparse with one-line errors (exit 2). `whole_number`, `at_most`, `seed_number`: argparse
-types for bounded whole numbers. `tune_malloc`: glibc's malloc thresholds for training processes.
+types for bounded whole numbers.
 """
 
 from __future__ import annotations
 
 import argparse
-import ctypes
 from typing import Any
 
 from dnnconf.limits import INT64_MAX, INT64_MIN, SEED_MAX, shorten
@@ -54,14 +53,3 @@ def at_most(maximum: int = INT64_MAX, least: int = 1, why: str = "") -> Any:
 def seed_number(maximum: int = SEED_MAX, why: str = "") -> Any:
     """An argparse type for a seed: a whole number in [0, `maximum`]."""
     return whole_number(0, why, maximum)
-
-
-def tune_malloc() -> None:
-    """Keep glibc from returning freed tensor memory to the OS every step (the design notes measured
-    ~2.3M page faults an epoch without this, ~79k with it, and 3–15% faster epochs)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 32 * 1024 * 1024)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 4 * 1024 * 1024 * 1024 - 1)  # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):
-        pass  # not glibc: nothing to tune

@@ -9,8 +9,8 @@ units of the training data (pixels 0..255 for Fashion-MNIST), as NumPy arrays, t
     p = model.predict_proba(x)                        # (N, k) class probabilities; binary: P(0), P(1)
     c = model.predict_classes(x)                      # (N,) int64
     metrics = model.evaluate("test")                  # or model.evaluate((x, y))
-    mc = model.mc_predict(x, samples=100)             # MC dropout (dnnconf.tools.uncertainty)
-    model.export(dtype="int8", onnx="model.onnx")     # dnnconf.tools.export.export_run
+    mc = model.mc_predict(x, samples=100)             # MC dropout (dnnconf.uncertainty.mc_dropout)
+    model.export(dtype="int8", onnx="model.onnx")     # dnnconf.exporting.exporter.export_run
     print(model.summary())
 
 Prediction runs in inference mode (`torch.inference_mode`, the network in eval mode: dropout off, batch
@@ -72,7 +72,7 @@ class Model:
     def load(cls, path: str | Path, device: str = "cpu") -> Model:
         import json
 
-        from dnnconf.tools.export import is_export_folder, load_model, read_export_info
+        from dnnconf.exporting.exporter import is_export_folder, load_model, read_export_info
 
         folder = Path(path)
         config, network = load_model(folder, device)
@@ -167,15 +167,15 @@ class Model:
                    **options: Any) -> Any:
         """MC dropout (the note's §5.4): `samples` predictions with only the dropout layers sampling (batch
         norm stays on its moving statistics); an `MCPrediction` (mean, std, entropy, mutual_information,
-        pred) from `dnnconf.tools.uncertainty.mc_predict`, whose keyword options it passes on."""
-        from dnnconf.tools.uncertainty import mc_predict
+        pred) from `dnnconf.uncertainty.mc_dropout.mc_predict`, whose keyword options it passes on."""
+        from dnnconf.uncertainty.mc_dropout import mc_predict
 
         tensor, _ = self._inputs(x)
         return mc_predict(self.layered_network(), tensor, samples, seed, batch_size=batch_size, **options)
 
     def plain_predict(self, x: Any, batch_size: int = BATCH_SIZE) -> Any:
         """The deterministic prediction as an `MCPrediction` without samples (what `dnnconf predict` prints)."""
-        from dnnconf.tools.uncertainty import MCPrediction
+        from dnnconf.uncertainty.mc_dropout import MCPrediction
 
         tensor, _ = self._inputs(x)
         logits = self._logits(tensor, batch_size)
@@ -189,7 +189,7 @@ class Model:
     def layered_network(self) -> torch.nn.Module:
         """A network with `layers` and `normalization` for the MC kernels: an export's float16/bfloat16
         weights (rounded) in float32, its int8 network as it is."""
-        from dnnconf.tools.export import ExportedModel
+        from dnnconf.exporting.exporter import ExportedModel
 
         if not isinstance(self.network, ExportedModel):
             return self.network
@@ -251,9 +251,9 @@ class Model:
     # --- the rest ---
 
     def export(self, **options: Any) -> Any:
-        """Export this run (`dnnconf.tools.export.export_run`: fold_bn, threshold, sparsity, dtype, onnx,
+        """Export this run (`dnnconf.exporting.exporter.export_run`: fold_bn, threshold, sparsity, dtype, onnx,
         out, …); returns its `ExportResult`."""
-        from dnnconf.tools.export import export_run
+        from dnnconf.exporting.exporter import export_run
 
         if self.kind != "run" or self.folder is None:
             raise BadInput(f"{self.folder}: is an export folder; export the run it came from "
@@ -262,7 +262,7 @@ class Model:
 
     def summary(self) -> str:
         """The layers (Keras's summary), the input normalization and the precision, as text."""
-        from dnnconf.run import summary_lines
+        from dnnconf.nn.build import summary_lines
 
         network = self.layered_network()
         layer = getattr(network, "normalization", None)
@@ -302,3 +302,9 @@ def _activate(logits: torch.Tensor, head: str) -> torch.Tensor:
     if head == "sigmoid":
         return torch.sigmoid(logits)
     return logits
+
+
+def evaluate_run(folder: Path | str, split: str = "test") -> dict[str, float]:
+    """Loss and metric of a run (or export) folder on a split of its data, raw inputs in: the figures
+    `dnnconf evaluate` prints (`dnnconf.model.Model.evaluate`; an export measures itself at its precision)."""
+    return Model.load(Path(folder)).evaluate(split)

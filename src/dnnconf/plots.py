@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -9,11 +10,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 
 def save_figure(fig: Any, path: Path, dpi: int = 110) -> Path:
     """Lay the figure out, write it to `path` (making its folder) and close it; returns the path."""
-    from dnnconf.train.safe_write import write_figure
+    from dnnconf.safe_write import write_figure
 
     try:
         fig.tight_layout()
@@ -62,3 +64,38 @@ def learning_rate_per_step(lrs: list[float], path: Path, steps_per_epoch: int, t
     ax.grid(alpha=0.3)
     ax.set_title(title or "learning rate per step")
     return save_figure(fig, path)
+
+
+# heatmaps of layers × steps: dnnconf diagnose, and training.layer_stats
+GREY = "#d0d0d0"
+
+
+def log10_masked(matrix: np.ndarray) -> np.ma.MaskedArray:
+    """log10 of the positive finite cells; zeros, negatives and NaN/inf are masked (drawn grey)."""
+    matrix = np.asarray(matrix, dtype=float)
+    good = np.isfinite(matrix) & (matrix > 0)
+    out = np.full(matrix.shape, np.nan)
+    out[good] = np.log10(matrix[good])
+    return np.ma.masked_invalid(out)
+
+
+def draw_heatmap(ax: Any, values: np.ma.MaskedArray, *, columns: Sequence[Any], rows: Sequence[str],
+                 title: str, colorbar: str, xlabel: str, ylabel: str = "layer (input at the bottom)",
+                 limits: tuple[float, float] | None = None) -> None:
+    """values: rows × columns (row 0 drawn at the bottom); `limits` fixes the colour scale."""
+    cmap = plt.get_cmap("viridis").with_extremes(bad=GREY)
+    finite = values.compressed()
+    vmin, vmax = limits or ((float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0))
+    if vmin == vmax:
+        vmin, vmax = vmin - 0.5, vmax + 0.5
+    image = ax.imshow(values, aspect="auto", origin="lower", cmap=cmap, vmin=vmin, vmax=vmax,
+                      interpolation="nearest")
+    ax.figure.colorbar(image, ax=ax, label=colorbar)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    n_cols, n_rows = len(columns), len(rows)
+    col_ticks = np.arange(0, n_cols, max(1, -(-n_cols // 8)))
+    ax.set_xticks(col_ticks, [str(columns[i]) for i in col_ticks])
+    row_ticks = np.unique(np.linspace(0, n_rows - 1, min(n_rows, 12)).round().astype(int))
+    ax.set_yticks(row_ticks, [rows[i] for i in row_ticks], fontsize=7)

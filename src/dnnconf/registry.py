@@ -190,3 +190,32 @@ class Registry:
         resolved = self.resolve(spec, path)
         entry = self.get(resolved.pop("name"))
         return entry.factory(**resolved, **extra)
+
+
+# --- the typed plain data a config is made of (dnnconf.config.schema builds on these) ---
+
+Spec = str | dict[str, Any]  # a registry name, or {name: ..., **params}
+
+
+def _beyond_int64(value: Any) -> int | None:
+    """The first whole number in `value` (or its lists) outside the 64-bit range torch and numpy take."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if not INT64_MIN <= value <= INT64_MAX else None
+    for item in value if isinstance(value, list) else ():
+        found = _beyond_int64(item)
+        if found is not None:
+            return found
+    return None
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*")
+    @classmethod
+    def _int64(cls, value: Any) -> Any:
+        found = _beyond_int64(value)
+        if found is not None:
+            raise ValueError(f"{'holds ' + shorten(found) + ', ' if found is not value else ''}beyond the whole "
+                             f"numbers accepted, the 64-bit range [-2**63, 2**63 - 1]")
+        return value

@@ -2,7 +2,7 @@
 notebook.
 
 Each result keeps the attributes of the object the command-line tool works with (a `FitResult` is a
-`dnnconf.run.RunResult`, an `LRFind` a `LRFindResult`, a `Diagnosis` a `DiagnosisReport`, `Findings` a
+`dnnconf.train.run_folder.result.RunResult`, an `LRFind` a `LRFindResult`, a `Diagnosis` a `DiagnosisReport`, `Findings` a
 list of `Finding`), and adds:
 - the figures by name (`FitResult.history["val_loss"]`, `LRFind.suggestion`, `Diagnosis.rows`, …);
 - `_repr_html_`: an HTML table, with the plot embedded as a base64 PNG where the result has one, so a
@@ -21,10 +21,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from dnnconf.run import RunResult
-from dnnconf.tools.diagnose_report import DiagnosisReport
-from dnnconf.tools.export_report import ExportResult
-from dnnconf.tools.lr_finder import LRFindResult
+from dnnconf.diagnosis.report import DiagnosisReport
+from dnnconf.exporting.report import ExportResult
+from dnnconf.lr_finder.finder import LRFindResult
+from dnnconf.train.run_folder.result import RunResult
 
 HTML_ROWS = 60  # rows a notebook table shows before it elides the middle
 
@@ -135,7 +135,7 @@ class FitResult(RunResult):
     """`dnnconf.fit`'s result: the run folder, its history as columns, test metrics, stop reason.
 
     `folder`, `config` (resolved), `test` (metrics on the test split; empty without one), `network` and
-    `state` (the loop's TrainState) are those of `dnnconf.run.RunResult`; `members` holds each seed's
+    `state` (the loop's TrainState) are those of `dnnconf.train.run_folder.result.RunResult`; `members` holds each seed's
     FitResult of a `training.parallel_seeds` run.
     """
 
@@ -197,7 +197,7 @@ class LRFind(LRFindResult):
         return f"LRFind(suggestion={self.suggestion:.3g} ({self.recommended}), steps={len(self.lrs[0])})"
 
     def _repr_html_(self) -> str:
-        from dnnconf.tools.lr_finder import plot_lr_find
+        from dnnconf.lr_finder.finder import plot_lr_find
 
         rows = [(name + (" (recommended)" if name == self.recommended else ""), value, *self.band[name])
                 for name, value in self.suggestions.items()]

@@ -8,11 +8,11 @@ report.html (rewritten after every epoch while training; dnnconf.report)
 The network takes raw inputs: its first layer normalizes them (`dnnconf.nn.normalization`), adapted on the
 training split. A run folder of older versions (model.safetensors without the layer) gets the layer from
 its normalization.json when loaded (`load_run`).
-With a `transfer` section: the network comes from `dnnconf.tools.transfer.build_transferred` (its input
+With a `transfer` section: the network comes from `dnnconf.reuse.transfer.build_transferred` (its input
 layer the source's unless `transfer.normalization: own`), a `Freezing` listener
 freezes and unfreezes the reused layers, history.csv gets a `trainable` column (trainable parameters in
 each epoch) and trainable.json lists the reused layers and each epoch's trainable modules.
-With a `pretrain` section: `pretrain/` holds the pretraining (`dnnconf.tools.pretrain`; read back, not
+With a `pretrain` section: `pretrain/` holds the pretraining (`dnnconf.reuse.pretrain`; read back, not
 redone, when the run is resumed), the network's hidden layers start from its encoder, its input layer
 has the unlabeled set's statistics, and the same `Freezing` listener, history column and
 trainable.json follow (`source`: the pretrain folder).
@@ -24,102 +24,33 @@ run folder per seed, `seed-<s>/`, with members.csv (`dnnconf.train.parallel_seed
 
 from __future__ import annotations
 
-import copy
-import datetime as dt
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 
-from dnnconf.config import Config, config_from_dict, dump_config
+from dnnconf.config import Config, dump_config
+from dnnconf.config.differences import config_differences
 from dnnconf.errors import ConfigError, Diverged, RunFolderError
-from dnnconf.nn.build import Network, count_parameters
-from dnnconf.optim.schedules import Performance
+from dnnconf.nn.build import Network, summary_lines
+from dnnconf.report.run_report import RunReport, write_run_report
+from dnnconf.safe_write import write_atomic
 from dnnconf.train import distributed as dist
-from dnnconf.train import run_files, run_lock, setup, threads
+from dnnconf.train import setup, threads
 from dnnconf.train.callbacks import EarlyStopping, Listener
-from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, load_checkpoint, restore, write_atomic
+from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, load_checkpoint, restore
 from dnnconf.train.finished import finished_result
-from dnnconf.train.history import HistoryLog, history_csv
+from dnnconf.train.history import HistoryLog
 from dnnconf.train.loop import Loop, TrainState, evaluate
 from dnnconf.train.precision import check_precision, mixed_forward
 from dnnconf.train.progress import Progress
-from dnnconf.train.safe_write import write_tensors
+from dnnconf.train.run_folder import lock as run_lock
+from dnnconf.train.run_folder.loading import load_run_config
+from dnnconf.train.run_folder.naming import default_folder, prepare_folder
+from dnnconf.train.run_folder.result import RunResult
+from dnnconf.train.run_folder.writing import REMEDIES, write_inputs, write_outputs
 from dnnconf.train.signals import interrupted_by_sigterm
-
-REMEDIES = (
-    "lower the learning rate (try `dnnconf lr-find`)",
-    "clip the gradients (optimizer.clipnorm or global_clipnorm: 1.0)",
-    "add batch normalization (model.batch_norm: before_activation)",
-    "use an initialization that fits the activation (He for ReLU family, LeCun for SELU, Glorot for tanh)",
-)
-
-
-@dataclass
-class RunResult:
-    folder: Path
-    config: Config
-    state: TrainState
-    test: dict[str, float]
-    network: Network
-    members: list[RunResult] | None = None  # training.parallel_seeds > 1: each member's own result
-    finished: str | None = None  # --resume of a run that had finished and written its outputs: why it finished
-
-
-def timestamped_folder(name: str, root: Path = Path("runs")) -> Path:
-    """`root/<name>-<YYYYmmdd-HHMMSS>`, with `-2`, `-3`, … added when that folder exists already."""
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    folder = root / f"{name}-{stamp}"
-    suffix = 1
-    while folder.exists():
-        suffix += 1
-        folder = root / f"{name}-{stamp}-{suffix}"
-    return folder
-
-
-def default_folder(config: Config, root: Path = Path("runs")) -> Path:
-    return timestamped_folder(config.name, root)
-
-
-def prepare_folder(folder: Path, force: bool) -> Path:
-    if folder.exists() and not folder.is_dir():
-        raise RunFolderError(f"--out {folder}: exists and is not a folder")
-    if folder.exists() and any(folder.iterdir()) and not force:
-        unfinished = (folder / "config.yaml").is_file() and not (folder / "metrics.json").is_file()
-        hint = (f" (a run that did not finish: `dnnconf train {folder / 'config.yaml'} --resume {folder}` continues "
-                f"it)" if unfinished else "")
-        raise RunFolderError(f"--out {folder}: already holds files{hint}; choose another folder or pass --force")
-    try:
-        (folder / "plots").mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise RunFolderError(f"--out {folder}: cannot create the run folder ({error.strerror})") from None
-    return folder
-
-
-def summary_lines(network: Network) -> list[str]:
-    trainable, total = count_parameters(network)
-    lines = [f"{'layer':<16}{'type':<14}{'output shape':<16}{'parameters':>10}"]
-    lines += [f"{info.name:<16}{info.kind:<14}{str(list(info.shape)):<16}{info.parameters:>10,}"
-              for info in network.summary]
-    lines.append(f"parameters: {total:,} ({trainable:,} trainable)")
-    return lines
-
-
-def config_differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
-    """Key paths whose values differ between two plain configs."""
-    keys = sorted(set(a) | set(b))
-    out: list[str] = []
-    for key in keys:
-        path = f"{prefix}{key}"
-        va, vb = a.get(key), b.get(key)
-        if isinstance(va, dict) and isinstance(vb, dict):
-            out += config_differences(va, vb, path + ".")
-        elif va != vb:
-            out.append(path)
-    return out
 
 
 def train(config: Config, folder: Path | None = None, *, resume: Path | None = None, force: bool = False,
@@ -183,7 +114,7 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
         check_compilable(device)  # before any folder is made
     check_precision(config.training.precision, device, config.training.parallel_seeds)  # before any folder
     setup.check_fits(config)  # before any folder: a network whose training cannot fit in memory is refused
-    locks: list[Any] = []  # rank 0's hold on the run folder (dnnconf.train.run_lock), for the life of the run
+    locks: list[Any] = []  # rank 0's hold on the run folder (dnnconf.train.run_folder.lock), for the life of the run
     try:
         if resume is not None:
             folder = dist.on_main(shared, lambda: _check_resume(config, resume, force))
@@ -214,14 +145,15 @@ def _train_locked(config: Config, dataset: Any, folder: Path, *, resume: Path | 
                 log(f"{folder}: no checkpoint yet; starting the run over")
             resume = None
     if config.training.parallel_seeds > 1:  # K seeds as one batched computation, a run folder per member
-        from dnnconf.train.parallel_seeds import train_members
+        from dnnconf.train.parallel_seeds import RunViews, train_members
 
         return train_members(config, dataset, folder, device, resume=resume is not None, force=force, quiet=quiet,
-                             log=log, listeners=listeners)
+                             log=log, listeners=listeners,
+                             views=RunViews(RunReport, write_run_report))
     main = dist.main_only(shared)
     freezing, plan = None, None
     if config.pretrain is not None:  # the note's section 2: hidden layers pretrained without labels, frozen first
-        from dnnconf.tools.pretrain import pretrained_network
+        from dnnconf.reuse.pretrain import pretrained_network
         from dnnconf.train.freezing import Freezing
 
         # its input layer has the unlabeled set's statistics, which the encoder learned on
@@ -232,7 +164,7 @@ def _train_locked(config: Config, dataset: Any, folder: Path, *, resume: Path | 
         freezing.freeze(network)
     setup.seed_everything(config.seed)  # after pretraining: the run's streams do not depend on whether it ran
     if config.transfer is not None:  # the note's section 2: reused layers copied from a trained run, frozen first
-        from dnnconf.tools.transfer import build_transferred
+        from dnnconf.reuse.transfer import build_transferred
         from dnnconf.train.freezing import Freezing
 
         network, plan = build_transferred(config, device, dataset.normalization)  # the source's input layer or own
@@ -249,7 +181,7 @@ def _train_locked(config: Config, dataset: Any, folder: Path, *, resume: Path | 
     # (a run stopped while pretraining has no supervised checkpoint yet: it starts after the pretraining)
     started = resume is not None and dist.on_main(shared, (folder / "checkpoint" / "LATEST").exists)
     if not started:
-        dist.on_main(shared, lambda: _write_inputs(folder, config, network.normalization.statistics()))
+        dist.on_main(shared, lambda: write_inputs(folder, config, network.normalization.statistics()))
     if not quiet:
         log(f"run folder: {folder}")
         log(threads.describe())
@@ -307,12 +239,6 @@ def _train_locked(config: Config, dataset: Any, folder: Path, *, resume: Path | 
     return RunResult(folder, config, state, test, network)
 
 
-def _write_inputs(folder: Path, config: Config, normalization: Any) -> None:
-    write_atomic(folder / "config.yaml", dump_config(config))
-    # the input layer's statistics in plain JSON: the weights hold the layer; people and older tools read this
-    write_atomic(folder / "normalization.json", json.dumps(normalization))
-
-
 def _write_results(config: Config, folder: Path, network: Network, state: TrainState, test: dict[str, float],
                    schedule: Any, loop: Loop, freezing: Any, plan: Any, plots: bool = True) -> None:
     if freezing is not None:  # which layers were trainable in each epoch (history.csv: `trainable` parameters)
@@ -322,38 +248,9 @@ def _write_results(config: Config, folder: Path, network: Network, state: TrainS
         from dnnconf.train.layer_stats import plot_layer_grad_norms
 
         plot_layer_grad_norms(state.history, folder / "plots" / "layer_grad_norms.png", config.name)
-    write_outputs(folder, config, network, state, test, schedule, loop.steps_per_epoch, plots)
-
-
-def write_outputs(folder: Path, config: Config, network: Network, state: TrainState, test: dict[str, float],
-                  schedule: Any, steps_per_epoch: int, plots: bool = True) -> None:
-    """What a finished run leaves in its folder: model.safetensors, metrics.json, history.csv, the learning
-    curves and learning-rate plots (unless `plots` is false), report.md (a solo run, or each member of a
-    parallel-seeds run)."""
-    write_tensors(folder / "model.safetensors", network.state_dict())
-    if state.history:
-        write_atomic(folder / "history.csv", history_csv(state.history))
-    if state.history and plots:
-        from dnnconf.plots import learning_curves, learning_rate_per_step
-
-        learning_curves(state.history, folder / "plots" / "learning_curves.png", title=config.name)
-        learning_rate_per_step(lr_per_step(schedule, state, steps_per_epoch),
-                               folder / "plots" / "learning_rate.png", steps_per_epoch, config.name)
-    write_atomic(folder / "report.md", report(config, folder, network, state, test))
-    from dnnconf.report.run_report import write_run_report
-
-    write_run_report(folder, config, state, test, schedule, steps_per_epoch)
-    # last: its presence says the outputs are complete (`--resume` of a finished run: dnnconf.train.finished)
-    write_atomic(folder / "metrics.json", json.dumps({"test": test, "epochs": state.epoch,
-                                                      "stop_reason": state.stop_reason}, indent=1))
-
-
-def lr_per_step(schedule: Any, state: TrainState, steps_per_epoch: int) -> list[float]:
-    """The rate used at each step taken: the schedule is a pure function of the step, except for
-    performance scheduling, whose rate changes only between epochs and is in the history."""
-    if isinstance(schedule, Performance):
-        return [row["lr"] for row in state.history for _ in range(steps_per_epoch)][: state.step]
-    return [schedule(step) for step in range(state.step)]
+    steps = loop.steps_per_epoch
+    write_outputs(folder, config, network, state, test, schedule, steps, plots,
+                  views=[lambda: write_run_report(folder, config, state, test, schedule, steps)])
 
 
 def _roll_back(folder: Path, network: Network, shared: dist.Distributed | None = None) -> None:
@@ -368,101 +265,3 @@ def _roll_back(folder: Path, network: Network, shared: dist.Distributed | None =
         network.load_state_dict(model)
 
 
-def report(config: Config, folder: Path, network: Network, state: TrainState, test: dict[str, float]) -> str:
-    last = state.history[-1] if state.history else {}
-    lines = [f"# Run `{folder.name}`", "", f"- config: `{config.name}`, seed {config.seed}, "
-             f"{config.data.dataset} data", f"- epochs run: {state.epoch} of {config.training.epochs}"]
-    if state.stop_reason:
-        lines.append(f"- stopped: {state.stop_reason}")
-    if state.restored_epoch is not None:
-        lines.append(f"- weights restored from the best epoch, {state.restored_epoch}")
-    if state.diverged:
-        lines += ["- **diverged**: weights rolled back to the last good checkpoint; remedies:",
-                  *[f"  - {remedy}" for remedy in REMEDIES]]
-    if test:
-        lines.append("- test: " + ", ".join(f"{k} {v:.4f}" for k, v in test.items()))
-    if last:
-        lines.append("- last epoch: " + ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "epoch"))
-    lines += ["", "## Model", "", "```", *summary_lines(network), "```", "",
-              "![learning curves](plots/learning_curves.png)", ""]
-    return "\n".join(lines)
-
-
-def load_run_config(folder: Path) -> Config:
-    path = folder / "config.yaml"
-    if not folder.is_dir():
-        raise RunFolderError(f"{folder}: no such run folder")
-    if not path.is_file():
-        raise RunFolderError(f"{folder}: not a run folder (config.yaml is missing)")
-    return config_from_dict(run_files.read_run_config_data(path), str(path))
-
-
-def load_run(folder: Path, device: str = "cpu") -> tuple[Config, Network]:
-    """The resolved config and the trained network of a run folder, in eval mode (dropout off, batch norm
-    on its moving statistics): it takes raw inputs, its first layer normalizes them. A run of an older
-    version (model.safetensors without the input layer) gets the layer from its normalization.json."""
-    config = load_run_config(folder)
-    weights = folder / "model.safetensors"
-    if not weights.is_file() and (folder / "members.csv").is_file():
-        seeds = [config.seed + k for k in range(config.training.parallel_seeds)]
-        raise RunFolderError(f"{folder}: a parallel-seeds run; each member is a run folder of its own: use one of "
-                             + ", ".join(str(folder / f"seed-{s}") for s in seeds[:3]) + (", …" if len(seeds) > 3
-                                                                                       else ""))
-    if not weights.is_file():
-        raise RunFolderError(f"{folder}: model.safetensors is missing (the run did not finish; "
-                             f"`dnnconf train {folder / 'config.yaml'} --resume {folder}` continues it)")
-    network = setup.make_network(config)
-    try:
-        state = load_file(str(weights))
-        if not any(key.startswith("normalization.") for key in state):
-            state.update(_older_normalization(folder, config, network))
-        network.load_state_dict(state)
-    except RunFolderError:
-        raise
-    except Exception as error:  # noqa: BLE001 - a corrupt or foreign file is bad input, one line
-        raise RunFolderError(f"{weights}: cannot load ({str(error).splitlines()[0]})") from None
-    describe_normalization(network, config)
-    return config, network.to(setup.pick_device(device)).eval()
-
-
-def _older_normalization(folder: Path, config: Config, network: Network) -> dict[str, torch.Tensor]:
-    """The input layer's buffers of a run saved before the layer existed: from its normalization.json
-    (the statistics its inputs were normalized with), or recomputed from its data when that is missing."""
-    from dnnconf.errors import DataError
-
-    path = folder / "normalization.json"
-    if path.is_file():
-        statistics = run_files.read_normalization(path)  # checked: size, JSON object, keys, finite numbers
-    else:
-        from dnnconf.data import load_data
-
-        statistics = load_data(config.data.model_copy(update={"normalize_axis": "feature"})).normalization
-    layer = copy.deepcopy(network.normalization)
-    try:
-        layer.adapt(statistics if isinstance(statistics, dict) else {})
-    except DataError as error:
-        raise RunFolderError(f"{path}: {error}") from None
-    return {f"normalization.{key}": value for key, value in layer.state_dict().items()}
-
-
-def describe_normalization(network: Network, config: Config) -> None:
-    """Name the loaded input layer's method and axis (the buffers do not say): the config's method, the
-    axis its statistics' shape shows."""
-    from dnnconf.nn.normalization import statistics_shape
-
-    layer = network.normalization
-    shift, scale = layer.shift, layer.scale
-    if config.data.normalize == "none" or (shift.numel() == 1 and not shift.any() and bool((scale == 1).all())):
-        layer.method, layer.axis = "none", None
-        return
-    layer.method = config.data.normalize
-    shape = tuple(config.model.input_shape)
-    layer.axis = "feature" if tuple(shift.shape) == statistics_shape("feature", shape) else "channel"
-
-
-def evaluate_run(folder: Path | str, split: str = "test") -> dict[str, float]:
-    """Loss and metric of a run (or export) folder on a split of its data, raw inputs in: the figures
-    `dnnconf evaluate` prints (`dnnconf.model.Model.evaluate`; an export measures itself at its precision)."""
-    from dnnconf.model import Model
-
-    return Model.load(Path(folder)).evaluate(split)

@@ -11,11 +11,11 @@ import zipfile
 import numpy as np
 import pytest
 
+from dnnconf.cli.predict import read_input
 from dnnconf.config.schema import DataConfig
 from dnnconf.data import limits, load_data, read_idx
 from dnnconf.data.limits import MAX_CLASSES, memory_available
 from dnnconf.errors import DataError
-from dnnconf.tools.predict_command import read_input
 
 RNG = np.random.default_rng(0)
 

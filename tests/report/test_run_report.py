@@ -99,9 +99,9 @@ def test_report_draws_lr_momentum_and_layer_norms(two_runs):
 
 
 def test_lr_and_momentum_curves_are_the_schedule_step_by_step(two_runs):
-    from dnnconf.run import load_run_config
     from dnnconf.train import setup
     from dnnconf.train.history import read_history
+    from dnnconf.train.run_folder.loading import load_run_config
 
     config = load_run_config(two_runs[0])
     history = read_history(two_runs[0] / "history.csv")
@@ -152,7 +152,7 @@ def test_a_failed_write_leaves_the_old_page_and_no_temporary_file(tmp_path, monk
     def refuse(*_):
         raise OSError(28, "No space left on device")
 
-    from dnnconf.train import safe_write
+    from dnnconf import safe_write
 
     monkeypatch.setattr(safe_write, "_os_write", refuse)
     with pytest.raises(safe_write.WriteFailed, match="report.html: cannot write .the disk is full"):

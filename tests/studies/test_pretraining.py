@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from dnnconf.cli.study import add_command
 from dnnconf.config import config_from_dict, load_config
 from dnnconf.errors import BadInput, ConfigError
 from dnnconf.studies import get_study
-from dnnconf.studies.command import add_command
 from dnnconf.studies.pretraining import configs, parse_labels, run_study
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "pretraining"
@@ -40,13 +40,13 @@ def test_quick_study_writes_its_outputs_then_resumes(tmp_path, monkeypatch):
     assert not (out / "seed-0" / "pretrained-30" / "pretrain").exists()  # the run reuses the seed's pretraining
 
     # finished runs and pretrainings are read back; more labels add runs that reuse the seed's pretraining
+    import dnnconf.reuse.pretrain
     import dnnconf.run
-    import dnnconf.tools.pretrain
 
     trained, pretrained = [], []
-    real_train, real_pretrain = dnnconf.run.train, dnnconf.tools.pretrain.pretrain
+    real_train, real_pretrain = dnnconf.run.train, dnnconf.reuse.pretrain.pretrain
     monkeypatch.setattr(dnnconf.run, "train", lambda *a, **k: trained.append(a[1]) or real_train(*a, **k))
-    monkeypatch.setattr(dnnconf.tools.pretrain, "pretrain", lambda *a, **k: pretrained.append(a[1]) or
+    monkeypatch.setattr(dnnconf.reuse.pretrain, "pretrain", lambda *a, **k: pretrained.append(a[1]) or
                         real_pretrain(*a, **k))
     again = run_study(out, seeds=1, labels=[30, 60], quick=True, log=lambda *_: None)
     assert trained == [out / "seed-0" / "scratch-60", out / "seed-0" / "pretrained-60"] and pretrained == []

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from dnnconf.cli.study import add_command
 from dnnconf.config import config_from_dict, load_config
 from dnnconf.errors import ConfigError
 from dnnconf.studies import STUDIES, get_study
-from dnnconf.studies.command import add_command
 from dnnconf.studies.transfer import configs, on_a, paired_difference, run_study, t_critical
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "transfer"

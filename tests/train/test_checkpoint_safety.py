@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
+from dnnconf import safe_write
 from dnnconf.errors import RunFolderError
 from dnnconf.run import train
-from dnnconf.train import checkpoint, safe_write
+from dnnconf.train import checkpoint
 from dnnconf.train.checkpoint import latest_checkpoint, load_checkpoint
 
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from dnnconf import safe_write
 from dnnconf.errors import RunFolderError
 from dnnconf.run import train
-from dnnconf.train import safe_write
 from dnnconf.train.checkpoint import latest_checkpoint, load_checkpoint
 
 SECTIONS = {"training": {"epochs": 2, "batch_size": 128}, "model": {"hidden": [8]}}

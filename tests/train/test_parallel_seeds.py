@@ -10,14 +10,15 @@ from safetensors.torch import load_file
 from dnnconf.cli import main
 from dnnconf.config import config_from_dict
 from dnnconf.errors import ConfigError, Diverged
-from dnnconf.run import load_run_config, train
+from dnnconf.run import train
 from dnnconf.train.callbacks import Listener
 from dnnconf.train.history import read_history
+from dnnconf.train.run_folder.loading import load_run_config
 
 
 @pytest.fixture(autouse=True)
 def denormal_mode_restored():
-    """`dnnconf.cli.main` sets flush-to-zero for its process; these tests call it in-process."""
+    """`dnnconf.cli.app` sets flush-to-zero for its process; these tests call it in-process."""
     from dnnconf.train.loop import denormals_flushed
 
     flushing = denormals_flushed()

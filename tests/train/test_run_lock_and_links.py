@@ -11,8 +11,8 @@ import pytest
 from dnnconf.cli import main
 from dnnconf.errors import RunFolderError
 from dnnconf.run import train
-from dnnconf.train import run_lock
 from dnnconf.train.checkpoint import latest_checkpoint, load_checkpoint
+from dnnconf.train.run_folder import lock as run_lock
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
@@ -45,7 +45,8 @@ def test_a_killed_run_leaves_no_stale_lock(tmp_path, digits_config):
     run = tmp_path / "run"
     run.mkdir()
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; "
-                               "from dnnconf.train import run_lock; lock = run_lock.acquire(Path(sys.argv[1])); "
+                               "from dnnconf.train.run_folder import lock as run_lock; "
+                               "lock = run_lock.acquire(Path(sys.argv[1])); "
                                "print('held', flush=True); time.sleep(600)", str(run)],
                               env=ENV, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"

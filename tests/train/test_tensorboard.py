@@ -68,7 +68,7 @@ def test_refused_with_parallel_seeds():
 
 
 def test_a_resumed_run_continues_its_curves(tmp_path):
-    from dnnconf.run import load_run_config
+    from dnnconf.train.run_folder.loading import load_run_config
 
     folder = tmp_path / "run"
     train(config_from_dict(raw_config(True, epochs=2)), folder, quiet=True, plots=False)

@@ -5,7 +5,8 @@ import torch
 from safetensors.torch import load_file
 
 from dnnconf.errors import Diverged
-from dnnconf.run import evaluate_run, train
+from dnnconf.model import evaluate_run
+from dnnconf.run import train
 
 
 def weights(folder):
@@ -65,7 +66,7 @@ def test_early_stopping_restores_the_best_weights_even_without_stopping(tmp_path
     history = result.state.history
     best = min(range(len(history)), key=lambda i: history[i]["val_loss"])
     assert result.state.restored_epoch == best + 1
-    from dnnconf.run import evaluate_run
+    from dnnconf.model import evaluate_run
 
     valid = evaluate_run(tmp_path / "run", "valid")
     assert math.isclose(valid["loss"], history[best]["val_loss"], rel_tol=1e-5)

@@ -2,7 +2,7 @@
 
 For `dnnconf train`: `findings = check_config(config, lang)`; stop when `has_errors(findings)` unless
 --force; print `format_text(findings, source, lang)` otherwise. `rules_markdown(lang)` is the rule
-table for the README. The JSON schema of `check --format json` is in `dnnconf.advice.commands`.
+table for the README. The JSON schema of `check --format json` is in `dnnconf.cli.advice`.
 """
 
 from dnnconf.advice.recommend import Options, recommend, recommend_config

@@ -13,38 +13,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
-from dnnconf.limits import INT64_MAX, INT64_MIN, MAX_LAYERS, MAX_PARALLEL_SEEDS, MAX_THREADS, SEED_MAX, shorten
+from dnnconf.limits import MAX_LAYERS, MAX_PARALLEL_SEEDS, MAX_THREADS, SEED_MAX
+from dnnconf.nn.constraints import ConstraintConfig
+from dnnconf.nn.regularizers import RegularizerConfig
+from dnnconf.registry import Spec, Strict
 
-Spec = str | dict[str, Any]  # a registry name, or {name: ..., **params}
 # keys of the compact model form; the explicit `layers` form sets these per layer instead
 COMPACT_KEYS = ("hidden", "activation", "kernel_initializer", "batch_norm", "dropout", "kernel_regularizer",
                 "kernel_constraint")
-
-
-def _beyond_int64(value: Any) -> int | None:
-    """The first whole number in `value` (or its lists) outside the 64-bit range torch and numpy take."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value if not INT64_MIN <= value <= INT64_MAX else None
-    for item in value if isinstance(value, list) else ():
-        found = _beyond_int64(item)
-        if found is not None:
-            return found
-    return None
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    @field_validator("*")
-    @classmethod
-    def _int64(cls, value: Any) -> Any:
-        found = _beyond_int64(value)
-        if found is not None:
-            raise ValueError(f"{'holds ' + shorten(found) + ', ' if found is not value else ''}beyond the whole "
-                             f"numbers accepted, the 64-bit range [-2**63, 2**63 - 1]")
-        return value
 
 
 class DataConfig(Strict):
@@ -130,19 +108,6 @@ class DropoutConfig(Strict):
     kind: Literal["dropout", "alpha_dropout"] = Field(
         "dropout", description="dropout, or alpha_dropout (keeps mean and variance: for SELU networks)"
     )
-
-
-class RegularizerConfig(Strict):
-    """Penalty added to the loss: l1·Σ|w| + l2·Σw² over kernels (biases and BN untouched)."""
-
-    l1: float = Field(0.0, ge=0, description="weight of Σ|w| in the loss")
-    l2: float = Field(0.0, ge=0, description="weight of Σw² in the loss")
-
-
-class ConstraintConfig(Strict):
-    """max_norm: after each optimizer step, each neuron's incoming weight vector is scaled to ‖w‖ ≤ r."""
-
-    max_norm: float = Field(gt=0, description="largest L2 norm of each neuron's incoming weights")
 
 
 class OutputConfig(Strict):

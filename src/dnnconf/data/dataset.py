@@ -14,17 +14,19 @@ feeds it raw inputs. `apply_normalization` remains for code that wants normalize
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 
-from dnnconf.config.schema import DataConfig
 from dnnconf.data.fashion_mnist import load_fashion_mnist
 from dnnconf.data.limits import MAX_CLASSES
 from dnnconf.data.sources import Raw, load_csv, load_digits, load_npz
 from dnnconf.errors import DataError
 from dnnconf.nn.normalization import fit_statistics, shift_and_scale
+
+if TYPE_CHECKING:  # annotations only: the config package builds on nn and data, not the reverse
+    from dnnconf.config.schema import DataConfig
 
 Task = Literal["classification", "binary", "regression"]
 Split = tuple[np.ndarray, np.ndarray]

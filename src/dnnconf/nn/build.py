@@ -28,15 +28,17 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from dnnconf.config.schema import ModelConfig
 from dnnconf.nn.constraints import MaxNorm
 from dnnconf.nn.layers import LAYERS, Built, ToChannelsFirst, keras_shape
 from dnnconf.nn.normalization import InputNormalization
 from dnnconf.nn.regularizers import KernelPenalty
+
+if TYPE_CHECKING:  # annotations only: the config package builds on nn and data, not the reverse
+    from dnnconf.config.schema import ModelConfig
 
 
 def expand_compact(model: ModelConfig, output_units: int, output_activation: str) -> list[dict[str, Any]]:
@@ -182,3 +184,13 @@ def count_parameters(network: torch.nn.Module) -> tuple[int, int]:
 
 def flat_size(shape: tuple[int, ...]) -> int:
     return math.prod(shape)
+
+
+def summary_lines(network: Network) -> list[str]:
+    """The network as a table: each layer's name, type, output shape and parameters, then the totals."""
+    trainable, total = count_parameters(network)
+    lines = [f"{'layer':<16}{'type':<14}{'output shape':<16}{'parameters':>10}"]
+    lines += [f"{info.name:<16}{info.kind:<14}{str(list(info.shape)):<16}{info.parameters:>10,}"
+              for info in network.summary]
+    lines.append(f"parameters: {total:,} ({trainable:,} trainable)")
+    return lines

@@ -15,11 +15,17 @@ from dataclasses import dataclass
 import torch
 from pydantic import Field
 
-from dnnconf.registry import Params, Registry
+from dnnconf.registry import Params, Registry, Strict
 
 CONSTRAINTS = Registry("constraints")
 
 KERAS_EPSILON = 1e-7
+
+
+class ConstraintConfig(Strict):
+    """max_norm: after each optimizer step, each neuron's incoming weight vector is scaled to ‖w‖ ≤ r."""
+
+    max_norm: float = Field(gt=0, description="largest L2 norm of each neuron's incoming weights")
 
 
 @dataclass(frozen=True)

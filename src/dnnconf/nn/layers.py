@@ -36,11 +36,10 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, ValidationError, field_validator
 
-from dnnconf.config.schema import ConstraintConfig, RegularizerConfig, Spec
 from dnnconf.errors import ConfigError
-from dnnconf.nn.constraints import MaxNorm
-from dnnconf.nn.regularizers import KernelPenalty
-from dnnconf.registry import Params, Registry, describe_validation_error
+from dnnconf.nn.constraints import ConstraintConfig, MaxNorm
+from dnnconf.nn.regularizers import KernelPenalty, RegularizerConfig
+from dnnconf.registry import Params, Registry, Spec, describe_validation_error
 
 LAYERS = Registry("layers")
 

@@ -15,9 +15,16 @@ from dataclasses import dataclass
 import torch
 from pydantic import Field
 
-from dnnconf.registry import Params, Registry
+from dnnconf.registry import Params, Registry, Strict
 
 REGULARIZERS = Registry("regularizers")
+
+
+class RegularizerConfig(Strict):
+    """Penalty added to the loss: l1·Σ|w| + l2·Σw² over kernels (biases and BN untouched)."""
+
+    l1: float = Field(0.0, ge=0, description="weight of Σ|w| in the loss")
+    l2: float = Field(0.0, ge=0, description="weight of Σw² in the loss")
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,7 @@ def _shown(value: Any) -> str:
 def differing_keys(groups: list[Group]) -> list[dict[str, Any]]:
     """The config keys whose values tell the groups apart, with each group's value(s). A key that differs
     only within groups, the same way in each (the seeds of a study's variants), is left out."""
-    from dnnconf.run import config_differences
+    from dnnconf.config.differences import config_differences
 
     runs = [run for group in groups for run in group.runs]
     keys: set[str] = set()
@@ -207,7 +207,7 @@ def compare(runs: list[str | Path], out: str | Path | None = None, lang: str | N
     from dnnconf.csv_text import csv_text
     from dnnconf.errors import RunFolderError
     from dnnconf.report.run_report import page_language
-    from dnnconf.run import timestamped_folder
+    from dnnconf.train.run_folder.naming import timestamped_folder
 
     lang = check_lang(lang) if lang is not None else page_language()
     groups = collect([Path(run) for run in runs])

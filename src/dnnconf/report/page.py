@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dnnconf.report.strings import STRINGS
-from dnnconf.train.safe_write import write_atomic
+from dnnconf.safe_write import write_atomic
 
 REFRESH_SECONDS = 5  # how often a page of a run still training reloads itself
 
@@ -59,7 +59,7 @@ def render(payload: dict[str, Any], title: str, lang: str) -> str:
 
 
 def write_page(path: Path, text: str) -> None:
-    """Replace `path` whole (dnnconf.train.safe_write: an exclusive temporary renamed over it), so a browser
+    """Replace `path` whole (dnnconf.safe_write: an exclusive temporary renamed over it), so a browser
     reloading mid-write sees the old page or the new one, never half of one; a full disk is one line naming
     the page. No fsync: the page is rewritten every epoch and rebuilt from the run's files if lost."""
     write_atomic(path, text, durable=False)

@@ -187,7 +187,7 @@ def run_one(task: Task) -> tuple[dict[str, Any], bool]:
     from dnnconf.config import config_from_dict
     from dnnconf.errors import Diverged
     from dnnconf.run import train
-    from dnnconf.train.checkpoint import write_atomic
+    from dnnconf.safe_write import write_atomic
 
     folder = Path(task.folder)
     if (folder / ROW_FILE).is_file():
@@ -214,7 +214,7 @@ def run_group(tasks: list[Task]) -> list[tuple[dict[str, Any], bool]]:
     from dnnconf.config import config_from_dict
     from dnnconf.errors import ConfigError, Diverged
     from dnnconf.run import train
-    from dnnconf.train.checkpoint import write_atomic
+    from dnnconf.safe_write import write_atomic
     from dnnconf.train.loop import DIVERGED
 
     if len(tasks) == 1:

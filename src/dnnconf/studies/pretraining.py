@@ -87,7 +87,7 @@ def configs(seed: int, labels: int, quick: bool, epochs: int, method: str) -> tu
 def pretrain_once(raw: dict[str, Any], folder: Path, log: Any) -> None:
     """The seed's pretraining into `folder` (read back when finished, resumed when interrupted)."""
     from dnnconf.config import config_from_dict
-    from dnnconf.tools.pretrain import pretrained_network
+    from dnnconf.reuse.pretrain import pretrained_network
 
     if (folder / "encoder.safetensors").is_file():
         return
@@ -164,7 +164,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
 
 def write_outputs(out: Path, result: dict[str, Any]) -> list[Path]:
     from dnnconf.csv_text import csv_text
-    from dnnconf.train.checkpoint import write_atomic
+    from dnnconf.safe_write import write_atomic
 
     columns = ["seed", "labels", "scratch", "pretrained", "difference"]
     write_atomic(out / "results.csv", csv_text(result["rows"], columns))

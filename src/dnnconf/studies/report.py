@@ -18,7 +18,7 @@ from dnnconf.studies.stats import mean_std, plus_minus
 
 
 def write_outputs(study: Study, options: Options, rows: list[dict[str, Any]]) -> list[Path]:
-    from dnnconf.train.checkpoint import write_atomic
+    from dnnconf.safe_write import write_atomic
 
     out = options.out
     write_atomic(out / "results.csv", results_csv(study, rows))

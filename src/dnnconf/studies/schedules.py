@@ -88,8 +88,8 @@ def _variant(name: str, options: Options, max_lr: float | None = None) -> Varian
 def lr_find_max_lr(options: Options, one_cycle: Variant, study: Study) -> float:
     """lr-find's recommended rate for the 1cycle network and batch (seed 0), cached in OUT/lr-find.json."""
     from dnnconf.config import config_from_dict
-    from dnnconf.tools.lr_finder import lr_find
-    from dnnconf.train.checkpoint import write_atomic
+    from dnnconf.lr_finder.finder import lr_find
+    from dnnconf.safe_write import write_atomic
 
     path = options.out / "lr-find.json"
     if path.is_file():

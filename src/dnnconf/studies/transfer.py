@@ -153,7 +153,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
 
 
 def write_outputs(out: Path, result: dict[str, Any]) -> list[Path]:
-    from dnnconf.train.checkpoint import write_atomic
+    from dnnconf.safe_write import write_atomic
 
     write_atomic(out / "results.csv", csv_text(result["rows"], ["seed", "task_a", "scratch", "on_a", "difference"]))
     write_atomic(out / "summary.md", "\n".join(summary_lines(result)))

@@ -38,9 +38,10 @@ import torch
 from safetensors.torch import load_file
 
 from dnnconf.errors import RunFolderError
-from dnnconf.train import optimizer_files, run_files
+from dnnconf.safe_write import WriteFailed, reason, write_atomic, write_tensors
+from dnnconf.train import optimizer_files
 from dnnconf.train.callbacks import Listener
-from dnnconf.train.safe_write import WriteFailed, reason, write_atomic, write_tensors
+from dnnconf.train.run_folder import files as run_files
 
 __all__ = ["FILES", "Checkpointer", "latest_checkpoint", "load_checkpoint", "restore", "save", "save_checkpoint",
            "write_atomic"]  # write_atomic: its home is safe_write; many modules import it from here

@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dnnconf.train import run_files
+from dnnconf.train.run_folder import files as run_files
 
 
 def finished_reason(folder: Path, epochs: int) -> str | None:
@@ -53,9 +53,10 @@ def outputs_written(folder: Path, parallel: bool) -> bool:
 def finished_result(config: Any, folder: Path, parallel: bool) -> Any:
     """The `RunResult` of a run that finished and wrote its outputs (nothing trained, nothing written; its
     `finished` says why it finished), or None when it has training to do or outputs to write."""
-    from dnnconf.run import RunResult, load_run
     from dnnconf.train import setup
     from dnnconf.train.loop import TrainState
+    from dnnconf.train.run_folder.loading import load_run
+    from dnnconf.train.run_folder.result import RunResult
 
     reason = finished_reason(folder, config.training.epochs)
     if reason is None or not outputs_written(folder, parallel):

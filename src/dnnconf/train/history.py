@@ -9,8 +9,8 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dnnconf.safe_write import write_atomic
 from dnnconf.train.callbacks import Listener
-from dnnconf.train.checkpoint import write_atomic
 
 if TYPE_CHECKING:
     from dnnconf.train.loop import Loop

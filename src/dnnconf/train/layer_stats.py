@@ -134,8 +134,7 @@ def plot_layer_grad_norms(history: list[dict[str, float]], path: Path, title: st
         return None
     import numpy as np
 
-    from dnnconf.plots import save_figure
-    from dnnconf.tools.diagnose_plots import draw_heatmap, log10_masked, plt
+    from dnnconf.plots import draw_heatmap, log10_masked, plt, save_figure
 
     matrix = np.array([[row.get(key, math.nan) for row in history] for key in columns], dtype=float)
     epochs = [int(row.get("epoch", i + 1)) for i, row in enumerate(history)]

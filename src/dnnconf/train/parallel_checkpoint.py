@@ -20,7 +20,7 @@ import torch
 from dnnconf.errors import RunFolderError
 from dnnconf.train.callbacks import Listener
 from dnnconf.train.checkpoint import load_checkpoint, save_checkpoint
-from dnnconf.train.run_files import check_parallel_state
+from dnnconf.train.run_folder.files import check_parallel_state
 
 
 class ParallelCheckpointer(Listener):
@@ -54,7 +54,7 @@ def save(folder: Path, loop: Any) -> Path:
                         "listeners": [listener.state_dict() for listener in member.listeners]})
     plain = {"epoch": loop.state.epoch, "step": loop.state.step, "stop": loop.state.stop,
              "stop_reason": loop.state.stop_reason, "history": loop.state.history, "members": members,
-             "finished": bool(loop.state.stop or loop.state.epoch >= loop.epochs)}  # see dnnconf.train.finished
+             "finished": bool(loop.state.stop or loop.state.epoch >= loop.epochs)}  # see train.finished
     return save_checkpoint(folder, loop.state.step, loop.network.tensors, loop.optimizer.state_dict(), tensors, plain)
 
 

@@ -33,6 +33,8 @@ linear in the learning rate given its state (sgd with momentum and weight decay,
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +44,25 @@ from dnnconf.config import Config, dump_config
 from dnnconf.csv_text import csv_text, plain_cell
 from dnnconf.errors import ConfigError, Diverged
 from dnnconf.nn.stacked import StackedNetwork, unsupported_layer
+from dnnconf.safe_write import write_atomic
 from dnnconf.train import setup
 from dnnconf.train.callbacks import EarlyStopping, Listener
-from dnnconf.train.checkpoint import latest_checkpoint, write_atomic
+from dnnconf.train.checkpoint import latest_checkpoint
 from dnnconf.train.loop import evaluate
 from dnnconf.train.parallel_checkpoint import ParallelCheckpointer, restore
 from dnnconf.train.parallel_loop import Member, MemberListeners, MemberNetwork, ParallelLoop
 from dnnconf.train.progress import Progress
 
 STEP_LINEAR = ("adam", "adamw", "adamax", "nadam", "adagrad")  # step ∝ η given the optimizer state
+
+
+@dataclass(frozen=True)
+class RunViews:
+    """How a run is shown while and after it trains: `live(folder, config)` is a listener that rewrites the
+    folder's view each epoch, `final(folder, config, state, test, schedule, steps_per_epoch)` writes the last."""
+
+    live: Callable[[Path, Config], Listener]
+    final: Callable[..., Any]
 
 
 def member_config(config: Config, seed: int) -> Config:
@@ -99,11 +111,14 @@ def check_supported(config: Config) -> None:
 
 
 def train_members(config: Config, dataset: Any, folder: Path, device: torch.device, *, resume: bool, force: bool,
-                  quiet: bool, log: Any, listeners: tuple[Listener, ...]) -> Any:
+                  quiet: bool, log: Any, listeners: tuple[Listener, ...], views: RunViews) -> Any:
     """Train the K members of `config` (`check_supported` passed) into `folder` (prepared, or the run to
-    resume from its last checkpoint); returns a RunResult with `members`."""
-    from dnnconf.report.run_report import RunReport, write_run_report
-    from dnnconf.run import RunResult, prepare_folder, summary_lines, write_outputs
+    resume from its last checkpoint); returns a RunResult with `members`. `views` makes each member's and the
+    mean's report.html (the pipeline passes `dnnconf.report`'s, a layer above)."""
+    from dnnconf.nn.build import summary_lines
+    from dnnconf.train.run_folder.naming import prepare_folder
+    from dnnconf.train.run_folder.result import RunResult
+    from dnnconf.train.run_folder.writing import write_outputs
 
     size = config.training.parallel_seeds
     configs = [member_config(config, config.seed + k) for k in range(size)]
@@ -127,7 +142,7 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
             own.append(EarlyStopping(**config.training.early_stopping.model_dump()))
         member_folder = folder / f"seed-{member.seed}"
         member_folder.mkdir(exist_ok=True)
-        own.append(RunReport(member_folder, member))  # its report.html after every epoch, as a solo run's
+        own.append(views.live(member_folder, member))  # its report.html after every epoch, as a solo run's
         members.append(Member(k, member, MemberNetwork(stacked, k), schedule, own, steps_per_epoch=steps_per_epoch))
     started = resume and (folder / "checkpoint" / "LATEST").exists()  # killed before its first checkpoint: over
     if not started:
@@ -139,7 +154,7 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
             log(line)
     generators = [torch.Generator().manual_seed(member.seed + setup.SHUFFLE_STREAM) for member in configs]
     watched = [MemberListeners(members), ParallelCheckpointer(folder / "checkpoint"), Progress(quiet=quiet),
-               RunReport(folder, config), *listeners]  # report.html: the running members' mean curves
+               views.live(folder, config), *listeners]  # report.html: the running members' mean curves
     loop = ParallelLoop(stacked, optimizer, setup.make_schedule(config, steps_per_epoch), config.loss, splits.train,
                         splits.valid, config.training.epochs, config.training.batch_size, clipping,
                         watched, generators, members, lr_scaling(config), config.training.eval_batch_size)
@@ -156,10 +171,12 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
         prepare_folder(member_folder, True)  # made at the start (its report.html); resuming rewrites it whole
         write_atomic(member_folder / "config.yaml", dump_config(member.config))
         write_atomic(member_folder / "normalization.json", json.dumps(network.normalization.statistics()))
-        write_outputs(member_folder, member.config, network, member.state, test, member.schedule, steps_per_epoch)
+        write_outputs(member_folder, member.config, network, member.state, test, member.schedule, steps_per_epoch,
+                      views=[lambda m=member, f=member_folder, t=test: views.final(
+                          f, m.config, m.state, t, m.schedule, steps_per_epoch)])
         results.append(RunResult(member_folder, member.config, member.state, test, network))
     write_atomic(folder / "report.md", report(config, folder, results, loop.metric))
-    write_run_report(folder, config, state, {}, loop.schedule, steps_per_epoch)  # finished: no more reloading
+    views.final(folder, config, state, {}, loop.schedule, steps_per_epoch)  # finished: no more reloading
     if any(result.state.history for result in results):
         plot_members(results, loop.metric, folder / "plots" / "members.png", config.name)
     # last: its presence says the outputs are complete (dnnconf.train.finished)

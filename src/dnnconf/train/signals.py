@@ -4,7 +4,7 @@ with exit code 130.
 Either way the run stays resumable: every file is replaced atomically (`safe_write`), a checkpoint is
 complete before LATEST names it, the background checkpoint write in flight finishes before the process
 exits (Python joins the writer's thread at exit), and the run folder's lock is released
-(`run_lock`; the kernel would release it anyway). `dnnconf train CONFIG --resume RUN` continues from the
+(`train/run_folder/lock.py`; the kernel would release it anyway). `dnnconf train CONFIG --resume RUN` continues from the
 last complete checkpoint.
 """
 

@@ -1,1 +1,0 @@
-"""Tools built on the training pieces (lr-find, …); none has a training loop of its own."""
