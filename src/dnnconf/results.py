@@ -2,8 +2,8 @@
 notebook.
 
 Each result keeps the attributes of the object the command-line tool works with (a `FitResult` is a
-`dnnconf.train.run_folder.result.RunResult`, an `LRFind` a `LRFindResult`, a `Diagnosis` a `DiagnosisReport`, `Findings` a
-list of `Finding`), and adds:
+`RunResult` of `dnnconf.train.run_folder.result`, an `LRFind` a `LRFindResult`, a `Diagnosis` a
+`DiagnosisReport`, `Findings` a list of `Finding`), and adds:
 - the figures by name (`FitResult.history["val_loss"]`, `LRFind.suggestion`, `Diagnosis.rows`, …);
 - `_repr_html_`: an HTML table, with the plot embedded as a base64 PNG where the result has one, so a
   Jupyter cell that ends with a result shows it; `repr` stays one short line.
@@ -135,8 +135,8 @@ class FitResult(RunResult):
     """`dnnconf.fit`'s result: the run folder, its history as columns, test metrics, stop reason.
 
     `folder`, `config` (resolved), `test` (metrics on the test split; empty without one), `network` and
-    `state` (the loop's TrainState) are those of `dnnconf.train.run_folder.result.RunResult`; `members` holds each seed's
-    FitResult of a `training.parallel_seeds` run.
+    `state` (the loop's TrainState) are those of `dnnconf.train.run_folder.result.RunResult`; `members`
+    holds each seed's FitResult of a `training.parallel_seeds` run.
     """
 
     @classmethod

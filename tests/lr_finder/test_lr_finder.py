@@ -295,7 +295,8 @@ def test_plot_csv_and_json_with_a_band(tmp_path):
 
 
 def run_command(argv):
-X
+    """`dnnconf lr-find …` on a parser of its own, with its printed lines captured (`log`) and the error
+    handling of `dnnconf.cli.app.main`."""
     from dnnconf.arguments import Parser
     from dnnconf.cli.lr_find import add_command
 
