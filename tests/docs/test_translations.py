@@ -1,10 +1,12 @@
 """Every Chinese page says its English page in Chinese: no English prose left, the same headings.
 
-The prose rule, kept simple on purpose: outside front matter, fenced code blocks and HTML comments,
-a page is cut into units (a paragraph, a list item, a table row, a heading, an admonition title).
-After inline code, link targets, URLs, HTML tags and identifiers (words with `_`, digits, dots or
-slashes) are taken out, a unit with 4 or more English words must contain a Chinese character. Names
-such as Fashion-MNIST or `dnnconf check` inside a Chinese sentence are fine; an English sentence is not.
+The prose rule, kept simple on purpose: outside front matter, fenced and indented code blocks and HTML
+comments, a page is cut into units (a paragraph, a list item, a table row, a heading, an admonition
+title). After inline code, quoted program output, link targets, URLs, HTML tags and identifiers (words
+with `_`, digits, dots or slashes) are taken out, a unit with 4 or more English words must contain a
+Chinese character, and no unit may hold 6 English words in a row with no Chinese character or Chinese
+punctuation between them (a paragraph translated in part). Names such as Fashion-MNIST or `dnnconf check`
+inside a Chinese sentence are fine; an English sentence is not.
 
 A Chinese page may include the English page's named sections (`--8<-- "studies.md:init"`: measured
 tables shared by both languages), but not the whole English page (`--8<-- "performance.md:2:"`).
@@ -21,9 +23,12 @@ from docs_blocks import DOCS, FENCE, ROOT, SNIPPET, counterpart, expanded, pages
 ZH_PAGES = [p for p in pages("zh") if p.name.endswith(".zh.md") and p not in pending()]
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 ENGLISH_WORDS_ALLOWED = 3
+ENGLISH_RUN = 6
+NOT_CHINESE = re.compile(r"[^\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]+")
 UNIT_START = re.compile(r"^\s*(?:[-*+]\s|\d+\.\s|\||#{1,6}\s|!!!|\?\?\?)")
 TAKEN_OUT = [
-    re.compile(r"`[^`]*`"),  # inline code
+    re.compile(r"``.*?``|`[^`]*`"),  # inline code
+    re.compile(r'"[^"]*"'),  # quoted program output
     re.compile(r"\]\([^)]*\)"),  # link targets
     re.compile(r"\]\[[^\]]*\]"),  # reference link labels
     re.compile(r"https?://\S+"),
@@ -113,10 +118,23 @@ def english_words(text: str) -> list[str]:
     return WORD.findall(text)
 
 
+def english_runs(text: str) -> list[str]:
+    """The stretches of a unit between Chinese characters and punctuation that hold ENGLISH_RUN words or more."""
+    for pattern in TAKEN_OUT:
+        text = pattern.sub(" ", text)
+    return [run.strip() for run in NOT_CHINESE.findall(text) if len(WORD.findall(run)) >= ENGLISH_RUN]
+
+
 def untranslated(lines: list[str]) -> list[str]:
-    """`line: text` of each unit with more than ENGLISH_WORDS_ALLOWED English words and no Chinese."""
-    return [f"{number}: {text[:100]}" for number, text in prose_units(lines)
-            if not CJK.search(text) and len(english_words(text)) > ENGLISH_WORDS_ALLOWED]
+    """`line: text` of each unit with more than ENGLISH_WORDS_ALLOWED English words and no Chinese, or with an
+    English stretch of ENGLISH_RUN words (a paragraph translated only in part)."""
+    out = []
+    for number, text in prose_units(lines):
+        if not CJK.search(text) and len(english_words(text)) > ENGLISH_WORDS_ALLOWED:
+            out.append(f"{number}: {text[:100]}")
+        else:
+            out += [f"{number}: …{run[:100]}" for run in english_runs(text)]
+    return out
 
 
 HEADING = re.compile(r"^#{1,6}\s")
@@ -175,6 +193,8 @@ def test_the_chinese_page_has_the_english_headings(page):
     ("- 列表项\n\n    This continuation paragraph is English prose.", 1),
     ("!!! note \"说明\"\n    第一段。\n\n    The second paragraph is still in English.", 1),
     ("- first English list item with words\n- 第二项", 1),
+    ("这一段开头是中文，\nbut the rest of this paragraph was left in English.", 1),
+    ("输出 ``run `dnnconf lr-find` without torchrun now`` 和 \"no update for a while (stopped?)\"。", 0),
 ])
 def test_the_rule(text, count):
     assert len(untranslated(text.splitlines())) == count
