@@ -93,3 +93,28 @@ def test_markdown_lines_and_glance():
     assert glance_cells(comparisons) == [("better than a", "2 comparisons, n = 3; agree: b",
                                           "1 agrees, 1 not resolved")]
     assert glance_cells(comparisons[:1])[0][1] == f"b vs a: +0.0300 [{0.03 - HALF:+.4f}, {0.03 + HALF:+.4f}] (n = 3)"
+
+
+def test_published_numbers_are_judged_only_on_the_whole_training_set(tmp_path):
+    from pathlib import Path
+
+    from dnnconf.studies.framework import Options, Study
+    from dnnconf.studies.report import judged_claims, summary_lines
+
+    variants = [Variant("sgd", {"optimizer": "sgd"}), Variant("adam", {"optimizer": "adam"}, published=0.87)]
+    study = Study("toy", "toy", {}, variants, published_source="a book",
+                  claims=[Claim("adam beats sgd", "adam", "sgd"), *against_published(variants, "the table")])
+    rows = [{**row, "optimizer": row["variant"], "final_val_accuracy": value, "best_val_accuracy": value,
+             "epochs_to_target": None, "seconds_per_epoch": 1.0, "folder": str(tmp_path)}
+            for variant, values in (("sgd", [0.80, 0.81, 0.82]), ("adam", [0.87, 0.88, 0.86]))
+            for row, value in zip(rows_of(variant, values), values, strict=True)]
+    whole = Options(seeds=3, epochs=1, dataset="fashion_mnist", train_size=None, out=Path(tmp_path), jobs=1,
+                    quick=False)
+    subset = Options(**{**whole.__dict__, "train_size": 10000})
+    assert [c.baseline for c in judged_claims(study, whole)] == ["sgd", None]
+    assert [c.baseline for c in judged_claims(study, subset)] == ["sgd"]
+    text = "\n".join(summary_lines(study, subset, rows))
+    assert "| adam | sgd | test acc | > 0 | 3 |" in text and "published 0.8700 |" not in text
+    assert "these runs on the first 10,000" in text
+    whole_text = "\n".join(summary_lines(study, whole, rows))
+    assert "| adam | published 0.8700 | final val acc | within ±0.01 | 3 |" in whole_text

@@ -173,6 +173,7 @@ def glance_cells(comparisons: list[Comparison]) -> list[tuple[str, str, str]]:
             f"–{max(c.interval.n for c in members)}" if len({c.interval.n for c in members}) > 1 else "")
         measured += "".join(f"; {label}: {', '.join(names)}" for label, names in
                             (("agree", agreeing), ("disagree", disagreeing)) if names)
-        out.append((claim, measured, ", ".join(f"{counts[k]} {k}" for k in (AGREES, DISAGREES, "not resolved")
-                                                if k in counts)))
+        plural = {AGREES: "agree", DISAGREES: "disagree", "not resolved": "not resolved"}
+        out.append((claim, measured, ", ".join(f"{counts[k]} {k if counts[k] == 1 else plural[k]}"
+                                                for k in (AGREES, DISAGREES, "not resolved") if k in counts)))
     return out

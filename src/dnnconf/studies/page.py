@@ -116,7 +116,7 @@ def _framework_folder(path: Path, name: str, module: Any, metadata: dict[str, An
     from dnnconf.errors import RunFolderError
     from dnnconf.studies.claims import compare, glance_cells
     from dnnconf.studies.framework import Options, prepare
-    from dnnconf.studies.report import summary_lines
+    from dnnconf.studies.report import judged_claims, summary_lines
 
     missing = [key for key in ("epochs", "dataset") if key not in metadata]
     if missing:
@@ -136,8 +136,7 @@ def _framework_folder(path: Path, name: str, module: Any, metadata: dict[str, An
     present = {row["variant"] for row in rows}
     study.variants = [v for v in study.variants if v.name in present]
     lines = summary_lines(study, options, rows)
-    glance = [(claim, measured, verdict) for claim, measured, verdict in
-              glance_cells(compare(study.claims, study.variants, rows))]
+    glance = glance_cells(compare(judged_claims(study, options), study.variants, rows))
     return Folder(path, name, metadata, _section(lines, images), glance,
                   {copy: path / png for png, copy in images.items()}, rows)
 
