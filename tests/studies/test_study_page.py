@@ -35,6 +35,7 @@ def test_study_all_runs_the_chosen_studies_and_writes_the_page(suite, capsys):
     page = (suite / "studies.md").read_text()
     for name in STUDIES:
         assert (suite / name / "results.csv").is_file() and f"`dnnconf study {name} --seeds 2" in page
+    assert re.search(r"^\| all \| \| 12 \| \| \d+\.\d min \| \|$", page, re.M)  # 2 × 3 variants × 2 seeds
     assert main(["study", "all", "--quick", "--seeds", "2", "--only", "optimizers", "--out", str(suite)]) == 0
     printed = capsys.readouterr().out  # a second time: every run is read back, nothing retrained
     assert "6 of 6 runs already finished (read back)" in printed and "all 1 studies:" in printed
@@ -57,6 +58,11 @@ def test_the_page_tables_are_the_folders_summary_tables(suite, tmp_path):
     first = page.read_bytes()
     assert main(["study", "report", *folders, "--template", str(TEMPLATE), "--out", str(page)]) == 0
     assert page.read_bytes() == first  # rerunning the report changes nothing
+    again = tmp_path / "again" / "studies.md"  # the suite's folder, expanded; the registry's order, not the given one
+    assert main(["study", "report", str(suite), "--template", str(TEMPLATE), "--out", str(again)]) == 0
+    assert again.read_bytes() == first
+    assert main(["study", "report", *folders[::-1], "--template", str(TEMPLATE), "--out", str(again)]) == 0
+    assert again.read_bytes() == first
     glance = text[text.index("--8<-- [start:glance]"):text.index("--8<-- [end:glance]")]
     assert "| every optimizer of the table does better than plain SGD (its stars: SGD *) | optimizers |" in glance
     assert "Not on this build of the page: no `init` study folder" in text
@@ -74,7 +80,7 @@ def test_the_template_keeps_every_section_other_pages_include():
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["report", "{tmp}", "--out", "{tmp}/p.md"], "not a study folder (no results.csv"),
+    (["report", "{tmp}", "--out", "{tmp}/p.md"], "not a study folder (no results.csv, nor a folder of study"),
     (["report", "{suite}/optimizers", "--out", "{tmp}/p.md", "--template", "{tmp}/none.md"], "no such file"),
     (["report", "{suite}/optimizers", "--out", "{tmp}/p.md", "--template", "{tmp}/t.md"],
      "no `<!-- generated: study optimizers -->` line"),

@@ -83,23 +83,44 @@ def _section(lines: list[str], images: dict[str, str]) -> list[str]:
     return out
 
 
-def load_folder(path: Path, image_prefix: str) -> Folder:
+def expand(paths: list[Path]) -> list[Path]:
+    """The study folders: each path that holds a results.csv, or else the folders directly inside it that do
+    (`dnnconf study all`'s DIR); a path that is neither is a RunFolderError."""
+    from dnnconf.errors import RunFolderError
+
+    out = []
+    for path in paths:
+        if (path / "results.csv").is_file():
+            out.append(path)
+            continue
+        inside = sorted(p for p in path.iterdir() if (p / "results.csv").is_file()) if path.is_dir() else []
+        if not inside:
+            raise RunFolderError(f"{path}: not a study folder (no results.csv, nor a folder of study folders; run "
+                                 f"`dnnconf study NAME --out {path}`)")
+        out += inside
+    return out
+
+
+def study_name(path: Path) -> str:
+    """The study a folder holds: study.json's `study`, else results.csv's `study` column, else the folder name."""
+    from dnnconf.errors import RunFolderError
+    from dnnconf.studies import STUDIES
+
+    with (path / "results.csv").open(newline="") as handle:
+        first = next(csv.DictReader(handle), None)
+    for name in (read_metadata(path).get("study"), (first or {}).get("study"), path.name):
+        if name in STUDIES:
+            return name
+    raise RunFolderError(f"{path}: study.json, results.csv and the folder's name name no known study; known: "
+                         f"{', '.join(STUDIES)}")
+
+
+def load_folder(path: Path, name: str, image_prefix: str) -> Folder:
     """One study folder, read only: its study rebuilt from the module, its summary and glance lines."""
     from dnnconf.errors import RunFolderError
-    from dnnconf.studies import STUDIES, get_study
+    from dnnconf.studies import get_study
 
-    results = path / "results.csv"
-    if not path.is_dir() or not results.is_file():
-        raise RunFolderError(f"{path}: not a study folder (no results.csv; run `dnnconf study NAME --out {path}`)")
     metadata = read_metadata(path)
-    with results.open(newline="") as handle:
-        first = next(csv.DictReader(handle), None)
-    name = metadata.get("study") or (first or {}).get("study")
-    if name not in STUDIES:
-        name = path.name if path.name in STUDIES else name
-    if name not in STUDIES:
-        raise RunFolderError(f"{path}: study.json and results.csv name no known study ({name!r}); known: "
-                             f"{', '.join(STUDIES)}")
     module = get_study(name)
     pngs = sorted(p.name for p in path.glob("*.png"))
     images = {png: f"{image_prefix}-{png}" for png in pngs}
@@ -149,6 +170,7 @@ def _shown_command(command: str) -> str:
 def how_measured(folders: list[Folder]) -> list[str]:
     """One line a folder: the command, when and how long it ran, where; what study.json did not record, said."""
     lines = ["| study | command | runs | ran (UTC) | wall time | machine |", "|---|---|---|---|---|---|"]
+    total, recorded = 0.0, 0
     for folder in folders:
         calls = folder.metadata.get("invocations", [])
         trained = [call for call in calls if call.get("trained")] or calls
@@ -167,15 +189,22 @@ def how_measured(folders: list[Folder]) -> list[str]:
         threads = f", jobs {trained[-1].get('jobs', '?')} × threads {trained[-1].get('threads', '?')}"
         lines.append(f"| {folder.name} | {'<br>'.join(commands)} | {len(folder.runs) or '–'} | {ran} | {wall} | "
                      f"{where or 'not recorded'}{threads} |")
+        total += seconds
+        recorded += 1
+    if len(folders) > 1:
+        missing = f" ({len(folders) - recorded} not recorded)" if recorded < len(folders) else ""
+        lines.append(f"| all | | {sum(len(folder.runs) for folder in folders)} | | {total / 60:.1f} min{missing} | |")
     return lines
 
 
 def glance(folders: list[Folder]) -> list[str]:
     lines = ["| the note's claim | study | what we measured (paired by seed, 95% t interval) | verdict |",
              "|---|---|---|---|"]
+    several = {folder.name for folder in folders if sum(other.name == folder.name for other in folders) > 1}
     for folder in folders:
+        study = folder.name + (f" ({_profile(folder)})" if folder.name in several else "")
         for claim, measured, verdict in folder.glance:
-            lines.append(f"| {claim} | {folder.name} | {measured} | {verdict} |")
+            lines.append(f"| {claim} | {study} | {measured} | {verdict} |")
     return lines
 
 
@@ -237,15 +266,16 @@ def _profile(folder: Folder) -> str:
 def write_page(folders: list[Path], out: Path, template: Path | None = None) -> list[Path]:
     """Read every folder, render the page into `out` and copy the plots to `images/studies/` beside it."""
     from dnnconf.errors import BadInput
+    from dnnconf.studies import STUDIES
     from dnnconf.train.checkpoint import write_atomic
 
+    order = list(STUDIES)
+    named = sorted(((study_name(path), path) for path in expand(folders)), key=lambda pair: order.index(pair[0]))
     loaded: list[Folder] = []
     counts: dict[str, int] = {}
-    for path in folders:
-        probe = read_metadata(path).get("study") or path.name
-        counts[probe] = counts.get(probe, 0) + 1
-        prefix = f"{IMAGES}/{probe}" + (f"-{counts[probe]}" if counts[probe] > 1 else "")
-        loaded.append(load_folder(path, prefix))
+    for name, path in named:  # the registry's order, a study's folders in the order given
+        counts[name] = counts.get(name, 0) + 1
+        loaded.append(load_folder(path, name, f"{IMAGES}/{name}" + (f"-{counts[name]}" if counts[name] > 1 else "")))
     if template is not None and not template.is_file():
         raise BadInput(f"--template {template}: no such file")
     text = render(template.read_text() if template else default_template(loaded), loaded,

@@ -59,7 +59,7 @@ def chosen_studies(only: str | None) -> list[str]:
             raise BadInput(f"--only: unknown study {name!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
                            + f"; known: {', '.join(STUDIES)}")
     if not names:
-        raise BadInput(f"--only: {only!r} names no study; known: {', '.join(', '.join(STUDIES).split(', '))}")
+        raise BadInput(f"--only: {only!r} names no study; known: {', '.join(STUDIES)}")
     return [name for name in STUDIES if name in names]
 
 
