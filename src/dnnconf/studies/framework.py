@@ -12,6 +12,12 @@ each member equals its solo run within float rounding and lands in the same `see
 variant whose config cannot be batched (see `dnnconf.train.parallel_seeds.check_supported`) runs its seeds
 one by one, as without the option.
 
+A study lists the note's claims as data (`Study.claims`, `dnnconf.studies.claims`): summary.md reports
+each comparison's difference, paired by seed, with its 95% interval and verdict. study.json holds the
+folder's profile and a record of every invocation (`dnnconf.studies.metadata`), which `dnnconf study
+report` turns into the studies page (`dnnconf.studies.page`). Full profiles: 5 seeds; `--train-size all`
+(or a profile without a size) trains on the whole training split.
+
 Per run: the final and best validation accuracy, the test accuracy (of the weights the run ended with:
 the best epoch's when early stopping restores them), the epochs run, the seconds per epoch (median of
 history.csv's `time`), and the epochs to a target validation accuracy, interpolated linearly between
