@@ -67,6 +67,12 @@ def test_an_unknown_dataset_exits_2(run_quick, capsys):
     assert exit_.value.code == 2 and "invalid choice: 'cifar'" in capsys.readouterr().err
 
 
+def test_a_train_size_that_is_neither_a_count_nor_all_exits_2(run_quick, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        run_quick("init", "--train-size", "some")
+    assert exit_.value.code == 2 and "received 'some' (accepted: all, or 1.." in capsys.readouterr().err
+
+
 def test_options_come_from_the_profile():
     def args(**given):
         defaults = {"seeds": None, "epochs": None, "dataset": None, "train_size": None, "out": "x", "jobs": 1,

@@ -146,7 +146,14 @@ def add_common_arguments(parser: Any, full: Profile, quick: Profile, out: str) -
 
 def train_size_argument(text: str) -> int | str:
     """An argparse type: a whole number (checked by `options_from`) or `all` (the whole training split)."""
-    return "all" if text.strip().lower() == "all" else at_most()(text)
+    import argparse
+
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        return at_most()(text)
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(str(error).replace("(accepted: ", "(accepted: all, or ")) from None
 
 
 def options_from(args: Any, full: Profile, quick: Profile) -> Options:
