@@ -92,3 +92,14 @@ def test_bad_input_is_one_line_exit_2(suite, tmp_path, capsys, argv, message):
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "p.md").exists()
+
+
+def test_a_folder_with_a_variant_the_study_does_not_define_is_refused(suite, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "optimizers"
+    shutil.copytree(suite / "optimizers", folder)
+    text = (folder / "results.csv").read_text()
+    (folder / "results.csv").write_text(text.replace("optimizers,adam,adam,", "optimizers,adamx,adamx,"))
+    assert main(["study", "report", str(folder), "--out", str(tmp_path / "p.md")]) == 2
+    assert "variant 'adamx' is not a variant of study optimizers (" in capsys.readouterr().err

@@ -155,6 +155,11 @@ def _framework_folder(path: Path, name: str, module: Any, metadata: dict[str, An
                       read_only=True)
     study = prepare(study_probe(options, **metadata.get("parameters", {})), options)
     present = {row["variant"] for row in rows}
+    unknown = sorted(present - {v.name for v in study.variants})
+    if unknown:
+        raise RunFolderError(f"{path / 'results.csv'}: variant {unknown[0]!r} is not a variant of study {name} "
+                             f"({', '.join(v.name for v in study.variants)}); rerun `dnnconf study {name}` there "
+                             "with this version")
     study.variants = [v for v in study.variants if v.name in present]
     lines = summary_lines(study, options, rows)
     glance = glance_cells(compare(judged_claims(study, options), study.variants, rows))
