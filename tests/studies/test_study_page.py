@@ -103,3 +103,17 @@ def test_a_folder_with_a_variant_the_study_does_not_define_is_refused(suite, tmp
     (folder / "results.csv").write_text(text.replace("optimizers,adam,adam,", "optimizers,adamx,adamx,"))
     assert main(["study", "report", str(folder), "--out", str(tmp_path / "p.md")]) == 2
     assert "variant 'adamx' is not a variant of study optimizers (" in capsys.readouterr().err
+
+
+def test_an_invocation_that_trained_nothing_is_no_measurement(suite, tmp_path):
+    import json
+    import shutil
+
+    folder = tmp_path / "optimizers"
+    shutil.copytree(suite / "optimizers", folder)
+    saved = json.loads((folder / "study.json").read_text())
+    saved["invocations"] = [{**call, "trained": 0} for call in saved["invocations"]]  # e.g. the runs predate it
+    (folder / "study.json").write_text(json.dumps(saved))
+    assert main(["study", "report", str(folder), "--out", str(tmp_path / "p.md")]) == 0
+    line = next(x for x in (tmp_path / "p.md").read_text().splitlines() if x.startswith("| optimizers | `dnnconf"))
+    assert line.endswith("| 6 | not recorded | not recorded | not recorded |")

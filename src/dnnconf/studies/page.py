@@ -178,9 +178,11 @@ def how_measured(folders: list[Folder]) -> list[str]:
     total, recorded = 0.0, 0
     for folder in folders:
         calls = folder.metadata.get("invocations", [])
-        trained = [call for call in calls if call.get("trained")] or calls
-        if not trained:
-            lines.append(f"| {folder.name} | not recorded | {len(folder.runs) or '–'} | not recorded | "
+        trained = [call for call in calls if call.get("trained") or call.get("finished") is None]
+        if not trained:  # no record, or only invocations that read every run back: their times are not the runs'
+            command = next((f"`{_shown_command(call['command'])}`" for call in calls if "command" in call),
+                           "not recorded")
+            lines.append(f"| {folder.name} | {command} | {len(folder.runs) or '–'} | not recorded | "
                          "not recorded | not recorded |")
             continue
         commands = list(dict.fromkeys(f"`{_shown_command(call['command'])}`" for call in trained if "command" in call))
