@@ -136,24 +136,20 @@ def load_folder(path: Path, name: str, image_prefix: str) -> Folder:
 def _framework_folder(path: Path, name: str, module: Any, metadata: dict[str, Any], images: dict[str, str]) -> Folder:
     from dnnconf.errors import RunFolderError
     from dnnconf.studies.claims import compare, glance_cells
-    from dnnconf.studies.framework import Options, prepare
+    from dnnconf.studies.framework import RUN_COLUMNS, Options, prepare
     from dnnconf.studies.report import judged_claims, summary_lines
 
     missing = [key for key in ("epochs", "dataset") if key not in metadata]
     if missing:
         raise RunFolderError(f"{path / 'study.json'}: missing {', '.join(missing)} (the profile the runs used)")
-    study_probe = module.build  # every framework study module has build(options, **parameters)
-    rows_raw = (path / "results.csv").read_text().splitlines()[0].split(",")
-    labels = set(rows_raw) - {"study", "variant", "seed", "epochs_run", "final_val_accuracy", "best_val_accuracy",
-                              "final_val_loss", "test_accuracy", "epochs_to_target", "diverged",
-                              "seconds_per_epoch", "stop_reason", "folder"}
-    rows = read_rows(path / "results.csv", labels)
+    header = (path / "results.csv").read_text().splitlines()[0].split(",")
+    rows = read_rows(path / "results.csv", set(header) - {"study", "variant", *RUN_COLUMNS})
     if not rows:
         raise RunFolderError(f"{path / 'results.csv'}: no runs")
     options = Options(seeds=max(r["seed"] for r in rows) + 1, epochs=metadata["epochs"], dataset=metadata["dataset"],
                       train_size=metadata.get("train_size"), out=path, jobs=1, quick=bool(metadata.get("quick")),
                       read_only=True)
-    study = prepare(study_probe(options, **metadata.get("parameters", {})), options)
+    study = prepare(module.build(options, **metadata.get("parameters", {})), options)  # no run trains here
     present = {row["variant"] for row in rows}
     unknown = sorted(present - {v.name for v in study.variants})
     if unknown:
