@@ -6,7 +6,8 @@ import json
 import pytest
 
 from dnnconf.errors import ConfigError
-from dnnconf.studies.framework import Options, Study, Variant, merge, options_from, run_study
+from dnnconf.studies.framework import Options, Study, Variant, merge, options_from
+from dnnconf.studies.runner import run_study
 from dnnconf.studies.optimizers import FULL, QUICK
 
 
@@ -67,13 +68,22 @@ def test_an_unknown_dataset_exits_2(run_quick, capsys):
     assert exit_.value.code == 2 and "invalid choice: 'cifar'" in capsys.readouterr().err
 
 
+def test_a_train_size_that_is_neither_a_count_nor_all_exits_2(run_quick, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        run_quick("init", "--train-size", "some")
+    assert exit_.value.code == 2 and "received 'some' (accepted: all, or 1.." in capsys.readouterr().err
+
+
 def test_options_come_from_the_profile():
     def args(**given):
         defaults = {"seeds": None, "epochs": None, "dataset": None, "train_size": None, "out": "x", "jobs": 1,
                     "threads": None, "quick": False}
         return argparse.Namespace(**{**defaults, **given})
 
-    assert options_from(args(), FULL, QUICK).epochs == 10 and options_from(args(), FULL, QUICK).seeds == 3
+    full = options_from(args(), FULL, QUICK)
+    assert (full.epochs, full.seeds, full.train_size) == (10, 5, None)  # 5 seeds; the whole set, as published
+    assert options_from(args(train_size=10000), FULL, QUICK).train_size == 10000
+    assert options_from(args(quick=True, train_size="all"), FULL, QUICK).train_size is None
     quick = options_from(args(quick=True, seeds=4), FULL, QUICK)
     assert (quick.dataset, quick.train_size, quick.seeds, quick.epochs) == ("digits", 300, 4, 2)
     assert options_from(args(quick=True, dataset="fashion_mnist"), FULL, QUICK).train_size is None
@@ -120,3 +130,35 @@ def test_vectorize_runs_what_it_cannot_batch_seed_by_seed(tmp_path):
     rows = run_study(study, options, log=lambda *_: None)
     assert [r["seed"] for r in rows] == [0, 1] and all(r["diverged"] == 0 for r in rows)
     assert not (tmp_path / "vec" / "conv" / "members.csv").exists()
+
+
+def test_every_full_profile_has_five_seeds_and_the_published_ones_the_whole_set():
+    from dnnconf.studies import STUDIES, get_study
+
+    profiles = {name: get_study(name).FULL for name in STUDIES if hasattr(get_study(name), "FULL")}
+    assert len(profiles) == 7 and all(profile.seeds == 5 for profile in profiles.values())
+    assert all(profiles[name].train_size is None for name in ("optimizers", "schedules", "selu-deep"))
+
+
+def test_train_size_all_on_the_command_line(run_quick):
+    code, out, rows = run_quick("optimizers", "--seeds", "1", "--train-size", "all", "--epochs", "1")
+    saved = json.loads((out / "study.json").read_text())
+    assert code == 0 and saved["train_size"] is None and "--train-size all" in saved["invocations"][0]["command"]
+
+
+def test_study_json_records_each_invocation_and_keeps_refusing_another_profile(run_quick, capsys):
+    code, out, _ = run_quick("optimizers", "--seeds", "1")
+    code, out, _ = run_quick("optimizers", "--seeds", "2")
+    saved = json.loads((out / "study.json").read_text())
+    assert code == 0 and (saved["study"], saved["epochs"], saved["dataset"], saved["train_size"]) == \
+        ("optimizers", 2, "digits", 300)
+    first, second = saved["invocations"]
+    assert (first["trained"], second["trained"], second["runs"]) == (3, 3, 6)
+    assert first["started"] <= first["finished"] <= second["started"] and first["machine"]["cpus"] >= 1
+    assert second["command"].startswith("dnnconf study optimizers --seeds 2 --epochs 2 --dataset digits")
+    old = {"epochs": 2, "dataset": "digits", "train_size": 300}  # a folder from before the invocation record
+    (out / "study.json").write_text(json.dumps(old))
+    assert run_quick("optimizers", "--seeds", "2")[0] == 0
+    assert len(json.loads((out / "study.json").read_text())["invocations"]) == 1
+    (out / "study.json").write_text(json.dumps({**old, "epochs": 3}))
+    assert run_quick("optimizers", "--seeds", "2")[0] == 2 and "holds a study run with" in capsys.readouterr().err

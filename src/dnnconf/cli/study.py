@@ -20,4 +20,15 @@ def add_command(subparsers: Any) -> argparse.ArgumentParser:
         sub = studies.add_parser(name, help=module.HELP, description=module.__doc__.split("\n\n")[0])
         module.add_arguments(sub)
         sub.set_defaults(handler=module.run)
+    from dnnconf.studies import suite
+
+    every = studies.add_parser("all", help="run every study into DIR/<name>, then write DIR/studies.md",
+                               description=suite.__doc__.split("\n\n")[0])
+    suite.add_all_arguments(every)
+    every.set_defaults(handler=suite.run_all)
+    report = studies.add_parser("report", help="write the studies page from study folders",
+                                description="Write the studies page (tables, claims with paired 95%% intervals "
+                                            "and verdicts, plots) from study folders; nothing in them is written.")
+    suite.add_report_arguments(report)
+    report.set_defaults(handler=suite.run_report)
     return parser

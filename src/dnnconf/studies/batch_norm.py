@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import argparse
 
-from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments, run_command
+from dnnconf.studies.claims import Claim
+from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments
+from dnnconf.studies.runner import run_command
 
 HELP = "batch norm: none / before / after the activation, in a shallow and a deep net (note §1.3)"
-FULL = Profile(seeds=3, epochs=10, dataset="fashion_mnist", train_size=5000)
+FULL = Profile(seeds=5, epochs=10, dataset="fashion_mnist", train_size=5000)
 QUICK = Profile(seeds=2, epochs=2, dataset="digits", train_size=300)
 DEPTHS = {"shallow": [300, 100], "deep": [100] * 20}
 POSITIONS = ("none", "before_activation", "after_activation")
@@ -26,6 +28,13 @@ BASE = {"data": {"normalize": "standardize"},
 
 
 QUICK_VARIANTS = ("none-shallow", "before-shallow", "none-deep", "before-deep")  # --quick: a few cells, for CI
+CLAIMS = [
+    *[Claim("batch norm helps a deep net (20 × 100)", f"{position}-deep", "none-deep")
+      for position in ("before", "after")],
+    Claim("batch norm goes before the activation", "before-deep", "after-deep"),
+    *[Claim("a shallow net needs no batch norm (no change beyond ±1 point)", f"{position}-shallow", "none-shallow",
+            "within", tolerance=0.01) for position in ("before", "after")],
+]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +46,7 @@ def build(options: Options) -> Study:
                         {"model": {"hidden": hidden, "batch_norm": position}})
                 for depth, hidden in DEPTHS.items() for position in POSITIONS]
     return Study("batch-norm", "Batch normalization: none / before / after the activation", BASE, variants,
-                 quick_variants=QUICK_VARIANTS,
+                 quick_variants=QUICK_VARIANTS, claims=list(CLAIMS),
                  target=TARGET[options.dataset], panel_by="depth")
 
 

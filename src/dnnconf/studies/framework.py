@@ -12,6 +12,12 @@ each member equals its solo run within float rounding and lands in the same `see
 variant whose config cannot be batched (see `dnnconf.train.parallel_seeds.check_supported`) runs its seeds
 one by one, as without the option.
 
+A study lists the note's claims as data (`Study.claims`, `dnnconf.studies.claims`): summary.md reports
+each comparison's difference, paired by seed, with its 95% interval and verdict. study.json holds the
+folder's profile and a record of every invocation (`dnnconf.studies.metadata`), which `dnnconf study
+report` turns into the studies page (`dnnconf.studies.page`). Full profiles: 5 seeds; `--train-size all`
+(or a profile without a size) trains on the whole training split.
+
 Per run: the final and best validation accuracy, the test accuracy (of the weights the run ended with:
 the best epoch's when early stopping restores them), the epochs run, the seconds per epoch (median of
 history.csv's `time`), and the epochs to a target validation accuracy, interpolated linearly between
@@ -22,7 +28,6 @@ through the third epoch. Empty when the target is never reached.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 import math
@@ -36,6 +41,7 @@ from typing import Any
 
 from dnnconf.arguments import at_most
 from dnnconf.limits import MAX_JOBS, MAX_STUDY_SEEDS, MAX_THREADS
+from dnnconf.studies.claims import Claim
 
 ROW_FILE = "study-row.json"
 DATASETS = ("fashion_mnist", "digits")
@@ -68,6 +74,7 @@ class Options:
     quick: bool
     threads: int = 1
     vectorize: bool = False
+    read_only: bool = False  # `study report`: rebuild the study from a folder without measuring anything
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,8 @@ class Study:
     notes: list[str] = field(default_factory=list)
     quick_variants: tuple[str, ...] = ()  # --quick runs only these (all when empty): CI needs seconds
     extra_summary: Callable[[Study, list[dict[str, Any]]], list[str]] | None = None
+    claims: list[Claim] = field(default_factory=list)  # the note's comparisons (`dnnconf.studies.claims`)
+    parameters: dict[str, Any] = field(default_factory=dict)  # the study's own options, saved in study.json
 
 
 @dataclass(frozen=True)
@@ -119,9 +128,9 @@ def add_common_arguments(parser: Any, full: Profile, quick: Profile, out: str) -
     parser.add_argument("--epochs", type=at_most(), default=None,
                         help=f"epochs per run (full: {full.epochs})")
     parser.add_argument("--dataset", choices=DATASETS, default=None, help=f"the data (full: {full.dataset})")
-    parser.add_argument("--train-size", type=at_most(), default=None,
-                        help="keep the first N training images (full: " + (str(full.train_size) if full.train_size
-                                                                           else "all") + ")")
+    parser.add_argument("--train-size", type=train_size_argument, default=None,
+                        help="keep the first N training images, or `all` (full: " + (str(full.train_size) if
+                                                                                   full.train_size else "all") + ")")
     parser.add_argument("--out", default=out, help=f"study folder (default {out})")
     parser.add_argument("--jobs", type=at_most(MAX_JOBS), default=1,
                         help="runs in parallel processes (default 1)")
@@ -134,6 +143,18 @@ def add_common_arguments(parser: Any, full: Profile, quick: Profile, out: str) -
                              " variants it cannot batch run seed by seed")
 
 
+def train_size_argument(text: str) -> int | str:
+    """An argparse type: a whole number (checked by `options_from`) or `all` (the whole training split)."""
+    import argparse
+
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        return at_most()(text)
+    except argparse.ArgumentTypeError as error:
+        raise argparse.ArgumentTypeError(str(error).replace("(accepted: ", "(accepted: all, or ")) from None
+
+
 def options_from(args: Any, full: Profile, quick: Profile) -> Options:
     """The options, defaults filled from the chosen profile; bad values raise ConfigError (exit 2)."""
     from dnnconf.errors import ConfigError
@@ -142,7 +163,7 @@ def options_from(args: Any, full: Profile, quick: Profile) -> Options:
     chosen = {"seeds": args.seeds, "epochs": args.epochs, "train_size": args.train_size, "jobs": args.jobs,
               "threads": args.threads}
     for option, value in chosen.items():
-        if value is not None and value < 1:
+        if isinstance(value, int) and value < 1:
             raise ConfigError(f"--{option.replace('_', '-')}: {value} must be at least 1")
     cores = os.cpu_count() or 1
     if args.jobs * (args.threads or 1) > cores:
@@ -151,6 +172,8 @@ def options_from(args: Any, full: Profile, quick: Profile) -> Options:
     train_size = args.train_size if args.train_size is not None else profile.train_size
     if args.dataset is not None and args.dataset != profile.dataset and args.train_size is None:
         train_size = None  # the profile's subset size belongs to the profile's dataset
+    if train_size == "all":
+        train_size = None
     return Options(seeds=args.seeds or profile.seeds, epochs=args.epochs or profile.epochs,
                    dataset=args.dataset or profile.dataset, train_size=train_size, out=Path(args.out),
                    jobs=args.jobs, quick=args.quick,
@@ -353,50 +376,3 @@ def format_cell(value: Any, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return ""
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-
-def check_study_folder(out: Path, options: Options) -> None:
-    """A study folder holds one profile: a second invocation with other epochs/data is refused (exit 2)."""
-    from dnnconf.errors import ConfigError
-
-    saved_options = {"epochs": options.epochs, "dataset": options.dataset, "train_size": options.train_size}
-    path = out / "study.json"
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        if saved != saved_options:
-            raise ConfigError(f"--out {out}: holds a study run with {saved}, not {saved_options}; "
-                              "choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(saved_options))
-
-
-def run_study(study: Study, options: Options, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Run (or resume) every variant × seed, then write results.csv, summary.md and the plots."""
-    from dnnconf.studies.report import write_outputs
-
-    check_study_folder(options.out, options)
-    tasks = tasks_of(study, options)
-    log(f"study {study.name}: {len(study.variants)} variants × {options.seeds} seeds = {len(tasks)} runs, "
-        f"{options.epochs} epochs, {options.dataset}"
-        + (f" (first {options.train_size} training images)" if options.train_size else "") + f", --jobs {options.jobs}"
-        + (", seeds batched (--vectorize)" if options.vectorize else ""))
-    rows = run_tasks(tasks, options.jobs, log, options.vectorize)
-    files = write_outputs(study, options, rows)
-    log("wrote " + ", ".join(str(p) for p in files))
-    return rows
-
-
-def run_command(args: Any, build: Callable[[Options], Study], full: Profile, quick: Profile) -> int:
-    """A study module's `run(args)`: options from the profile, build the study, run it, print the table."""
-    from dnnconf.studies.report import summary_table
-
-    options = options_from(args, full, quick)
-    study = build(options)
-    if options.quick and study.quick_variants:
-        study.variants = [v for v in study.variants if v.name in study.quick_variants]
-    if options.dataset != "fashion_mnist" and any(v.published is not None for v in study.variants):
-        study.variants = [dataclasses.replace(v, published=None) for v in study.variants]
-        study.notes.append("the published numbers are Fashion-MNIST's: left out for this dataset")
-    rows = run_study(study, options)
-    print("\n".join(summary_table(study, rows)))
-    return 0

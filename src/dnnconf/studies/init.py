@@ -18,11 +18,13 @@ import argparse
 import math
 from typing import Any
 
-from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments, run_command
+from dnnconf.studies.claims import Claim
+from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments
+from dnnconf.studies.runner import run_command
 from dnnconf.studies.stats import mean_std
 
 HELP = "initialization: random / Glorot / He / LeCun × ReLU, tanh, SELU, shallow and deep (note §1.1, ×1/×3/×5)"
-FULL = Profile(seeds=3, epochs=10, dataset="fashion_mnist", train_size=5000)
+FULL = Profile(seeds=5, epochs=10, dataset="fashion_mnist", train_size=5000)
 QUICK = Profile(seeds=2, epochs=2, dataset="digits", train_size=300)
 INITIALIZERS: dict[str, Any] = {
     "random_normal": {"name": "random_normal", "stddev": 0.05},
@@ -48,6 +50,16 @@ QUICK_VARIANTS = (  # --quick: a few cells, for CI
 )
 
 
+CLAIMS = [Claim(f"Glorot, He and LeCun reach the target accuracy sooner than random initialization ({depth}: "
+                f"{'×'.join(map(str, [len(hidden), hidden[0]]))})", f"{init}-{activation}-{depth}",
+                f"{BASELINE}-{activation}-{depth}", "lower", "epochs_to_target")
+          for depth, hidden in DEPTHS.items() for activation in MATCH
+          for init in ("glorot_normal", "he_normal", "lecun_normal")]
+CLAIMS += [Claim("in a deep stack (20×100) random initialization is far behind Glorot, He and LeCun after the same "
+                 "epochs (test accuracy)", f"{init}-{activation}-deep", f"{BASELINE}-{activation}-deep")
+           for activation in MATCH for init in ("glorot_normal", "he_normal", "lecun_normal")]
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, FULL, QUICK, "runs/study-init")
 
@@ -59,7 +71,7 @@ def build(options: Options) -> Study:
                         {"model": {"hidden": hidden, "activation": activation, "kernel_initializer": spec}})
                 for depth, hidden in DEPTHS.items() for activation in MATCH for init, spec in INITIALIZERS.items()]
     return Study("init", "Initialization × activation × depth: epochs to a target accuracy", BASE, variants,
-                 quick_variants=QUICK_VARIANTS,
+                 quick_variants=QUICK_VARIANTS, claims=list(CLAIMS),
                  target=QUICK_TARGET if options.quick else TARGET[options.dataset],
                  panel_by=("activation", "depth"), extra_summary=speedups,
                  notes=[f"random_normal: N(0, 0.05²) (Keras's RandomNormal); random_normal_1: N(0, 1); the "

@@ -13,10 +13,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments, run_command
+from dnnconf.studies.claims import Claim, against_published
+from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments
+from dnnconf.studies.runner import run_command
 
 HELP = "regularization: none, early stopping, l2, dropout, max-norm, with early stopping (note §5)"
-FULL = Profile(seeds=3, epochs=20, dataset="fashion_mnist", train_size=10000)
+FULL = Profile(seeds=5, epochs=20, dataset="fashion_mnist", train_size=10000)
 QUICK = Profile(seeds=2, epochs=2, dataset="digits", train_size=300)
 EARLY_STOPPING = {"monitor": "val_loss", "patience": 5, "restore_best_weights": True}
 # name → (model keys, early stopping, published number, its metric when not the final validation accuracy)
@@ -45,8 +47,11 @@ def build(options: Options) -> Study:
                         {"model": model, "training": {"early_stopping": dict(EARLY_STOPPING) if stopping else None}},
                         published, metric)
                 for name, (model, stopping, published, metric) in VARIANTS.items()]
+    claims = [Claim("regularization improves the test accuracy over none", name, "none")
+              for name in VARIANTS if name != "none"]
+    claims += against_published(variants, "the book's dropout and max-norm runs")
     return Study("regularization", "Regularization: 100-100 ReLU/He, SGD momentum 0.9", BASE, variants,
-                 quick_variants=QUICK_VARIANTS,
+                 quick_variants=QUICK_VARIANTS, claims=claims,
                  published_source="the book's notebook (Hands-On ML, 3rd ed., ch. 11), one run each, TF 2, full "
                  "Fashion-MNIST, 10 epochs without early stopping; dropout's number is a test accuracy",
                  notes=["final val acc is the last epoch's; with early stopping the test accuracy is that of the "

@@ -1,4 +1,5 @@
-"""A study's files: results.csv (one row a run), summary.md (mean ± std a cell, published beside) and plots.
+"""A study's files: results.csv (one row a run), summary.md (mean ± std a cell, published beside, then the
+note's claims with paired 95% intervals and verdicts, `dnnconf.studies.claims`) and plots.
 
 Plots (matplotlib, Agg): `curves.png`, the validation accuracy per epoch of each variant, the mean over
 its seeds with a band of ± one std (panels split by `Study.panel_by`); `bars.png`, the final validation
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dnnconf.csv_text import csv_text
+from dnnconf.studies.claims import Claim, compare, comparison_lines
 from dnnconf.studies.framework import METRICS, RUN_COLUMNS, Options, Study, Variant, format_cell, read_history
 from dnnconf.studies.stats import mean_std, plus_minus
 
@@ -77,6 +79,12 @@ def summary_table(study: Study, rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def judged_claims(study: Study, options: Options) -> list[Claim]:
+    """The claims this profile can judge: not the published numbers (all 55,000 images) on a subset."""
+    subset = options.train_size is not None
+    return [claim for claim in study.claims if not (subset and claim.baseline is None)]
+
+
 def summary_lines(study: Study, options: Options, rows: list[dict[str, Any]]) -> list[str]:
     data = options.dataset + (f", the first {options.train_size} training images" if options.train_size else "")
     seeds = sorted({r["seed"] for r in rows})
@@ -89,6 +97,12 @@ def summary_lines(study: Study, options: Options, rows: list[dict[str, Any]]) ->
     if study.published_source and any(v.published is not None for v in study.variants):
         lines += ["", f"Published: {study.published_source} (compare with our "
                   f"{study.published_metric.replace('_', ' ')})."]
+        if options.train_size is not None and any(claim.baseline is None for claim in study.claims):
+            lines += ["The published numbers are not judged below: they were measured on all training images, "
+                      f"these runs on the first {options.train_size:,}."]
+    comparisons = comparison_lines(compare(judged_claims(study, options), study.variants, rows), study.target)
+    if comparisons:
+        lines += ["", *comparisons]
     if study.target is not None:
         lines += ["", f"Epochs to {study.target:g}: fractional epochs until the validation accuracy first reaches "
                   f"{study.target:g} (linear between epochs), over the runs that reached it (`reached`)."]

@@ -13,10 +13,12 @@ import argparse
 
 from dnnconf.arguments import at_most
 from dnnconf.limits import MAX_LAYERS
-from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments, run_command
+from dnnconf.studies.claims import Claim, against_published
+from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments
+from dnnconf.studies.runner import run_command
 
 HELP = "a 100-layer SELU + LeCun stack vs ReLU + He, 5 epochs (note §1.2, the published run)"
-FULL = Profile(seeds=3, epochs=5, dataset="fashion_mnist")
+FULL = Profile(seeds=5, epochs=5, dataset="fashion_mnist")
 QUICK = Profile(seeds=2, epochs=2, dataset="digits", train_size=300)
 PUBLISHED = {"selu": 0.8046, "relu": 0.7054}  # the book's notebook, one run, TF 2
 BASE = {"data": {"normalize": "standardize", "normalize_axis": "feature"},  # SELU: each feature mean 0, std 1
@@ -43,8 +45,10 @@ def build(options: Options, depth: int = 100) -> Study:
                         {"model": {"hidden": [100] * depth, "activation": activation, "kernel_initializer": init}},
                         PUBLISHED[activation] if depth == 100 else None)
                 for activation, init in pairs.items()]
+    claims = [Claim(f"SELU + LeCun beats ReLU + He in a {depth}-layer stack", "selu-lecun_normal", "relu-he_normal"),
+              *against_published(variants, "the book's 100-layer runs")]
     return Study("selu-deep", f"{depth}-layer SELU + LeCun vs ReLU + He", BASE, variants,
-                 quick_variants=QUICK_VARIANTS,
+                 quick_variants=QUICK_VARIANTS, claims=claims, parameters={"depth": depth},
                  published_source="the book's notebook (Hands-On ML, 3rd ed., ch. 11), one run each, TF 2, full "
                  "Fashion-MNIST, 5 epochs")
 

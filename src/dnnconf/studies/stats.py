@@ -1,6 +1,10 @@
-"""Statistics the studies share: mean ± sample std, Student's t critical values, paired differences.
+"""Statistics the studies share: mean ± sample std, Student's t critical values, 95% intervals and verdicts.
 
-No scipy: the two-sided 95% critical values of t are tabulated (the usual table, 3 decimals).
+No scipy (not a dependency): the two-sided 95% critical values of t are tabulated (the usual table, 3
+decimals). Intervals are Student's t intervals of a mean, mean ± t(0.975, n − 1) · s / √n:
+`paired_difference` on the differences b − a of pairs that share a seed, `one_sample` on values minus a
+fixed number (a published single run). `verdict` turns an interval into "agrees", "disagrees" or "not
+resolved at N seeds" for a claim that the difference is positive, negative, or within ± a tolerance.
 """
 
 from __future__ import annotations
@@ -57,13 +61,62 @@ class Paired:
         return "no clear difference"
 
 
-def paired_difference(a: list[float], b: list[float]) -> Paired:
-    """b − a per pair: mean, sample std and the 95% t-interval of the mean."""
-    diffs = [y - x for x, y in zip(a, b, strict=True)]
-    n = len(diffs)
-    mean = statistics.fmean(diffs)
+def t_interval(values: list[float]) -> Paired:
+    """Mean, sample std and the 95% t-interval of the mean of `values` (no interval below two values;
+    all NaN for none)."""
+    n = len(values)
+    if n == 0:
+        return Paired(0, math.nan, math.nan, math.nan, math.nan)
+    mean = statistics.fmean(values)
     if n < 2:
         return Paired(n, mean, math.nan, math.nan, math.nan)
-    std = statistics.stdev(diffs)
+    std = statistics.stdev(values)
     half = t_critical(n - 1) * std / math.sqrt(n)
     return Paired(n, mean, std, mean - half, mean + half)
+
+
+def paired_difference(a: list[float], b: list[float]) -> Paired:
+    """b − a per pair: mean, sample std and the 95% t-interval of the mean."""
+    return t_interval([y - x for x, y in zip(a, b, strict=True)])
+
+
+def one_sample(values: list[float], reference: float) -> Paired:
+    """values − reference: the 95% t-interval of how far the mean of `values` lies from a fixed number."""
+    return t_interval([value - reference for value in values])
+
+
+EXPECTATIONS = ("higher", "lower", "within")
+AGREES, DISAGREES = "agrees", "disagrees"
+
+
+def verdict(interval: Paired, expect: str, tolerance: float = 0.0) -> str:
+    """What the interval says of a claim about the difference it estimates.
+
+    `expect` "higher": the claim is difference > 0 (agrees when the whole interval is above 0, disagrees
+    when it is below); "lower": difference < 0, mirrored; "within": |difference| ≤ `tolerance` (an
+    equivalence check: agrees when the whole interval lies inside ± tolerance, disagrees when it lies
+    wholly outside). Otherwise, or without an interval (fewer than two values), "not resolved at N seeds".
+    """
+    if expect not in EXPECTATIONS:
+        raise ValueError(f"expect: {expect!r} is not one of {', '.join(EXPECTATIONS)}")
+    low, high = interval.low, interval.high
+    if math.isfinite(low) and math.isfinite(high):
+        if expect == "higher" and (low > 0 or high < 0):
+            return AGREES if low > 0 else DISAGREES
+        if expect == "lower" and (high < 0 or low > 0):
+            return AGREES if high < 0 else DISAGREES
+        if expect == "within":
+            if -tolerance <= low and high <= tolerance:
+                return AGREES
+            if low > tolerance or high < -tolerance:
+                return DISAGREES
+    return f"not resolved at {interval.n} seed{'s' if interval.n != 1 else ''}"
+
+
+def signed_interval(interval: Paired, digits: int = 4) -> str:
+    """`+0.0123 [+0.0050, +0.0196]`, the mean alone without an interval, `–` without values."""
+    if not math.isfinite(interval.mean):
+        return "–"
+    text = f"{interval.mean:+.{digits}f}"
+    return text + (f" [{interval.low:+.{digits}f}, {interval.high:+.{digits}f}]" if math.isfinite(interval.low)
+                   else "")

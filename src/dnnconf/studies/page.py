@@ -1,0 +1,297 @@
+"""`dnnconf study report DIR… --out PAGE`: the studies page, generated from study folders, never copied by hand.
+
+Each DIR is a study folder (`dnnconf study NAME --out DIR`): its study.json (profile, parameters and the
+record of its invocations, `dnnconf.studies.metadata`), results.csv (one row a run) and plots. The study
+is rebuilt from its module with the folder's profile (no run is trained; nothing in DIR is written) and
+its tables come from the same functions as its summary.md, so the page's tables are the folders' tables;
+the plots are copied to `images/studies/` beside the page.
+
+The page's prose lives in a template (`--template`, e.g. docs/snippets/studies-template.md): markdown
+with marker lines the generator replaces:
+- `<!-- generated: how-measured -->`: per folder, the command, seeds, runs, dates, wall time, machine;
+- `<!-- generated: glance -->`: the at-a-glance table, one line a claim: the paired difference and its
+  95% interval (or the count of verdicts when a claim has several comparisons);
+- `<!-- generated: study NAME -->`: study NAME's tables, claims and plots, one block per folder.
+Without a template the page is the three blocks with the studies' titles. Studies without the shared
+framework (transfer, pretraining) are included as their summary.md, headings one level down.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dnnconf.studies.metadata import read_metadata
+
+MARKER = re.compile(r"^<!--\s*generated:\s*(how-measured|glance|study\s+(\S+))\s*-->\s*$")
+INTEGERS = ("seed", "epochs_run", "diverged")
+TEXTS = ("study", "variant", "stop_reason", "folder")
+IMAGES = "images/studies"
+
+
+@dataclass
+class Folder:
+    path: Path
+    name: str
+    metadata: dict[str, Any]
+    lines: list[str]  # the section's markdown: summary.md's body, image links pointing at the copies
+    glance: list[tuple[str, str, str]] = field(default_factory=list)
+    images: dict[str, Path] = field(default_factory=dict)  # copy's name → source
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def read_rows(path: Path, labels: set[str]) -> list[dict[str, Any]]:
+    """results.csv's rows, typed as `run_study` returns them (empty cells: None; labels stay text)."""
+    from dnnconf.errors import RunFolderError
+
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    typed = []
+    for number, row in enumerate(rows, start=2):
+        out: dict[str, Any] = {}
+        for key, text in row.items():
+            try:
+                if key in TEXTS or key in labels or key is None:
+                    out[key] = text
+                elif text in ("", None):
+                    out[key] = None
+                else:
+                    out[key] = int(text) if key in INTEGERS else float(text)
+            except ValueError:
+                raise RunFolderError(f"{path}, line {number}: column {key} holds {text[:40]!r}, not a number") from None
+        typed.append(out)
+    return typed
+
+
+def _section(lines: list[str], images: dict[str, str]) -> list[str]:
+    """summary.md's body for the page: no title, headings one level down, image links to the copies."""
+    out = []
+    for line in lines[1:] if lines and lines[0].startswith("# ") else lines:
+        if line.startswith("#"):
+            line = "#" + line
+        for source, copy in images.items():
+            line = line.replace(f"]({source})", f"]({copy})")
+        out.append(line)
+    while out and not out[0].strip():
+        out.pop(0)
+    while out and not out[-1].strip():
+        out.pop()
+    return out
+
+
+def expand(paths: list[Path]) -> list[Path]:
+    """The study folders: each path that holds a results.csv, or else the folders directly inside it that do
+    (`dnnconf study all`'s DIR); a path that is neither is a RunFolderError."""
+    from dnnconf.errors import RunFolderError
+
+    out = []
+    for path in paths:
+        if (path / "results.csv").is_file():
+            out.append(path)
+            continue
+        inside = sorted(p for p in path.iterdir() if (p / "results.csv").is_file()) if path.is_dir() else []
+        if not inside:
+            raise RunFolderError(f"{path}: not a study folder (no results.csv, nor a folder of study folders; run "
+                                 f"`dnnconf study NAME --out {path}`)")
+        out += inside
+    return out
+
+
+def study_name(path: Path) -> str:
+    """The study a folder holds: study.json's `study`, else results.csv's `study` column, else the folder name."""
+    from dnnconf.errors import RunFolderError
+    from dnnconf.studies import STUDIES
+
+    with (path / "results.csv").open(newline="") as handle:
+        first = next(csv.DictReader(handle), None)
+    for name in (read_metadata(path).get("study"), (first or {}).get("study"), path.name):
+        if name in STUDIES:
+            return name
+    raise RunFolderError(f"{path}: study.json, results.csv and the folder's name name no known study; known: "
+                         f"{', '.join(STUDIES)}")
+
+
+def load_folder(path: Path, name: str, image_prefix: str) -> Folder:
+    """One study folder, read only: its study rebuilt from the module, its summary and glance lines."""
+    from dnnconf.errors import RunFolderError
+    from dnnconf.studies import get_study
+
+    metadata = read_metadata(path)
+    module = get_study(name)
+    pngs = sorted(p.name for p in path.glob("*.png"))
+    images = {png: f"{image_prefix}-{png}" for png in pngs}
+    if not hasattr(module, "build"):  # a study of its own kind: its summary.md as written
+        summary = path / "summary.md"
+        if not summary.is_file():
+            raise RunFolderError(f"{summary}: missing (rerun `dnnconf study {name} --out {path}` to write it)")
+        return Folder(path, name, metadata, _section(summary.read_text().splitlines(), images),
+                      images={copy: path / png for png, copy in images.items()})
+    return _framework_folder(path, name, module, metadata, images)
+
+
+def _framework_folder(path: Path, name: str, module: Any, metadata: dict[str, Any], images: dict[str, str]) -> Folder:
+    from dnnconf.errors import RunFolderError
+    from dnnconf.studies.claims import compare, glance_cells
+    from dnnconf.studies.framework import RUN_COLUMNS, Options
+    from dnnconf.studies.report import judged_claims, summary_lines
+    from dnnconf.studies.runner import prepare
+
+    missing = [key for key in ("epochs", "dataset") if key not in metadata]
+    if missing:
+        raise RunFolderError(f"{path / 'study.json'}: missing {', '.join(missing)} (the profile the runs used)")
+    header = (path / "results.csv").read_text().splitlines()[0].split(",")
+    rows = read_rows(path / "results.csv", set(header) - {"study", "variant", *RUN_COLUMNS})
+    if not rows:
+        raise RunFolderError(f"{path / 'results.csv'}: no runs")
+    options = Options(seeds=max(r["seed"] for r in rows) + 1, epochs=metadata["epochs"], dataset=metadata["dataset"],
+                      train_size=metadata.get("train_size"), out=path, jobs=1, quick=bool(metadata.get("quick")),
+                      read_only=True)
+    study = prepare(module.build(options, **metadata.get("parameters", {})), options)  # no run trains here
+    present = {row["variant"] for row in rows}
+    unknown = sorted(present - {v.name for v in study.variants})
+    if unknown:
+        raise RunFolderError(f"{path / 'results.csv'}: variant {unknown[0]!r} is not a variant of study {name} "
+                             f"({', '.join(v.name for v in study.variants)}); rerun `dnnconf study {name}` there "
+                             "with this version")
+    study.variants = [v for v in study.variants if v.name in present]
+    lines = summary_lines(study, options, rows)
+    glance = glance_cells(compare(judged_claims(study, options), study.variants, rows))
+    return Folder(path, name, metadata, _section(lines, images), glance,
+                  {copy: path / png for png, copy in images.items()}, rows)
+
+
+def _shown_command(command: str) -> str:
+    """The command as the page shows it: the folder (`--out …`, a path on the measuring machine) left out."""
+    return re.sub(r"\s--out\s+\S+", "", command)
+
+
+def how_measured(folders: list[Folder]) -> list[str]:
+    """One line a folder: the command, when and how long it ran, where; what study.json did not record, said."""
+    lines = ["| study | command | runs | ran (UTC) | wall time | machine |", "|---|---|---|---|---|---|"]
+    total, recorded = 0.0, 0
+    for folder in folders:
+        calls = folder.metadata.get("invocations", [])
+        trained = [call for call in calls if call.get("trained") or call.get("finished") is None]
+        if not trained:  # no record, or only invocations that read every run back: their times are not the runs'
+            command = next((f"`{_shown_command(call['command'])}`" for call in calls if "command" in call),
+                           "not recorded")
+            lines.append(f"| {folder.name} | {command} | {len(folder.runs) or '–'} | not recorded | "
+                         "not recorded | not recorded |")
+            continue
+        commands = list(dict.fromkeys(f"`{_shown_command(call['command'])}`" for call in trained if "command" in call))
+        finished = [call.get("finished") for call in trained]
+        ran = f"{trained[0].get('started', '?')} – " + (finished[-1] or "interrupted")
+        seconds = sum(call.get("seconds") or 0 for call in trained)
+        wall = f"{seconds / 60:.1f} min" + (f" ({len(trained)} invocations)" if len(trained) > 1 else "")
+        machine = trained[-1].get("machine", {})
+        where = ", ".join(f"{label}{machine[key]}" for key, label in (("cpus", "CPUs: "), ("platform", ""),
+                          ("python", "Python "), ("torch", "torch "), ("dnnconf", "dnnconf ")) if key in machine)
+        threads = f", jobs {trained[-1].get('jobs', '?')} × threads {trained[-1].get('threads', '?')}"
+        lines.append(f"| {folder.name} | {'<br>'.join(commands)} | {len(folder.runs) or '–'} | {ran} | {wall} | "
+                     f"{where or 'not recorded'}{threads} |")
+        total += seconds
+        recorded += 1
+    if len(folders) > 1:
+        missing = f" ({len(folders) - recorded} not recorded)" if recorded < len(folders) else ""
+        lines.append(f"| all | | {sum(len(folder.runs) for folder in folders)} | | {total / 60:.1f} min{missing} | |")
+    return lines
+
+
+def glance(folders: list[Folder]) -> list[str]:
+    lines = ["| the note's claim | study | what we measured (paired by seed, 95% t interval) | verdict |",
+             "|---|---|---|---|"]
+    several = {folder.name for folder in folders if sum(other.name == folder.name for other in folders) > 1}
+    for folder in folders:
+        study = folder.name + (f" ({_profile(folder)})" if folder.name in several else "")
+        for claim, measured, verdict in folder.glance:
+            lines.append(f"| {claim} | {study} | {measured} | {verdict} |")
+    return lines
+
+
+def default_template(folders: list[Folder]) -> str:
+    """The page without a template: how measured, at a glance, then each study under its name."""
+    from dnnconf.studies import get_study
+
+    names = list(dict.fromkeys(folder.name for folder in folders))
+    parts = ["# Studies: the note's claims, measured", "", "## How these were measured", "",
+             "<!-- generated: how-measured -->", "", "## At a glance", "", "<!-- generated: glance -->"]
+    for name in names:
+        parts += ["", f"## {get_study(name).HELP[0].upper()}{get_study(name).HELP[1:]} (`dnnconf study {name}`)", "",
+                  f"<!-- generated: study {name} -->"]
+    return "\n".join(parts) + "\n"
+
+
+def render(template: str, folders: list[Folder], source: str = "the template") -> str:
+    """The template with its marker lines replaced; a folder whose study has no marker is a BadInput."""
+    from dnnconf.errors import BadInput
+
+    by_study: dict[str, list[Folder]] = {}
+    for folder in folders:
+        by_study.setdefault(folder.name, []).append(folder)
+    placed = set()
+    out: list[str] = []
+    for line in template.splitlines():
+        match = MARKER.match(line)
+        if not match:
+            out.append(line)
+        elif match.group(1) == "how-measured":
+            out += how_measured(folders)
+        elif match.group(1) == "glance":
+            out += glance(folders)
+        else:
+            name = match.group(2)
+            placed.add(name)
+            mine = by_study.get(name, [])
+            if not mine:
+                out.append(f"*Not on this build of the page: no `{name}` study folder was given to "
+                           "`dnnconf study report`.*")
+            for index, folder in enumerate(mine):
+                if len(mine) > 1:
+                    out += [*([""] if index else []), f"**{_profile(folder)}:**", ""]
+                out += folder.lines
+    unplaced = [name for name in by_study if name not in placed]
+    if unplaced:
+        raise BadInput(f"{source}: no `<!-- generated: study {unplaced[0]} -->` line for the {unplaced[0]} folder; "
+                       "add one where its section goes")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _profile(folder: Folder) -> str:
+    size = folder.metadata.get("train_size")
+    return (f"{folder.metadata.get('dataset', '?')}, " + (f"the first {size:,} training images" if size else
+                                                          "all training images")
+            + f", {folder.metadata.get('epochs', '?')} epochs")
+
+
+def write_page(folders: list[Path], out: Path, template: Path | None = None) -> list[Path]:
+    """Read every folder, render the page into `out` and copy the plots to `images/studies/` beside it."""
+    from dnnconf.errors import BadInput
+    from dnnconf.safe_write import write_atomic
+    from dnnconf.studies import STUDIES
+
+    order = list(STUDIES)
+    named = sorted(((study_name(path), path) for path in expand(folders)), key=lambda pair: order.index(pair[0]))
+    loaded: list[Folder] = []
+    counts: dict[str, int] = {}
+    for name, path in named:  # the registry's order, a study's folders in the order given
+        counts[name] = counts.get(name, 0) + 1
+        loaded.append(load_folder(path, name, f"{IMAGES}/{name}" + (f"-{counts[name]}" if counts[name] > 1 else "")))
+    if template is not None and not template.is_file():
+        raise BadInput(f"--template {template}: no such file")
+    text = render(template.read_text() if template else default_template(loaded), loaded,
+                  str(template) if template else "the default template")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for folder in loaded:
+        for copy, source in folder.images.items():
+            target = out.parent / copy
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.is_file() or target.read_bytes() != source.read_bytes():
+                shutil.copyfile(source, target)
+            written.append(target)
+    write_atomic(out, text)
+    return [out, *written]

@@ -1,0 +1,119 @@
+"""`dnnconf study all` and `dnnconf study report`: the studies page generated from study folders."""
+
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+
+from dnnconf.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "docs" / "snippets" / "studies-template.md"
+STUDIES = ("optimizers", "regularization")  # quick, and both with claims to judge
+
+
+def tables(text: str) -> list[str]:
+    """Each markdown table of `text` (a run of lines that start and end with `|`), trailing newline dropped."""
+    return [block.rstrip("\n") for block in re.findall(r"((?:^\|.*\|$\n?)+)", text, re.M)]
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    out = tmp_path_factory.mktemp("suite")
+    code = main(["study", "all", "--quick", "--seeds", "2", "--only", ",".join(STUDIES), "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def test_study_all_runs_the_chosen_studies_and_writes_the_page(suite, capsys):
+    assert sorted(p.name for p in suite.iterdir()) == ["images", "optimizers", "regularization", "studies.md"]
+    page = (suite / "studies.md").read_text()
+    for name in STUDIES:
+        assert (suite / name / "results.csv").is_file() and f"`dnnconf study {name} --seeds 2" in page
+    assert re.search(r"^\| all \| \| 12 \| \| \d+\.\d min \| \|$", page, re.M)  # 2 × 3 variants × 2 seeds
+    assert main(["study", "all", "--quick", "--seeds", "2", "--only", "optimizers", "--out", str(suite)]) == 0
+    printed = capsys.readouterr().out  # a second time: every run is read back, nothing retrained
+    assert "6 of 6 runs already finished (read back)" in printed and "all 1 studies:" in printed
+
+
+def test_the_page_tables_are_the_folders_summary_tables(suite, tmp_path):
+    folders = [str(suite / name) for name in STUDIES]
+    before = {name: digest(suite / name) for name in STUDIES}
+    page = tmp_path / "docs" / "studies.md"
+    assert main(["study", "report", *folders, "--template", str(TEMPLATE), "--out", str(page)]) == 0
+    text = page.read_text()
+    for name in STUDIES:
+        summary = tables((suite / name / "summary.md").read_text())
+        assert len(summary) >= 2  # the variants and the claims
+        assert all(table in tables(text) for table in summary), name
+        assert (page.parent / "images" / "studies" / f"{name}-curves.png").read_bytes() == \
+            (suite / name / "curves.png").read_bytes()
+        assert f"](images/studies/{name}-bars.png)" in text
+        assert digest(suite / name) == before[name]  # the report writes nothing into the folders
+    first = page.read_bytes()
+    assert main(["study", "report", *folders, "--template", str(TEMPLATE), "--out", str(page)]) == 0
+    assert page.read_bytes() == first  # rerunning the report changes nothing
+    again = tmp_path / "again" / "studies.md"  # the suite's folder, expanded; the registry's order, not the given one
+    assert main(["study", "report", str(suite), "--template", str(TEMPLATE), "--out", str(again)]) == 0
+    assert again.read_bytes() == first
+    assert main(["study", "report", *folders[::-1], "--template", str(TEMPLATE), "--out", str(again)]) == 0
+    assert again.read_bytes() == first
+    glance = text[text.index("--8<-- [start:glance]"):text.index("--8<-- [end:glance]")]
+    assert "| every optimizer of the table does better than plain SGD (its stars: SGD *) | optimizers |" in glance
+    assert "Not on this build of the page: no `init` study folder" in text
+    assert "generated:" not in text.replace("This page is generated", "")
+
+
+def test_the_template_keeps_every_section_other_pages_include():
+    template = TEMPLATE.read_text()
+    included = set()
+    for page in (ROOT / "docs").rglob("*.md"):
+        included |= set(re.findall(r'--8<-- "studies\.md:([\w-]+)"', page.read_text()))
+    assert included >= {"glance", "init", "selu-deep"}
+    for name in included:
+        assert f"--8<-- [start:{name}]" in template and f"--8<-- [end:{name}]" in template, name
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["report", "{tmp}", "--out", "{tmp}/p.md"], "not a study folder (no results.csv, nor a folder of study"),
+    (["report", "{suite}/optimizers", "--out", "{tmp}/p.md", "--template", "{tmp}/none.md"], "no such file"),
+    (["report", "{suite}/optimizers", "--out", "{tmp}/p.md", "--template", "{tmp}/t.md"],
+     "no `<!-- generated: study optimizers -->` line"),
+    (["all", "--only", "optimisers", "--out", "{tmp}"], "unknown study 'optimisers' (did you mean 'optimizers'?)"),
+])
+def test_bad_input_is_one_line_exit_2(suite, tmp_path, capsys, argv, message):
+    (tmp_path / "t.md").write_text("# a page\n<!-- generated: glance -->\n")
+    code = main(["study", *[a.format(tmp=tmp_path, suite=suite) for a in argv]])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "p.md").exists()
+
+
+def test_a_folder_with_a_variant_the_study_does_not_define_is_refused(suite, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "optimizers"
+    shutil.copytree(suite / "optimizers", folder)
+    text = (folder / "results.csv").read_text()
+    (folder / "results.csv").write_text(text.replace("optimizers,adam,adam,", "optimizers,adamx,adamx,"))
+    assert main(["study", "report", str(folder), "--out", str(tmp_path / "p.md")]) == 2
+    assert "variant 'adamx' is not a variant of study optimizers (" in capsys.readouterr().err
+
+
+def test_an_invocation_that_trained_nothing_is_no_measurement(suite, tmp_path):
+    import json
+    import shutil
+
+    folder = tmp_path / "optimizers"
+    shutil.copytree(suite / "optimizers", folder)
+    saved = json.loads((folder / "study.json").read_text())
+    saved["invocations"] = [{**call, "trained": 0} for call in saved["invocations"]]  # e.g. the runs predate it
+    (folder / "study.json").write_text(json.dumps(saved))
+    assert main(["study", "report", str(folder), "--out", str(tmp_path / "p.md")]) == 0
+    line = next(x for x in (tmp_path / "p.md").read_text().splitlines() if x.startswith("| optimizers | `dnnconf"))
+    assert line.endswith("| 6 | not recorded | not recorded | not recorded |")
