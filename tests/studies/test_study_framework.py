@@ -7,8 +7,8 @@ import pytest
 
 from dnnconf.errors import ConfigError
 from dnnconf.studies.framework import Options, Study, Variant, merge, options_from
-from dnnconf.studies.runner import run_study
 from dnnconf.studies.optimizers import FULL, QUICK
+from dnnconf.studies.runner import run_study
 
 
 def test_a_second_invocation_reads_finished_runs_back(run_quick, check_outputs, capsys):
