@@ -40,7 +40,7 @@ from dnnconf.nn.build import Network, count_parameters
 from dnnconf.optim.schedules import Performance
 from dnnconf.train import distributed as dist
 from dnnconf.train import run_files, run_lock, setup, threads
-from dnnconf.train.callbacks import EarlyStopping, Listener
+from dnnconf.train.callbacks import EarlyStopping, Listener, schedule_listener
 from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, load_checkpoint, restore, write_atomic
 from dnnconf.train.finished import finished_result
 from dnnconf.train.history import HistoryLog, history_csv
@@ -258,7 +258,7 @@ def _train_locked(config: Config, dataset: Any, folder: Path, *, resume: Path | 
     stateful: list[Listener] = []
     if config.training.early_stopping is not None:
         stateful.append(EarlyStopping(**config.training.early_stopping.model_dump()))
-    plateau = schedule.listener()
+    plateau = schedule_listener(schedule)
     if plateau is not None:
         stateful.insert(0, plateau)
     if freezing is not None:

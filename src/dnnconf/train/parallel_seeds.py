@@ -43,7 +43,7 @@ from dnnconf.csv_text import csv_text, plain_cell
 from dnnconf.errors import ConfigError, Diverged
 from dnnconf.nn.stacked import StackedNetwork, unsupported_layer
 from dnnconf.train import setup
-from dnnconf.train.callbacks import EarlyStopping, Listener
+from dnnconf.train.callbacks import EarlyStopping, Listener, schedule_listener
 from dnnconf.train.checkpoint import latest_checkpoint, write_atomic
 from dnnconf.train.loop import evaluate
 from dnnconf.train.parallel_checkpoint import ParallelCheckpointer, restore
@@ -121,7 +121,7 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
     members = []
     for k, member in enumerate(configs):
         schedule = setup.make_schedule(member, steps_per_epoch)  # its own: a performance schedule's own factor
-        plateau = schedule.listener()
+        plateau = schedule_listener(schedule)
         own: list[Listener] = [plateau] if plateau is not None else []
         if config.training.early_stopping is not None:
             own.append(EarlyStopping(**config.training.early_stopping.model_dump()))
