@@ -114,8 +114,8 @@ def make_optimizer(config: Config, network: Network, reused: Collection[torch.nn
 
 
 def make_schedule(config: Config, steps_per_epoch: int) -> Schedule:
-    """The learning rate η(t) of every step t: the config's schedule, started from the optimizer's
-    `learning_rate` η₀ (its one reader: the optimizer takes its rates from this schedule through the loop)."""
+    """The learning rate η(t) of every step t, its one source: the config's schedule, started from the
+    optimizer's `learning_rate` η₀ (the optimizer gets its rates from it, written by the loop)."""
     base_lr = config.optimizer.model_dump()["learning_rate"]
     total = steps_per_epoch * config.training.epochs
     return SCHEDULES.build(config.schedule, "schedule", base_lr=base_lr, steps_per_epoch=steps_per_epoch,
