@@ -38,7 +38,7 @@ from dnnconf.report.run_report import RunReport, write_run_report
 from dnnconf.safe_write import write_atomic
 from dnnconf.train import distributed as dist
 from dnnconf.train import setup, threads
-from dnnconf.train.callbacks import EarlyStopping, Listener
+from dnnconf.train.callbacks import EarlyStopping, Listener, schedule_listener
 from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, load_checkpoint, restore
 from dnnconf.train.finished import finished_result
 from dnnconf.train.history import HistoryLog
@@ -190,7 +190,7 @@ def _train_locked(config: Config, dataset: Any, folder: Path, *, resume: Path | 
     stateful: list[Listener] = []
     if config.training.early_stopping is not None:
         stateful.append(EarlyStopping(**config.training.early_stopping.model_dump()))
-    plateau = schedule.listener()
+    plateau = schedule_listener(schedule)
     if plateau is not None:
         stateful.insert(0, plateau)
     if freezing is not None:

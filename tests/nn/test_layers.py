@@ -106,6 +106,73 @@ def test_batch_norm_on_a_batch_of_one_gives_beta():
     torch.testing.assert_close(bn.running_mean, 0.01 * x.detach()[0])
 
 
+def test_frozen_batch_norm_computes_as_in_inference_and_keeps_its_averages_in_training_mode():
+    bn = BatchNorm(3, momentum=0.9)
+    with torch.no_grad():
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.5, 2.0)
+    before = {k: v.clone() for k, v in bn.state_dict().items()}
+    x = torch.randn(6, 3)
+    inference = bn.eval()(x)
+    bn.train().freeze()
+    assert bn.training and bn.frozen and "train" not in vars(bn)  # its own state, no patched method
+    torch.testing.assert_close(bn(x), inference)
+    assert all(torch.equal(v, before[k]) for k, v in bn.state_dict().items())
+    assert "frozen" in repr(bn)
+    bn.freeze(False)
+    batch = bn(x)
+    torch.testing.assert_close(batch.mean(0), bn.bias.detach(), atol=1e-5, rtol=0)  # batch statistics again
+    assert not torch.equal(bn.running_mean, before["running_mean"])
+
+
+def _sums(x):
+    """What a rank hands the reducer: per channel [Σx, Σx², n], float64."""
+    wide = x.double()
+    return torch.cat([wide.sum(0), (wide * wide).sum(0), torch.tensor([float(len(x))], dtype=torch.float64)])
+
+
+@pytest.mark.parametrize("shape", [(10, 4), (6, 3, 2, 2)])
+def test_batch_norm_with_a_reducer_normalizes_over_the_global_batch(shape):
+    torch.manual_seed(0)
+    x = torch.randn(*shape)
+    full = BatchNorm(shape[1], momentum=0.9)
+    expected = full.train()(x)
+    half, rest = x[: len(x) // 2], x[len(x) // 2:]
+    channels_last = (lambda t: t.movedim(1, -1).reshape(-1, shape[1])) if len(shape) == 4 else (lambda t: t)
+    other = _sums(channels_last(rest))
+    seen = []
+    share = BatchNorm(shape[1], momentum=0.9)
+    share.reducer = lambda sums: seen.append(sums.shape) or sums + other  # the other rank's sums added
+    torch.testing.assert_close(share.train()(half), expected[: len(x) // 2], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(share.running_mean, full.running_mean)
+    torch.testing.assert_close(share.running_var, full.running_var)
+    assert seen == [torch.Size([2 * shape[1] + 1])]
+    alone = BatchNorm(shape[1], momentum=0.9)
+    alone.reducer = lambda sums: sums  # one process: the layer's own batch
+    torch.testing.assert_close(alone.train()(x), expected, atol=1e-5, rtol=1e-5)
+    share.freeze()
+    torch.testing.assert_close(share(half), share.eval()(half))  # frozen: no reduction, the averages
+
+
+def test_nn_and_optim_import_nothing_from_train():
+    """Layering: the layers and the optimizers know nothing of the loop (imports inside functions too)."""
+    import ast
+    from pathlib import Path
+
+    import dnnconf
+
+    root = Path(dnnconf.__file__).parent
+    upward = []
+    for path in [*(root / "nn").glob("*.py"), *(root / "optim").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            upward += [f"{path.name}: {name}" for name in names if name.startswith("dnnconf.train")]
+    assert upward == []
+
+
 # --- convolutions and pooling ---
 
 

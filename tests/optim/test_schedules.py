@@ -99,3 +99,27 @@ def test_a_negative_start_is_refused():
     with pytest.raises(ConfigError, match="initial_learning_rate"):
         build({"name": "cosine", "initial_learning_rate": -0.1, "decay_steps": 100, "warmup_target": 0.1,
                "warmup_steps": 10})
+
+
+def test_performance_is_a_function_of_the_step_and_the_recorded_plateaus():
+    from dnnconf.optim.schedules import Performance, Reductions
+
+    s = build({"name": "performance", "factor": 0.5, "patience": 2})
+    assert isinstance(s, Performance) and s.settings["patience"] == 2
+    assert [s(0), s(10_000)] == [0.01, 0.01] and s.scale == 1.0 and s.momentum(0) is None
+    s.reductions.add(30, 0.5)
+    s.reductions.add(70, 0.25)
+    assert [s(0), s(29), s(30), s(69), s(70), s(10_000)] == [0.01, 0.01, 0.005, 0.005, 0.0025, 0.0025]
+    assert s.scale == 0.25
+    assert Reductions.from_plain(s.reductions.to_plain()) == s.reductions
+    with pytest.raises(ValueError, match="comes after"):
+        s.reductions.add(50, 0.125)
+
+
+@pytest.mark.parametrize("plain", ["x", [[1]], [[-1, 0.5]], [[1.5, 0.5]], [[1, 0]], [[1, "0.5"]], [[5, 0.5], [2, 0.1]],
+                                   [[True, 0.5]], [[1, float("inf")]]])
+def test_a_damaged_record_of_plateaus_is_refused(plain):
+    from dnnconf.optim.schedules import Reductions
+
+    with pytest.raises((TypeError, ValueError)):
+        Reductions.from_plain(plain)

@@ -16,14 +16,20 @@ optimizer's `learning_rate`. Formulas (the note's section 4, Keras's classes):
 - one_cycle: the note's OneCycleScheduler: start_lr → max_lr linearly over the first half of the
   cycle, back to start_lr over the second, then down to last_lr over the last iterations; momentum
   (when the optimizer has one) goes max_momentum → min_momentum → max_momentum.
-- performance: η₀·λ^k, where k counts the plateaus seen so far (Keras ReduceLROnPlateau); the loop
-  advances it at each epoch end through its listener, so the value depends on t and that count only.
+- performance: η(t) = η₀ · s(t), where s(t) is the multiplier in force at step t: 1 at first, then
+  max(η·λ, min_lr)/η₀ from the step after each plateau (Keras ReduceLROnPlateau, so λ^k after k plateaus
+  until min_lr binds). The plateaus are decided at epoch ends by a listener (train.callbacks.ReduceOnPlateau)
+  that records each as (first step, multiplier) in `Reductions`; `Performance` only reads that record,
+  so η is a pure function of t and the record, and the record is what a checkpoint saves.
+Every schedule is the learning rate: the loop writes group["lr"] = η(t) · group's `lr_factor` (1 unless
+freezing gave the unfrozen layers their own) before each step, and nothing else writes it.
 Any step count can instead be given in epochs (`decay_epochs`, `boundaries_epochs`), converted with the
 number of steps per epoch.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -43,9 +49,6 @@ class Schedule:
         raise NotImplementedError
 
     def momentum(self, step: int) -> float | None:
-        return None
-
-    def listener(self) -> Any:
         return None
 
 
@@ -235,20 +238,81 @@ class PerformanceParams(Params):
 
 
 @dataclass
-class Performance(Schedule):
-    """η₀·scale, where the listener multiplies scale by `factor` after `patience` epochs on a plateau."""
+class Reductions:
+    """The multipliers a plateau listener decided, each with the first step it applies to.
 
-    base_lr: float
+    scale(t) = scales[i] for the last i with steps[i] ≤ t, and 1 before the first. Written only by
+    `train.callbacks.ReduceOnPlateau` (one `add` per plateau, at an epoch end) and saved in its checkpoint
+    state; `Performance` reads it.
+    """
+
+    steps: list[int] = field(default_factory=list)
+    scales: list[float] = field(default_factory=list)
+
+    def scale(self, step: int) -> float:
+        if not self.steps:
+            return 1.0
+        if step >= self.steps[-1]:  # the common case: the last reduction is in force
+            return self.scales[-1]
+        index = bisect.bisect_right(self.steps, step) - 1
+        return self.scales[index] if index >= 0 else 1.0
+
+    @property
+    def last(self) -> float:
+        """The multiplier in force after the last reduction (1 before any)."""
+        return self.scales[-1] if self.scales else 1.0
+
+    def add(self, step: int, scale: float) -> None:
+        if self.steps and step < self.steps[-1]:
+            raise ValueError(f"a reduction at step {step} comes after one at step {self.steps[-1]}")
+        self.steps.append(step)
+        self.scales.append(scale)
+
+    def to_plain(self) -> list[list[float]]:
+        return [[step, scale] for step, scale in zip(self.steps, self.scales, strict=True)]
+
+    @classmethod
+    def from_plain(cls, pairs: Any) -> Reductions:
+        """From `to_plain`'s [[step, scale], …]: whole steps ≥ 0 in order, positive finite scales;
+        TypeError or ValueError otherwise (a damaged checkpoint)."""
+        if not isinstance(pairs, list):
+            raise TypeError(f"reductions must be a list, found {str(pairs)[:20]!r}")
+        record = cls()
+        for pair in pairs:
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise TypeError(f"each reduction must be [step, scale], found {str(pair)[:20]!r}")
+            step, scale = pair
+            if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+                raise TypeError(f"a reduction's step must be a whole number ≥ 0, found {str(step)[:20]!r}")
+            if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 < scale < math.inf:
+                raise TypeError(f"a reduction's scale must be a positive number, found {str(scale)[:20]!r}")
+            record.add(step, float(scale))
+        return record
+
+
+@dataclass
+class Performance(Schedule):
+    """Performance scheduling: η(t) = inner(t) · reductions.scale(t) (see `Reductions`).
+
+    `inner` is the schedule the plateaus scale (the config's `performance` is a constant η₀); `settings`
+    are the plateau listener's (monitor, mode, factor, patience, min_delta, cooldown, min_lr), which
+    `train.callbacks.schedule_listener` hands it.
+    """
+
+    inner: Schedule
     settings: dict[str, Any]
-    scale: float = 1.0
+    reductions: Reductions = field(default_factory=Reductions)
 
     def __call__(self, step: int) -> float:
-        return self.base_lr * self.scale
+        return self.inner(step) * self.reductions.scale(step)
 
-    def listener(self) -> Any:
-        from dnnconf.train.callbacks import ReduceOnPlateau
+    def momentum(self, step: int) -> float | None:
+        return self.inner.momentum(step)
 
-        return ReduceOnPlateau(self, **self.settings)
+    @property
+    def scale(self) -> float:
+        """The multiplier from the last plateau on (1 before any): η(t)/inner(t) at the current step."""
+        return self.reductions.last
 
 
 @SCHEDULES.register("constant", "η(t) = η₀")
@@ -302,4 +366,4 @@ def one_cycle(base_lr: float, steps_per_epoch: int, total_steps: int, max_lr: fl
 @SCHEDULES.register("performance", "multiply η by factor when the monitored metric plateaus "
                     "(Keras ReduceLROnPlateau)", PerformanceParams)
 def performance(base_lr: float, steps_per_epoch: int, total_steps: int, **settings: Any) -> Schedule:
-    return Performance(base_lr, settings)
+    return Performance(Constant(base_lr), settings)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from dnnconf.optim.schedules import Performance, Reductions, Schedule
+
 if TYPE_CHECKING:
-    from dnnconf.optim.schedules import Performance
     from dnnconf.train.loop import Loop
 
 
@@ -108,12 +109,22 @@ class EarlyStopping(Listener):
 
 
 class ReduceOnPlateau(Listener):
-    """Performance scheduling (Keras ReduceLROnPlateau): after `patience` epochs without improvement,
-    η ← max(η·factor, min_lr), then wait `cooldown` epochs before counting again."""
+    """Performance scheduling's decisions (Keras ReduceLROnPlateau): after `patience` epochs without an
+    improvement larger than `min_delta`, η ← max(η·factor, min_lr) from the next step on, then `cooldown`
+    epochs before counting again.
 
-    def __init__(self, schedule: Performance, monitor: str, mode: str, factor: float, patience: int,
-                 min_delta: float, cooldown: int, min_lr: float):
-        self.schedule = schedule
+    It writes no rate and changes no schedule: each decision goes into `reductions` as (next step,
+    multiplier s = max(η·factor, min_lr)/inner(t)), where η = inner(t)·s_old is the rate in force and t the
+    next step; the `Performance` schedule reads that record (η(t) = inner(t)·s(t)) and the loop writes the
+    rate. So a resumed run, given the saved record, has the same rates at every step.
+    Checkpoint state: best, wait, cooldown_left, the multiplier in force (`scale`) and `reductions`
+    ([[step, scale], …]). An older checkpoint has `scale` only: it is taken as in force from step 0, which
+    is exact for every step after the checkpoint (the earlier ones are in history.csv's `lr`).
+    """
+
+    def __init__(self, reductions: Reductions, inner: Schedule, monitor: str, mode: str, factor: float,
+                 patience: int, min_delta: float, cooldown: int, min_lr: float):
+        self.reductions, self.inner = reductions, inner
         self.monitor, self.mode, self.factor, self.patience = monitor, mode, factor, patience
         self.min_delta, self.cooldown, self.min_lr = min_delta, cooldown, min_lr
         self.best = _initial_best(mode, monitor)
@@ -130,16 +141,35 @@ class ReduceOnPlateau(Listener):
         elif self.cooldown_left <= 0:
             self.wait += 1
             if self.wait >= self.patience:
-                base = self.schedule.base_lr
-                new_lr = max(base * self.schedule.scale * self.factor, self.min_lr)
-                self.schedule.scale = new_lr / base
+                self._reduce(loop.state.step)
                 self.cooldown_left, self.wait = self.cooldown, 0
+
+    def _reduce(self, step: int) -> None:
+        base, scale = self.inner(step), self.reductions.last
+        new_lr = max(base * scale * self.factor, self.min_lr)
+        new_scale = new_lr / base if base > 0 else scale * self.factor
+        if new_scale != scale:  # at min_lr already: nothing to record
+            self.reductions.add(step, new_scale)
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "wait": self.wait, "cooldown_left": self.cooldown_left,
-                "scale": self.schedule.scale}
+                "scale": self.reductions.last, "reductions": self.reductions.to_plain()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best, self.wait = saved_number(state, "best"), saved_number(state, "wait", True)
         self.cooldown_left = saved_number(state, "cooldown_left", True)
-        self.schedule.scale = saved_number(state, "scale")
+        if "reductions" in state:
+            saved = Reductions.from_plain(state["reductions"])
+        else:  # an older checkpoint: the multiplier in force, from step 0
+            scale = saved_number(state, "scale")
+            if not 0 < scale < math.inf:
+                raise ValueError(f"'scale' must be a positive number, found {str(scale)[:20]!r}")
+            saved = Reductions([0], [float(scale)]) if scale != 1.0 else Reductions()
+        self.reductions.steps[:], self.reductions.scales[:] = saved.steps, saved.scales  # the record the schedule reads
+
+
+def schedule_listener(schedule: Schedule) -> Listener | None:
+    """The listener a schedule needs to run: ReduceOnPlateau for performance scheduling, else none."""
+    if isinstance(schedule, Performance):
+        return ReduceOnPlateau(schedule.reductions, schedule.inner, **schedule.settings)
+    return None

@@ -16,7 +16,7 @@ How a step is shared (`batch_size` is the global batch B, as in one process):
 
 Why not torch's DistributedDataParallel wrapper: it fixes the set of parameters that require gradients
 when it is built, and transfer learning unfreezes layers mid-run; it averages (÷K) where the shares
-above need a sum; and our batch norm is our own module (its synchronized form is `synced_batch_norm`).
+above need a sum; and our batch norm is our own module (synchronized by `sum_over_ranks` as its reducer).
 The arithmetic is the same as DDP's: one all-reduce of the gradients per step.
 """
 
@@ -32,6 +32,7 @@ import torch
 import torch.distributed as dist
 
 from dnnconf.errors import ConfigError, DnnconfError
+from dnnconf.nn.layers import BatchNorm
 
 T = TypeVar("T")
 DROPOUT_STREAM = 7_919  # rank r > 0 seeds its dropout masks with seed + r·DROPOUT_STREAM
@@ -250,44 +251,18 @@ class _AllReduceSum(torch.autograd.Function):
         return grad
 
 
-def synced_batch_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
-                      running_mean: torch.Tensor, running_var: torch.Tensor, momentum: float,
-                      epsilon: float) -> torch.Tensor:
-    """Batch norm in training mode over the global batch (all ranks' shares), Keras's numbers.
-
-    Per channel, Σx, Σx² and the count are summed across ranks in one all-reduce (float64, so
-    E[x²] − E[x]² keeps its digits), giving the global mean μ and biased variance σ²; then
-    y = γ·(x − μ)/sqrt(σ² + ε) + β, and the moving averages take μ and σ² with `momentum` (as
-    `BatchNorm`). Gradients flow through the all-reduce, so they equal the one-process ones.
-    """
-    dims = [0, *range(2, x.dim())]
-    wide = x.double()
-    count = torch.full((1,), x.numel() // x.shape[1], dtype=torch.float64, device=x.device)
-    stats = _AllReduceSum.apply(torch.cat([wide.sum(dims), (wide * wide).sum(dims), count]))
-    channels = x.shape[1]
-    n = stats[-1]
-    mean = stats[:channels] / n
-    var = (stats[channels:2 * channels] / n - mean * mean).clamp_min(0.0)
-    with torch.no_grad():
-        running_mean.mul_(momentum).add_(mean.to(running_mean.dtype), alpha=1.0 - momentum)
-        running_var.mul_(momentum).add_(var.to(running_var.dtype), alpha=1.0 - momentum)
-    shape = [1, -1] + [1] * (x.dim() - 2)
-    y = (x - mean.to(x.dtype).view(shape)) * torch.rsqrt(var.to(x.dtype) + epsilon).view(shape)
-    if weight is not None:
-        y = y * weight.view(shape)
-    if bias is not None:
-        y = y + bias.view(shape)
-    return y
+def sum_over_ranks(tensor: torch.Tensor) -> torch.Tensor:
+    """Σ over ranks, differentiable: the reducer that makes batch norm use the global batch's moments
+    (`BatchNorm.reducer`, whose docstring has the arithmetic)."""
+    return _AllReduceSum.apply(tensor)
 
 
 def use_synced_batch_norm(network: torch.nn.Module, sync: bool = True) -> int:
     """Make every dnnconf BatchNorm of `network` normalize over the global batch (or, with sync False,
     over its own input again, e.g. once the process group is gone); returns how many there are."""
-    from dnnconf.nn.layers import BatchNorm
-
     modules = [m for m in network.modules() if isinstance(m, BatchNorm)]
     for module in modules:
-        module.sync = sync
+        module.reducer = sum_over_ranks if sync else None
     return len(modules)
 
 

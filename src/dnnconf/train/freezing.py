@@ -1,16 +1,16 @@
 """Freeze reused layers for the first epochs, then unfreeze them (the note's section 2).
 
 `Freezing` is a listener. `freeze(network)` (before the optimizer is built, so it holds only the
-trainable parameters) sets `requires_grad = False` on the reused modules and keeps their batch-norm
-modules in inference mode: their forward uses the moving averages and does not update them, whatever
+trainable parameters) sets `requires_grad = False` on the reused modules and freezes their batch-norm
+modules (`BatchNorm.freeze`): their forward uses the moving averages and does not update them, whatever
 `network.train()` says (Keras's `trainable = False` on a BatchNormalization layer).
 
 At the start of epoch `freeze_epochs + 1` it unfreezes the chosen layers (`all`, or the top k reused
 ones; `none` never unfreezes), then rebuilds the optimizer with `setup.make_optimizer` over the now
 trainable parameters, so no state of the frozen phase leaks into the next, and hands it to the loop
-(`loop.optimizer`, `loop.momentum_key`). With `unfreeze_lr_factor` ≠ 1 the unfrozen reused parameters
-get their own param group with `lr_factor` (the loop multiplies the schedule's rate by it); the layers
-that were never frozen (the new output) keep the schedule's rate.
+(`loop.optimizer`, `loop.momentum_key`). It writes no learning rate: with `unfreeze_lr_factor` ≠ 1 the
+unfrozen reused parameters get a param group of their own carrying `lr_factor`, and the loop, the one
+writer of the rates, gives that group η(t)·lr_factor and the others (the new output) the schedule's η(t).
 
 Resuming: the state says whether the layers were unfrozen; `load_state_dict` re-applies the unfreezing
 and rebuilds the optimizer on the bound loop, so `checkpoint.restore` (which restores listeners before
@@ -19,12 +19,13 @@ the optimizer) loads the checkpoint's optimizer state into an optimizer of the s
 
 from __future__ import annotations
 
-import types
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from dnnconf.nn.layers import BatchNorm
+from dnnconf.optim.optimizers import momentum_key
+from dnnconf.train import setup
 from dnnconf.train.callbacks import Listener
 
 if TYPE_CHECKING:
@@ -33,23 +34,13 @@ if TYPE_CHECKING:
     from dnnconf.train.loop import Loop
 
 
-def _inference_only(self: torch.nn.Module, mode: bool = True) -> torch.nn.Module:
-    """`train()` of a frozen batch-norm module: it stays in inference mode."""
-    self.training = False
-    return self
-
-
 def set_frozen(module: torch.nn.Module, frozen: bool) -> None:
-    """Freeze or unfreeze one module: its parameters' requires_grad, and batch norm's mode."""
+    """Freeze or unfreeze one module: its parameters' requires_grad, and its batch norms' frozen state."""
     for parameter in module.parameters():
         parameter.requires_grad_(not frozen)
     for sub in module.modules():
-        if isinstance(sub, BatchNorm | torch.nn.modules.batchnorm._BatchNorm):
-            if frozen:
-                sub.train = types.MethodType(_inference_only, sub)  # an instance attribute shadows Module.train
-                sub.training = False
-            elif "train" in sub.__dict__:
-                del sub.train
+        if isinstance(sub, BatchNorm):
+            sub.freeze(frozen)
 
 
 def is_frozen(module: torch.nn.Module) -> bool:
@@ -104,9 +95,6 @@ class Freezing(Listener):
         self.loop = loop
 
     def _unfreeze(self, loop: Loop) -> None:
-        from dnnconf.optim.optimizers import momentum_key
-        from dnnconf.train import setup
-
         network = loop.network
         modules = dict(network.layers.named_children())
         unfrozen = [name for group in self.unfrozen_groups() for name in group]
@@ -115,16 +103,8 @@ class Freezing(Listener):
         self.unfrozen = True
         if not unfrozen:
             return
-        optimizer, _ = setup.make_optimizer(self.config, network)
-        if self.lr_factor != 1.0:
-            reused = {id(p) for name in unfrozen for p in modules[name].parameters()}
-            group = optimizer.param_groups[0]
-            rest = [p for p in group["params"] if id(p) not in reused]
-            slow = [p for p in group["params"] if id(p) in reused]
-            group["params"] = rest
-            optimizer.add_param_group({"params": slow, "lr_factor": self.lr_factor})
-            if not rest:
-                optimizer.param_groups.pop(0)
+        reused = [p for name in unfrozen for p in modules[name].parameters()]
+        optimizer, _ = setup.make_optimizer(self.config, network, reused, self.lr_factor)
         loop.optimizer = optimizer
         loop.momentum_key = momentum_key(optimizer)
 

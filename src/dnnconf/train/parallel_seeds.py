@@ -46,7 +46,7 @@ from dnnconf.errors import ConfigError, Diverged
 from dnnconf.nn.stacked import StackedNetwork, unsupported_layer
 from dnnconf.safe_write import write_atomic
 from dnnconf.train import setup
-from dnnconf.train.callbacks import EarlyStopping, Listener
+from dnnconf.train.callbacks import EarlyStopping, Listener, schedule_listener
 from dnnconf.train.checkpoint import latest_checkpoint
 from dnnconf.train.loop import evaluate
 from dnnconf.train.parallel_checkpoint import ParallelCheckpointer, restore
@@ -136,7 +136,7 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
     members = []
     for k, member in enumerate(configs):
         schedule = setup.make_schedule(member, steps_per_epoch)  # its own: a performance schedule's own factor
-        plateau = schedule.listener()
+        plateau = schedule_listener(schedule)
         own: list[Listener] = [plateau] if plateau is not None else []
         if config.training.early_stopping is not None:
             own.append(EarlyStopping(**config.training.early_stopping.model_dump()))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,14 +91,31 @@ def make_network(config: Config, normalization: dict[str, Any] | None = None) ->
     return build_network(layers, tuple(config.model.input_shape), generator, normalization)
 
 
-def make_optimizer(config: Config, network: Network) -> tuple[torch.optim.Optimizer, Clipping]:
+def make_optimizer(config: Config, network: Network, reused: Collection[torch.nn.Parameter] = (),
+                   lr_factor: float = 1.0) -> tuple[torch.optim.Optimizer, Clipping]:
+    """The config's optimizer over the network's trainable parameters, and its clipping.
+
+    The rate is the schedule's (`make_schedule`): the loop writes group["lr"] = η(t) · group["lr_factor"]
+    (1 when absent) before every step, and nothing else writes it; the `learning_rate` the groups are built
+    with only satisfies torch until that first write. With `lr_factor` ≠ 1 the trainable parameters in
+    `reused` (freezing's unfrozen layers) form a second group carrying it (discriminative rates: theirs is
+    η(t)·lr_factor), after the group of the others, which is left out when empty.
+    """
     spec = config.optimizer.model_dump()
     clipping = Clipping(spec.pop("clipvalue"), spec.pop("clipnorm"), spec.pop("global_clipnorm"))
     params = [p for p in network.parameters() if p.requires_grad]
-    return OPTIMIZERS.build(spec, "optimizer", params=params), clipping
+    groups: list[dict[str, Any]] = [{"params": params}]
+    if lr_factor != 1.0:
+        slow = {id(p) for p in reused}
+        rest = [p for p in params if id(p) not in slow]
+        groups = [{"params": rest}] if rest else []
+        groups.append({"params": [p for p in params if id(p) in slow], "lr_factor": lr_factor})
+    return OPTIMIZERS.build(spec, "optimizer", params=groups), clipping
 
 
 def make_schedule(config: Config, steps_per_epoch: int) -> Schedule:
+    """The learning rate η(t) of every step t, its one source: the config's schedule, started from the
+    optimizer's `learning_rate` η₀ (the optimizer gets its rates from it, written by the loop)."""
     base_lr = config.optimizer.model_dump()["learning_rate"]
     total = steps_per_epoch * config.training.epochs
     return SCHEDULES.build(config.schedule, "schedule", base_lr=base_lr, steps_per_epoch=steps_per_epoch,
