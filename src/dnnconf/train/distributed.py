@@ -22,6 +22,7 @@ The arithmetic is the same as DDP's: one all-reduce of the gradients per step.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -95,6 +96,9 @@ def session(device: torch.device) -> Iterator[tuple[Distributed | None, torch.de
         torch.cuda.set_device(device)
     opened = not dist.is_initialized()
     if opened:
+        # before the group exists: imported later (torch.optim's first use imports it through torch._dynamo),
+        # its functions' default `group=group.WORLD` would hold the group object for good (see tear_down)
+        importlib.import_module("torch.distributed.nn")
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
         yield Distributed(dist.get_rank(), dist.get_world_size(), local_rank), device
@@ -108,18 +112,22 @@ def session(device: torch.device) -> Iterator[tuple[Distributed | None, torch.de
 
 
 def tear_down() -> None:
-    """Leave the process group so that no gloo thread outlives the interpreter.
+    """Leave the process group: every rank reaches the end, then the group is destroyed, which joins its
+    gloo threads while the interpreter is fully alive.
 
-    A gloo worker thread that still holds work (tensors with Python references) when the interpreter
-    finalizes aborts the process ("terminate called without an active exception", exit -6) after all its
-    work is done. So: every rank reaches the end first (a peer that closed its side early can make the
-    other's last collective fail at exit), then the group is destroyed while the interpreter is fully
-    alive, then garbage that may still reference a work or a tensor it used is collected now rather than
-    during interpreter shutdown.
+    Why (the cause of "terminate called without an active exception", exit -6, after a finished run): a gloo
+    worker thread releases each finished collective's tensors; a tensor whose Python object the caller has
+    already dropped is freed on that thread, which must take the GIL. `destroy_process_group()` joins those
+    threads only if nothing else holds the group object, and `torch.distributed.nn`, imported after the
+    group exists, holds it in its functions' default arguments: then the threads outlive the call and the
+    group is destroyed during interpreter shutdown. A worker that was descheduled in the middle of such a
+    release (a busy machine) then asks for the GIL of a finalizing interpreter; CPython ends the thread with
+    pthread_exit, whose unwinding meets torch's noexcept release and libstdc++ calls std::terminate.
+    `session` imports `torch.distributed.nn` before creating the group, so the destruction here is real;
+    the garbage collection frees a group that a reference cycle still holds now rather than at shutdown.
     """
     import gc
 
-    gc.collect()  # works and tensors in reference cycles go while the group can still finish them
     dist.barrier()
     dist.destroy_process_group()
     gc.collect()
