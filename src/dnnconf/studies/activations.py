@@ -35,7 +35,9 @@ BASE = {"data": {"normalize": "standardize"}, "model": {"hidden": [100] * 10},
 
 QUICK_VARIANTS = ("relu", "selu", "swish")  # --quick: a few cells, for CI
 CLAIMS = [Claim("in a deep net ReLU's variants do better than ReLU (the book: SELU > ELU > leaky ReLU > ReLU; the "
-                "note: Swish for deep nets)", name, "relu") for name in ACTIVATIONS if name != "relu"]
+                "note: Swish for deep nets)", name, "relu",
+                claim_zh="在深层网络中，ReLU 的各种变体比 ReLU 更好（原书：SELU > ELU > leaky ReLU > ReLU；"
+                "笔记：深层网络用 Swish）") for name in ACTIVATIONS if name != "relu"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

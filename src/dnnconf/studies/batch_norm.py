@@ -29,11 +29,14 @@ BASE = {"data": {"normalize": "standardize"},
 
 QUICK_VARIANTS = ("none-shallow", "before-shallow", "none-deep", "before-deep")  # --quick: a few cells, for CI
 CLAIMS = [
-    *[Claim("batch norm helps a deep net (20 × 100)", f"{position}-deep", "none-deep")
+    *[Claim("batch norm helps a deep net (20 × 100)", f"{position}-deep", "none-deep",
+            claim_zh="批量归一化有助于深层网络（20 × 100）")
       for position in ("before", "after")],
-    Claim("batch norm goes before the activation", "before-deep", "after-deep"),
+    Claim("batch norm goes before the activation", "before-deep", "after-deep",
+          claim_zh="批量归一化放在激活函数之前"),
     *[Claim("a shallow net needs no batch norm (no change beyond ±1 point)", f"{position}-shallow", "none-shallow",
-            "within", tolerance=0.01) for position in ("before", "after")],
+            "within", tolerance=0.01, claim_zh="浅层网络不需要批量归一化（变化不超过 ±1 个百分点）")
+      for position in ("before", "after")],
 ]
 
 

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from dnnconf.studies.language import counted, verdict_text
 from dnnconf.studies.stats import AGREES, DISAGREES, Paired, one_sample, paired_difference, signed_interval, verdict
 
 PUBLISHED_TOLERANCE = 0.01  # the book: its single runs vary by about ±1 point
@@ -45,6 +46,11 @@ class Claim:
     expect: str = "higher"
     metric: str = "test_accuracy"  # the held-out test set: larger than validation, and no run selected on it
     tolerance: float = 0.0
+    claim_zh: str = ""  # the claim in Chinese, for `dnnconf study report --lang zh`
+
+    def text(self, lang: str = "en") -> str:
+        """The claim in `lang` (the English words where no translation was written)."""
+        return self.claim_zh if lang == "zh" and self.claim_zh else self.claim
 
 
 @dataclass(frozen=True)
@@ -57,9 +63,10 @@ class Comparison:
     censored: int = 0
 
 
-def against_published(variants: Iterable[Any], claim: str, metric: str = "final_val_accuracy") -> list[Claim]:
+def against_published(variants: Iterable[Any], claim: str, metric: str = "final_val_accuracy",
+                      claim_zh: str = "") -> list[Claim]:
     """One "reproduced within ±1 point" claim a variant that has a published number."""
-    return [Claim(claim, v.name, None, "within", v.published_metric or metric, PUBLISHED_TOLERANCE)
+    return [Claim(claim, v.name, None, "within", v.published_metric or metric, PUBLISHED_TOLERANCE, claim_zh)
             for v in variants if v.published is not None]
 
 
@@ -115,16 +122,28 @@ def compare(claims: Iterable[Claim], variants: Iterable[Any], rows: list[dict[st
     return out
 
 
-def _expectation(claim: Claim) -> str:
-    """What the note predicts for the difference: `> 0`, `< 0` or `within ±0.01`."""
-    return f"within ±{claim.tolerance:g}" if claim.expect == "within" else ("> 0" if claim.expect == "higher"
+def _expectation(claim: Claim, lang: str = "en") -> str:
+    """What the note predicts for the difference: `> 0`, `< 0` or `within ±0.01` (zh: `在 ±0.01 内`)."""
+    if claim.expect == "within":
+        return f"在 ±{claim.tolerance:g} 内" if lang == "zh" else f"within ±{claim.tolerance:g}"
+    return ("> 0" if claim.expect == "higher"
                                                                          else "< 0")
 
 
-def comparison_lines(comparisons: list[Comparison], target: float | None = None) -> list[str]:
+ZH_INTRO = ("每个差值都是变体 − 参照，取两者共有的种子按种子配对，附 95% Student t 区间；与公布的单次运行相比时，"
+            "是我们的均值 − 公布的数字。判定：只有整个区间都支持时才写*一致* / *不一致*，否则为*未能判定*。"
+            "公布的数字在 ±1 个百分点内（原书自己的误差）即算复现。")
+ZH_CENSORED = "达到目标的 epoch 数：从未达到目标的运行按 epoch 预算计（删失）；删失运行可能推翻的判定不予给出。"
+ZH_METRICS = {"final_val_accuracy": "最终验证准确率", "best_val_accuracy": "最佳验证准确率",
+              "test_accuracy": "测试准确率", "epochs_to_target": "达到目标的 epoch 数"}
+
+
+def comparison_lines(comparisons: list[Comparison], target: float | None = None, lang: str = "en") -> list[str]:
     """Markdown: per claim, a table of its comparisons (difference variant − reference, 95% CI, verdict)."""
     if not comparisons:
         return []
+    if lang == "zh":
+        return _comparison_lines_zh(comparisons, target)
     lines = ["## The note's claims, measured", "",
              "Each difference is variant − reference over the seeds both have, paired by seed, with its 95% "
              "Student t interval; against a published single run it is our mean − the published number. "
@@ -150,18 +169,41 @@ def comparison_lines(comparisons: list[Comparison], target: float | None = None)
     return lines
 
 
-def glance_cells(comparisons: list[Comparison]) -> list[tuple[str, str, str]]:
+def _comparison_lines_zh(comparisons: list[Comparison], target: float | None) -> list[str]:
+    lines = ["## 笔记的结论，实测", "", ZH_INTRO + (ZH_CENSORED if any(c.censored for c in comparisons) else "")]
+    groups: dict[str, list[Comparison]] = {}
+    for comparison in comparisons:
+        groups.setdefault(comparison.claim.claim, []).append(comparison)
+    for members in groups.values():
+        lines += ["", f"**笔记：{members[0].claim.text('zh')}**", "",
+                  "| 变体 | 参照 | 指标 | 预期 | 种子数 | 差值 [95% CI] | 判定 |", "|---|---|---|---|---|---|---|"]
+        for c in members:
+            metric = ZH_METRICS.get(c.metric, c.metric)
+            if c.metric == "epochs_to_target" and target is not None:
+                metric = f"达到 {target:g} 的 epoch 数"
+            digits = 2 if c.metric in CENSORED_METRICS else 4
+            censored = f"（{c.censored} 次删失）" if c.censored else ""
+            reference = c.reference.replace("published", "公布值", 1) if c.claim.baseline is None else c.reference
+            lines.append(f"| {c.claim.variant} | {reference} | {metric} | {_expectation(c.claim, 'zh')} | "
+                         f"{c.interval.n} | {signed_interval(c.interval, digits)}{censored} | "
+                         f"{verdict_text(c.verdict, 'zh')} |")
+    return lines
+
+
+def glance_cells(comparisons: list[Comparison], lang: str = "en") -> list[tuple[str, str, str]]:
     """Per claim (in order): (claim, what was measured, verdicts) for the at-a-glance table."""
     groups: dict[str, list[Comparison]] = {}
     for comparison in comparisons:
         groups.setdefault(comparison.claim.claim, []).append(comparison)
     out = []
-    for claim, members in groups.items():
+    for members in groups.values():
         if len(members) == 1:
             c = members[0]
             digits = 2 if c.metric in CENSORED_METRICS else 4
-            measured = f"{c.claim.variant} vs {c.reference}: {signed_interval(c.interval, digits)} (n = {c.interval.n})"
-            out.append((claim, measured, c.verdict))
+            reference = c.reference.replace("published", "公布值", 1) if lang == "zh" and c.claim.baseline is None \
+                else c.reference
+            measured = f"{c.claim.variant} vs {reference}: {signed_interval(c.interval, digits)} (n = {c.interval.n})"
+            out.append((c.claim.text(lang), measured, verdict_text(c.verdict, lang)))
             continue
         counts: dict[str, int] = {}
         for c in members:
@@ -169,11 +211,12 @@ def glance_cells(comparisons: list[Comparison]) -> list[tuple[str, str, str]]:
             counts[key] = counts.get(key, 0) + 1
         agreeing = [c.claim.variant for c in members if c.verdict == AGREES]
         disagreeing = [c.claim.variant for c in members if c.verdict == DISAGREES]
-        measured = f"{len(members)} comparisons, n = {min(c.interval.n for c in members)}" + (
+        seeds = f"n = {min(c.interval.n for c in members)}" + (
             f"–{max(c.interval.n for c in members)}" if len({c.interval.n for c in members}) > 1 else "")
-        measured += "".join(f"; {label}: {', '.join(names)}" for label, names in
-                            (("agree", agreeing), ("disagree", disagreeing)) if names)
-        plural = {AGREES: "agree", DISAGREES: "disagree", "not resolved": "not resolved"}
-        out.append((claim, measured, ", ".join(f"{counts[k]} {k if counts[k] == 1 else plural[k]}"
-                                                for k in (AGREES, DISAGREES, "not resolved") if k in counts)))
+        labels = (("一致", agreeing), ("不一致", disagreeing)) if lang == "zh" else \
+            (("agree", agreeing), ("disagree", disagreeing))
+        measured = (f"{len(members)} 项比较，{seeds}" if lang == "zh" else f"{len(members)} comparisons, {seeds}")
+        measured += "".join((f"；{label}：" if lang == "zh" else f"; {label}: ") + ", ".join(names)
+                            for label, names in labels if names)
+        out.append((members[0].claim.text(lang), measured, counted(counts, lang)))
     return out

@@ -99,8 +99,10 @@ class Study:
     target: float | None = None  # the validation accuracy of `epochs_to_target`
     panel_by: str | tuple[str, ...] | None = None  # the label(s) whose values split the learning curves into panels
     notes: list[str] = field(default_factory=list)
+    notes_zh: list[str] = field(default_factory=list)  # `notes` in Chinese (`dnnconf study report --lang zh`)
+    published_source_zh: str = ""  # `published_source` in Chinese
     quick_variants: tuple[str, ...] = ()  # --quick runs only these (all when empty): CI needs seconds
-    extra_summary: Callable[[Study, list[dict[str, Any]]], list[str]] | None = None
+    extra_summary: Callable[..., list[str]] | None = None  # (study, rows, lang="en") → more summary lines
     claims: list[Claim] = field(default_factory=list)  # the note's comparisons (`dnnconf.studies.claims`)
     parameters: dict[str, Any] = field(default_factory=dict)  # the study's own options, saved in study.json
 

@@ -49,14 +49,19 @@ QUICK_VARIANTS = (  # --quick: a few cells, for CI
     "random_normal-relu-deep", "glorot_normal-relu-deep", "he_normal-relu-deep",
 )
 
+DEPTHS_ZH = {"shallow": "浅层", "deep": "深层"}
 
 CLAIMS = [Claim(f"Glorot, He and LeCun reach the target accuracy sooner than random initialization ({depth}: "
                 f"{'×'.join(map(str, [len(hidden), hidden[0]]))})", f"{init}-{activation}-{depth}",
-                f"{BASELINE}-{activation}-{depth}", "lower", "epochs_to_target")
+                f"{BASELINE}-{activation}-{depth}", "lower", "epochs_to_target",
+                claim_zh=f"Glorot、He 和 LeCun 初始化比随机初始化更快达到目标准确率（{DEPTHS_ZH[depth]}："
+                f"{'×'.join(map(str, [len(hidden), hidden[0]]))}）")
           for depth, hidden in DEPTHS.items() for activation in MATCH
           for init in ("glorot_normal", "he_normal", "lecun_normal")]
 CLAIMS += [Claim("in a deep stack (20×100) random initialization is far behind Glorot, He and LeCun after the same "
-                 "epochs (test accuracy)", f"{init}-{activation}-deep", f"{BASELINE}-{activation}-deep")
+                 "epochs (test accuracy)", f"{init}-{activation}-deep", f"{BASELINE}-{activation}-deep",
+                 claim_zh="在深层堆叠（20×100）中，训练同样的 epoch 数后，随机初始化远远落后于 Glorot、He 和 LeCun"
+                 "（测试准确率）")
            for activation in MATCH for init in ("glorot_normal", "he_normal", "lecun_normal")]
 
 
@@ -76,7 +81,11 @@ def build(options: Options) -> Study:
                  panel_by=("activation", "depth"), extra_summary=speedups,
                  notes=[f"random_normal: N(0, 0.05²) (Keras's RandomNormal); random_normal_1: N(0, 1); the "
                         f"speed-ups below take random_normal as ×1, as the note's table takes random; "
-                        f"{options.epochs} epochs bound the epochs of a run that never reached the target"])
+                        f"{options.epochs} epochs bound the epochs of a run that never reached the target"],
+                 notes_zh=[f"random_normal：N(0, 0.05²)（Keras 的 RandomNormal）；random_normal_1：N(0, 1)；"
+                           "下面的加速比以 random_normal 为 ×1，与笔记的表以随机初始化为 ×1 一样；"
+                           f"从未达到目标的运行按 "
+                           f"{options.epochs} 个 epoch 计（下界）"])
 
 
 def _epochs(rows: list[dict[str, Any]], epochs: int) -> tuple[float, bool]:
@@ -88,15 +97,18 @@ def _epochs(rows: list[dict[str, Any]], epochs: int) -> tuple[float, bool]:
     return mean_std([float(epochs) if v is None else v for v in values])[0], censored
 
 
-def speedups(study: Study, rows: list[dict[str, Any]]) -> list[str]:
-    """The measured replacement of the note's ×1 / ×3 / ×5 table: epochs(random) ÷ epochs(init)."""
+def speedups(study: Study, rows: list[dict[str, Any]], lang: str = "en") -> list[str]:
+    """The measured replacement of the note's ×1 / ×3 / ×5 table: epochs(random) ÷ epochs(init); in `lang`."""
     epochs = max((r["epochs_run"] for r in rows), default=0)
-    lines = [f"## Speed-up over random initialization (epochs to {study.target:g}, random_normal ÷ init)", "",
-             "| activation | depth | " + " | ".join(INITIALIZERS) + " |", "|---|---|" + "---|" * len(INITIALIZERS)]
+    zh = lang == "zh"
+    head = "| 激活函数 | 深度 | " if zh else "| activation | depth | "
+    lines = [f"## 相对随机初始化的加速比（达到 {study.target:g} 的 epoch 数，random_normal ÷ 初始化）" if zh else
+             f"## Speed-up over random initialization (epochs to {study.target:g}, random_normal ÷ init)", "",
+             head + " | ".join(INITIALIZERS) + " |", "|---|---|" + "---|" * len(INITIALIZERS)]
     inits = [init for init in INITIALIZERS if any(r["initializer"] == init for r in rows)]
     if BASELINE not in inits:
         return []
-    lines[2:4] = ["| activation | depth | " + " | ".join(inits) + " |", "|---|---|" + "---|" * len(inits)]
+    lines[2:4] = [head + " | ".join(inits) + " |", "|---|---|" + "---|" * len(inits)]
     for depth in DEPTHS:
         for activation in MATCH:
             cell = {init: [r for r in rows if (r["initializer"], r["activation"], r["depth"]) ==
@@ -109,15 +121,22 @@ def speedups(study: Study, rows: list[dict[str, Any]]) -> list[str]:
                 mine, censored = _epochs(cell[init], epochs)
                 diverged = sum(r["diverged"] for r in cell[init])
                 if not cell[init] or all(r["epochs_to_target"] is None or r["diverged"] for r in cell[init]):
-                    text = "never" + (f" ({diverged} diverged)" if diverged else "")
+                    text = (("从未" + (f"（{diverged} 次发散）" if diverged else "")) if zh else
+                            ("never" + (f" ({diverged} diverged)" if diverged else "")))
                 elif all(r["epochs_to_target"] is None or r["diverged"] for r in cell[BASELINE]):
-                    text = f"{'~' if censored else ''}{mine:.1f} ep (random: never)"
+                    text = f"{'~' if censored else ''}{mine:.1f} " + ("个 epoch（随机：从未）" if zh else
+                                                                      "ep (random: never)")
                 else:
                     ratio = base / mine if mine > 0 else math.nan
                     bound = "≥ " if base_censored and not censored else ("~" if censored else "")
-                    text = f"{bound}×{ratio:.1f} ({mine:.1f} ep)"
+                    text = f"{bound}×{ratio:.1f} ({mine:.1f} " + ("个 epoch)" if zh else "ep)")
                 texts.append(f"**{text}**" if MATCH[activation] == init else text)
             lines.append(f"| {activation} | {depth} | " + " | ".join(texts) + " |")
+    if zh:
+        return [*lines, "", "粗体：笔记为该激活函数搭配的初始化。`≥`：部分运行中随机初始化没有达到目标"
+                f"（按 {epochs} 个 epoch 计），所以加速比至少是这个值；`~`：该初始化自己在部分运行中没有达到目标"
+                f"（按 {epochs} 个 epoch 计）；“随机：从未”：没有一次随机初始化的运行达到目标，没有有限的比值，"
+                "只给出该初始化的 epoch 数。笔记的结论：随机 ×1，Glorot ×3，He ×5。"]
     lines += ["", "Bold: the initializer the note pairs with the activation. `≥`: random missed the target in some "
               f"runs (counted as {epochs} epochs), so the speed-up is at least this; `~`: the initializer itself "
               f"missed it in some runs (counted as {epochs}); `random: never`: no random run reached it, so there "

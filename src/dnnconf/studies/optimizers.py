@@ -14,6 +14,7 @@ from typing import Any
 
 from dnnconf.studies.claims import Claim, against_published
 from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments
+from dnnconf.studies.language import BOOK_NOTEBOOK_ZH
 from dnnconf.studies.runner import run_command
 
 HELP = "the nine optimizers on the 3×100 ReLU/He net, 10 epochs, η = 1e-3 (note §3, the published table)"
@@ -48,13 +49,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def build(options: Options) -> Study:
     variants = [Variant(name, {"optimizer": name}, {"optimizer": {**section, "learning_rate": ETA}}, published)
                 for name, (section, published) in OPTIMIZERS.items()]
-    claims = [Claim("every optimizer of the table does better than plain SGD (its stars: SGD *)", name, "sgd")
+    claims = [Claim("every optimizer of the table does better than plain SGD (its stars: SGD *)", name, "sgd",
+                    claim_zh="表中每个优化器都比普通 SGD 更好（表中的星级：SGD *）")
               for name in OPTIMIZERS if name != "sgd"]
-    claims += against_published(variants, "the book's table: each optimizer's final validation accuracy")
+    claims += against_published(variants, "the book's table: each optimizer's final validation accuracy",
+                                claim_zh="原书的表：每个优化器的最终验证准确率")
     return Study("optimizers", "Optimizers: 3×100 ReLU/He, η = 1e-3", BASE, variants,
                  quick_variants=QUICK_VARIANTS, claims=claims,
                  published_source="the book's notebook (Hands-On ML, 3rd ed., ch. 11), one run each, TF 2, full "
-                 "Fashion-MNIST, 10 epochs, ±1 point")
+                 "Fashion-MNIST, 10 epochs, ±1 point",
+                 published_source_zh=BOOK_NOTEBOOK_ZH + "10 个 epoch，±1 个百分点")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -115,7 +115,7 @@ def study_name(path: Path) -> str:
                          f"{', '.join(STUDIES)}")
 
 
-def load_folder(path: Path, name: str, image_prefix: str) -> Folder:
+def load_folder(path: Path, name: str, image_prefix: str, lang: str = "en") -> Folder:
     """One study folder, read only: its study rebuilt from the module, its summary and glance lines."""
     from dnnconf.errors import RunFolderError
     from dnnconf.studies import get_study
@@ -130,10 +130,11 @@ def load_folder(path: Path, name: str, image_prefix: str) -> Folder:
             raise RunFolderError(f"{summary}: missing (rerun `dnnconf study {name} --out {path}` to write it)")
         return Folder(path, name, metadata, _section(summary.read_text().splitlines(), images),
                       images={copy: path / png for png, copy in images.items()})
-    return _framework_folder(path, name, module, metadata, images)
+    return _framework_folder(path, name, module, metadata, images, lang)
 
 
-def _framework_folder(path: Path, name: str, module: Any, metadata: dict[str, Any], images: dict[str, str]) -> Folder:
+def _framework_folder(path: Path, name: str, module: Any, metadata: dict[str, Any], images: dict[str, str],
+                      lang: str = "en") -> Folder:
     from dnnconf.errors import RunFolderError
     from dnnconf.studies.claims import compare, glance_cells
     from dnnconf.studies.framework import RUN_COLUMNS, Options
@@ -158,8 +159,8 @@ def _framework_folder(path: Path, name: str, module: Any, metadata: dict[str, An
                              f"({', '.join(v.name for v in study.variants)}); rerun `dnnconf study {name}` there "
                              "with this version")
     study.variants = [v for v in study.variants if v.name in present]
-    lines = summary_lines(study, options, rows)
-    glance = glance_cells(compare(judged_claims(study, options), study.variants, rows))
+    lines = summary_lines(study, options, rows, lang)
+    glance = glance_cells(compare(judged_claims(study, options), study.variants, rows), lang)
     return Folder(path, name, metadata, _section(lines, images), glance,
                   {copy: path / png for png, copy in images.items()}, rows)
 
@@ -169,63 +170,83 @@ def _shown_command(command: str) -> str:
     return re.sub(r"\s--out\s+\S+", "", command)
 
 
-def how_measured(folders: list[Folder]) -> list[str]:
+HOW_MEASURED = {"en": "| study | command | runs | ran (UTC) | wall time | machine |",
+                "zh": "| 研究 | 命令 | 运行数 | 运行时间（UTC） | 耗时 | 机器 |"}
+GLANCE = {"en": "| the note's claim | study | what we measured (paired by seed, 95% t interval) | verdict |",
+          "zh": "| 笔记的结论 | 研究 | 实测（按种子配对，95% t 区间） | 判定 |"}
+WORDS = {"zh": {"not recorded": "未记录", "interrupted": "中断", "invocations": "次调用", "all": "全部",
+                "min": "分钟"}}
+
+
+def _say(text: str, lang: str) -> str:
+    return WORDS.get(lang, {}).get(text, text)
+
+
+def how_measured(folders: list[Folder], lang: str = "en") -> list[str]:
     """One line a folder: the command, when and how long it ran, where; what study.json did not record, said."""
-    lines = ["| study | command | runs | ran (UTC) | wall time | machine |", "|---|---|---|---|---|---|"]
+    lines = [HOW_MEASURED[lang], "|---|---|---|---|---|---|"]
+    unknown = _say("not recorded", lang)
     total, recorded = 0.0, 0
     for folder in folders:
         calls = folder.metadata.get("invocations", [])
         trained = [call for call in calls if call.get("trained") or call.get("finished") is None]
         if not trained:  # no record, or only invocations that read every run back: their times are not the runs'
             command = next((f"`{_shown_command(call['command'])}`" for call in calls if "command" in call),
-                           "not recorded")
-            lines.append(f"| {folder.name} | {command} | {len(folder.runs) or '–'} | not recorded | "
-                         "not recorded | not recorded |")
+                           unknown)
+            lines.append(f"| {folder.name} | {command} | {len(folder.runs) or '–'} | "
+                         + " | ".join([unknown] * 3) + " |")
             continue
         commands = list(dict.fromkeys(f"`{_shown_command(call['command'])}`" for call in trained if "command" in call))
         finished = [call.get("finished") for call in trained]
-        ran = f"{trained[0].get('started', '?')} – " + (finished[-1] or "interrupted")
+        ran = f"{trained[0].get('started', '?')} – " + (finished[-1] or _say("interrupted", lang))
         seconds = sum(call.get("seconds") or 0 for call in trained)
-        wall = f"{seconds / 60:.1f} min" + (f" ({len(trained)} invocations)" if len(trained) > 1 else "")
+        wall = f"{seconds / 60:.1f} {_say('min', lang)}" + (
+            f" ({len(trained)} {_say('invocations', lang)})" if len(trained) > 1 else "")
         machine = trained[-1].get("machine", {})
-        where = ", ".join(f"{label}{machine[key]}" for key, label in (("cpus", "CPUs: "), ("platform", ""),
-                          ("python", "Python "), ("torch", "torch "), ("dnnconf", "dnnconf ")) if key in machine)
-        threads = f", jobs {trained[-1].get('jobs', '?')} × threads {trained[-1].get('threads', '?')}"
+        comma = "，" if lang == "zh" else ", "  # a Chinese comma: the zh page's cell is not one English run
+        where = comma.join(f"{label}{machine[key]}" for key, label in (
+            ("cpus", "CPU：" if lang == "zh" else "CPUs: "), ("platform", ""), ("python", "Python "),
+            ("torch", "torch "), ("dnnconf", "dnnconf ")) if key in machine)
+        jobs, threads = trained[-1].get("jobs", "?"), trained[-1].get("threads", "?")
+        threads = comma + (f"进程 {jobs} × 线程 {threads}" if lang == "zh" else f"jobs {jobs} × threads {threads}")
         lines.append(f"| {folder.name} | {'<br>'.join(commands)} | {len(folder.runs) or '–'} | {ran} | {wall} | "
-                     f"{where or 'not recorded'}{threads} |")
+                     f"{where or unknown}{threads} |")
         total += seconds
         recorded += 1
     if len(folders) > 1:
-        missing = f" ({len(folders) - recorded} not recorded)" if recorded < len(folders) else ""
-        lines.append(f"| all | | {sum(len(folder.runs) for folder in folders)} | | {total / 60:.1f} min{missing} | |")
+        missing = f" ({len(folders) - recorded} {unknown})" if recorded < len(folders) else ""
+        lines.append(f"| {_say('all', lang)} | | {sum(len(folder.runs) for folder in folders)} | | "
+                     f"{total / 60:.1f} {_say('min', lang)}{missing} | |")
     return lines
 
 
-def glance(folders: list[Folder]) -> list[str]:
-    lines = ["| the note's claim | study | what we measured (paired by seed, 95% t interval) | verdict |",
-             "|---|---|---|---|"]
+def glance(folders: list[Folder], lang: str = "en") -> list[str]:
+    lines = [GLANCE[lang], "|---|---|---|---|"]
     several = {folder.name for folder in folders if sum(other.name == folder.name for other in folders) > 1}
     for folder in folders:
-        study = folder.name + (f" ({_profile(folder)})" if folder.name in several else "")
+        study = folder.name + (f" ({_profile(folder, lang)})" if folder.name in several else "")
         for claim, measured, verdict in folder.glance:
             lines.append(f"| {claim} | {study} | {measured} | {verdict} |")
     return lines
 
 
-def default_template(folders: list[Folder]) -> str:
+def default_template(folders: list[Folder], lang: str = "en") -> str:
     """The page without a template: how measured, at a glance, then each study under its name."""
     from dnnconf.studies import get_study
 
     names = list(dict.fromkeys(folder.name for folder in folders))
-    parts = ["# Studies: the note's claims, measured", "", "## How these were measured", "",
-             "<!-- generated: how-measured -->", "", "## At a glance", "", "<!-- generated: glance -->"]
+    titles = (("# 研究结果：实测笔记的结论", "## 测量方式", "## 一览") if lang == "zh" else
+              ("# Studies: the note's claims, measured", "## How these were measured", "## At a glance"))
+    parts = [titles[0], "", titles[1], "", "<!-- generated: how-measured -->", "", titles[2], "",
+             "<!-- generated: glance -->"]
     for name in names:
-        parts += ["", f"## {get_study(name).HELP[0].upper()}{get_study(name).HELP[1:]} (`dnnconf study {name}`)", "",
-                  f"<!-- generated: study {name} -->"]
+        title = (f"研究 `{name}`" if lang == "zh" else
+                 f"{get_study(name).HELP[0].upper()}{get_study(name).HELP[1:]}")
+        parts += ["", f"## {title} (`dnnconf study {name}`)", "", f"<!-- generated: study {name} -->"]
     return "\n".join(parts) + "\n"
 
 
-def render(template: str, folders: list[Folder], source: str = "the template") -> str:
+def render(template: str, folders: list[Folder], source: str = "the template", lang: str = "en") -> str:
     """The template with its marker lines replaced; a folder whose study has no marker is a BadInput."""
     from dnnconf.errors import BadInput
 
@@ -239,19 +260,20 @@ def render(template: str, folders: list[Folder], source: str = "the template") -
         if not match:
             out.append(line)
         elif match.group(1) == "how-measured":
-            out += how_measured(folders)
+            out += how_measured(folders, lang)
         elif match.group(1) == "glance":
-            out += glance(folders)
+            out += glance(folders, lang)
         else:
             name = match.group(2)
             placed.add(name)
             mine = by_study.get(name, [])
             if not mine:
-                out.append(f"*Not on this build of the page: no `{name}` study folder was given to "
-                           "`dnnconf study report`.*")
+                out.append(f"*本次生成的页面没有这一项：没有把 `{name}` 研究文件夹交给 `dnnconf study report`。*"
+                           if lang == "zh" else f"*Not on this build of the page: no `{name}` study folder was "
+                           "given to `dnnconf study report`.*")
             for index, folder in enumerate(mine):
                 if len(mine) > 1:
-                    out += [*([""] if index else []), f"**{_profile(folder)}:**", ""]
+                    out += [*([""] if index else []), f"**{_profile(folder, lang)}:**", ""]
                 out += folder.lines
     unplaced = [name for name in by_study if name not in placed]
     if unplaced:
@@ -260,15 +282,22 @@ def render(template: str, folders: list[Folder], source: str = "the template") -
     return "\n".join(out).rstrip("\n") + "\n"
 
 
-def _profile(folder: Folder) -> str:
+def _profile(folder: Folder, lang: str = "en") -> str:
     size = folder.metadata.get("train_size")
+    if lang == "zh":
+        return (f"{folder.metadata.get('dataset', '?')}，" + (f"训练集的前 {size:,} 张图" if size else "全部训练图")
+                + f"，{folder.metadata.get('epochs', '?')} 个 epoch")
     return (f"{folder.metadata.get('dataset', '?')}, " + (f"the first {size:,} training images" if size else
                                                           "all training images")
             + f", {folder.metadata.get('epochs', '?')} epochs")
 
 
-def write_page(folders: list[Path], out: Path, template: Path | None = None) -> list[Path]:
-    """Read every folder, render the page into `out` and copy the plots to `images/studies/` beside it."""
+def write_page(folders: list[Path], out: Path, template: Path | None = None, lang: str = "en") -> list[Path]:
+    """Read every folder, render the page into `out` in `lang` (en, zh: `dnnconf.studies.language`) and copy
+    the plots to `images/studies/` beside it."""
+    from dnnconf.studies.language import check_language
+
+    check_language(lang)
     from dnnconf.errors import BadInput
     from dnnconf.safe_write import write_atomic
     from dnnconf.studies import STUDIES
@@ -279,11 +308,12 @@ def write_page(folders: list[Path], out: Path, template: Path | None = None) -> 
     counts: dict[str, int] = {}
     for name, path in named:  # the registry's order, a study's folders in the order given
         counts[name] = counts.get(name, 0) + 1
-        loaded.append(load_folder(path, name, f"{IMAGES}/{name}" + (f"-{counts[name]}" if counts[name] > 1 else "")))
+        loaded.append(load_folder(path, name, f"{IMAGES}/{name}" + (f"-{counts[name]}" if counts[name] > 1 else ""),
+                                  lang))
     if template is not None and not template.is_file():
         raise BadInput(f"--template {template}: no such file")
-    text = render(template.read_text() if template else default_template(loaded), loaded,
-                  str(template) if template else "the default template")
+    text = render(template.read_text() if template else default_template(loaded, lang), loaded,
+                  str(template) if template else "the default template", lang)
     out.parent.mkdir(parents=True, exist_ok=True)
     written = []
     for folder in loaded:

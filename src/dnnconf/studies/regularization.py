@@ -15,6 +15,7 @@ from typing import Any
 
 from dnnconf.studies.claims import Claim, against_published
 from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments
+from dnnconf.studies.language import BOOK_NOTEBOOK_ZH
 from dnnconf.studies.runner import run_command
 
 HELP = "regularization: none, early stopping, l2, dropout, max-norm, with early stopping (note §5)"
@@ -47,15 +48,19 @@ def build(options: Options) -> Study:
                         {"model": model, "training": {"early_stopping": dict(EARLY_STOPPING) if stopping else None}},
                         published, metric)
                 for name, (model, stopping, published, metric) in VARIANTS.items()]
-    claims = [Claim("regularization improves the test accuracy over none", name, "none")
+    claims = [Claim("regularization improves the test accuracy over none", name, "none",
+                    claim_zh="正则化比不加正则化提高测试准确率")
               for name in VARIANTS if name != "none"]
-    claims += against_published(variants, "the book's dropout and max-norm runs")
+    claims += against_published(variants, "the book's dropout and max-norm runs",
+                                claim_zh="原书的 dropout 和最大范数运行")
     return Study("regularization", "Regularization: 100-100 ReLU/He, SGD momentum 0.9", BASE, variants,
                  quick_variants=QUICK_VARIANTS, claims=claims,
                  published_source="the book's notebook (Hands-On ML, 3rd ed., ch. 11), one run each, TF 2, full "
                  "Fashion-MNIST, 10 epochs without early stopping; dropout's number is a test accuracy",
+                 published_source_zh=BOOK_NOTEBOOK_ZH + "10 个 epoch，不用提前停止；dropout 的数字是测试准确率",
                  notes=["final val acc is the last epoch's; with early stopping the test accuracy is that of the "
-                        "restored best epoch"])
+                        "restored best epoch"],
+                 notes_zh=["最终验证准确率取最后一个 epoch 的；使用提前停止时，测试准确率是恢复的最佳 epoch 的权重的"])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from dnnconf.csv_text import csv_text
-from dnnconf.studies.claims import Claim, compare, comparison_lines
+from dnnconf.studies.claims import ZH_METRICS, Claim, compare, comparison_lines
 from dnnconf.studies.framework import METRICS, RUN_COLUMNS, Options, Study, Variant, format_cell, read_history
+from dnnconf.studies.language import header_row
 from dnnconf.studies.stats import mean_std, plus_minus
 
 
@@ -53,7 +54,7 @@ def results_csv(study: Study, rows: list[dict[str, Any]]) -> str:
     return csv_text(rows, columns(study), cell=lambda value: format_cell(value, 6))
 
 
-def summary_table(study: Study, rows: list[dict[str, Any]]) -> list[str]:
+def summary_table(study: Study, rows: list[dict[str, Any]], lang: str = "en") -> list[str]:
     """The markdown table: one line a variant, mean ± std over its seeds, the published number beside."""
     labels = [c for c in columns(study)[2:] if c not in RUN_COLUMNS]
     head = [*labels, "n", "diverged", "final val acc", "best val acc", "test acc"]
@@ -63,7 +64,7 @@ def summary_table(study: Study, rows: list[dict[str, Any]]) -> list[str]:
     published = any(v.published is not None for v in study.variants)
     if published:
         head += ["published"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = [header_row("| " + " | ".join(head) + " |", lang), "|" + "---|" * len(head)]
     for variant, stats in cells(study, rows):
         line = [variant.labels.get(k, "") for k in labels]
         line += [str(stats["n"]), str(stats["diverged"]), plus_minus(stats["final_val_accuracy"]),
@@ -73,7 +74,9 @@ def summary_table(study: Study, rows: list[dict[str, Any]]) -> list[str]:
         line += [plus_minus(stats["seconds_per_epoch"], 3)]
         if published:
             metric = variant.published_metric
-            line += [(f"{variant.published:.4f}" + (f" ({metric.replace('_', ' ')})" if metric else ""))
+            said = (f"（{ZH_METRICS.get(metric, metric)}）" if lang == "zh" else f" ({metric.replace('_', ' ')})") \
+                if metric else ""
+            line += [(f"{variant.published:.4f}" + said)
                      if variant.published is not None else ""]
         lines.append("| " + " | ".join(line) + " |")
     return lines
@@ -85,7 +88,10 @@ def judged_claims(study: Study, options: Options) -> list[Claim]:
     return [claim for claim in study.claims if not (subset and claim.baseline is None)]
 
 
-def summary_lines(study: Study, options: Options, rows: list[dict[str, Any]]) -> list[str]:
+def summary_lines(study: Study, options: Options, rows: list[dict[str, Any]], lang: str = "en") -> list[str]:
+    """summary.md's lines; in zh (`dnnconf study report --lang zh`) the same tables under Chinese words."""
+    if lang == "zh":
+        return _summary_lines_zh(study, options, rows)
     data = options.dataset + (f", the first {options.train_size} training images" if options.train_size else "")
     seeds = sorted({r["seed"] for r in rows})
     lines = [f"# {study.title}", "",
@@ -111,6 +117,34 @@ def summary_lines(study: Study, options: Options, rows: list[dict[str, Any]]) ->
     if study.extra_summary is not None:
         lines += ["", *study.extra_summary(study, rows)]
     lines += ["", "![learning curves](curves.png)", "", "![final validation accuracy](bars.png)", ""]
+    return lines
+
+
+def _summary_lines_zh(study: Study, options: Options, rows: list[dict[str, Any]]) -> list[str]:
+    data = options.dataset + (f"，训练集的前 {options.train_size} 张图" if options.train_size else "")
+    seeds = sorted({r["seed"] for r in rows})
+    lines = [f"# {study.title}", "",
+             f"{len(study.variants)} 个变体 × {len(seeds)} 个种子（{', '.join(map(str, seeds))}），{options.epochs} "
+             f"个 epoch，{data}{'（--quick：CI 用的配置，不能与笔记比较）' if options.quick else ''}。",
+             "每格：各种子的均值 ± 样本标准差（发散的运行也计入，取回退到最后一个正常 epoch 的权重的准确率）。", ""]
+    lines += summary_table(study, rows, "zh")
+    if study.published_source and any(v.published is not None for v in study.variants):
+        lines += ["", f"公布值：{study.published_source_zh or study.published_source}"
+                  f"（与我们的{ZH_METRICS.get(study.published_metric, study.published_metric)}比较）。"]
+        if options.train_size is not None and any(claim.baseline is None for claim in study.claims):
+            lines += [f"下面不判定公布的数字：它们是在全部训练图上测得的，这些运行只用了前 {options.train_size:,} 张。"]
+    comparisons = comparison_lines(compare(judged_claims(study, options), study.variants, rows), study.target, "zh")
+    if comparisons:
+        lines += ["", *comparisons]
+    if study.target is not None:
+        lines += ["", f"达到 {study.target:g} 的 epoch 数：验证准确率首次达到 {study.target:g} 所用的 "
+                  "epoch 数（epoch 之间线性插值，可为小数），只计达到的运行（`reached`）。"]
+    notes = study.notes_zh or study.notes
+    if notes:
+        lines += ["", *[f"- {note}" for note in notes]]
+    if study.extra_summary is not None:
+        lines += ["", *study.extra_summary(study, rows, lang="zh")]
+    lines += ["", "![学习曲线](curves.png)", "", "![最终验证准确率](bars.png)", ""]
     return lines
 
 

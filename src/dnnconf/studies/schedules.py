@@ -34,6 +34,7 @@ from dnnconf.studies.framework import (
     add_common_arguments,
     run_config,
 )
+from dnnconf.studies.language import BOOK_NOTEBOOK_ZH
 from dnnconf.studies.runner import run_command
 
 HELP = "every learning-rate schedule, 1cycle also with the lr-find suggestion (note §4, the published table)"
@@ -112,13 +113,17 @@ def build(options: Options) -> Study:
     study = Study("schedules", "Learning-rate schedules: 3×100 ReLU/He", BASE, variants,
                   quick_variants=QUICK_VARIANTS,
                   published_source="the book's notebook (Hands-On ML, 3rd ed., ch. 11), one run each, TF 2, full "
-                  "Fashion-MNIST, 10 epochs (1cycle: 25 epochs, batch 128)")
+                  "Fashion-MNIST, 10 epochs (1cycle: 25 epochs, batch 128)",
+                  published_source_zh=BOOK_NOTEBOOK_ZH + "10 个 epoch（1cycle：25 个 epoch，批量 128）")
     study.variants.append(_variant("one_cycle_lrfind", options, lr_find_max_lr(options, variants[-1], study)))
     study.claims = [Claim("a schedule does better than a constant rate (the book: 1cycle and performance best)", name,
-                          "constant") for name in SCHEDULES if name != "constant"]
+                          "constant", claim_zh="学习率调度比恒定学习率更好（原书：1cycle 和 performance 最好）")
+                    for name in SCHEDULES if name != "constant"]
     study.claims.append(Claim("1cycle with lr-find's max_lr does as well as the book's 0.1 (within ±1 point)",
-                              "one_cycle_lrfind", "one_cycle", "within", tolerance=0.01))
-    study.claims += against_published(variants, "the book's table: each schedule's final validation accuracy")
+                              "one_cycle_lrfind", "one_cycle", "within", tolerance=0.01,
+                              claim_zh="用 lr-find 给出的 max_lr 的 1cycle 与原书的 0.1 一样好（在 ±1 个百分点内）"))
+    study.claims += against_published(variants, "the book's table: each schedule's final validation accuracy",
+                                      claim_zh="原书的表：每种学习率调度的最终验证准确率")
     return study
 
 

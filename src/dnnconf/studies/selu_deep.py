@@ -15,6 +15,7 @@ from dnnconf.arguments import at_most
 from dnnconf.limits import MAX_LAYERS
 from dnnconf.studies.claims import Claim, against_published
 from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments
+from dnnconf.studies.language import BOOK_NOTEBOOK_ZH
 from dnnconf.studies.runner import run_command
 
 HELP = "a 100-layer SELU + LeCun stack vs ReLU + He, 5 epochs (note §1.2, the published run)"
@@ -45,12 +46,14 @@ def build(options: Options, depth: int = 100) -> Study:
                         {"model": {"hidden": [100] * depth, "activation": activation, "kernel_initializer": init}},
                         PUBLISHED[activation] if depth == 100 else None)
                 for activation, init in pairs.items()]
-    claims = [Claim(f"SELU + LeCun beats ReLU + He in a {depth}-layer stack", "selu-lecun_normal", "relu-he_normal"),
-              *against_published(variants, "the book's 100-layer runs")]
+    claims = [Claim(f"SELU + LeCun beats ReLU + He in a {depth}-layer stack", "selu-lecun_normal", "relu-he_normal",
+                    claim_zh=f"在 {depth} 层的堆叠中，SELU + LeCun 胜过 ReLU + He"),
+              *against_published(variants, "the book's 100-layer runs", claim_zh="原书的 100 层运行")]
     return Study("selu-deep", f"{depth}-layer SELU + LeCun vs ReLU + He", BASE, variants,
                  quick_variants=QUICK_VARIANTS, claims=claims, parameters={"depth": depth},
                  published_source="the book's notebook (Hands-On ML, 3rd ed., ch. 11), one run each, TF 2, full "
-                 "Fashion-MNIST, 5 epochs")
+                 "Fashion-MNIST, 5 epochs",
+                 published_source_zh=BOOK_NOTEBOOK_ZH + "5 个 epoch")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -43,6 +43,10 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
                                                      "images/studies/ beside it)")
     parser.add_argument("--template", default=None, help="markdown with `<!-- generated: … -->` lines, e.g. "
                                                          "docs/snippets/studies-template.md (default: a plain page)")
+    parser.add_argument("--lang", default="en", choices=("en", "zh"),
+                        help="the page's language: the generator's words (table headers, verdicts, claims, notes); "
+                             "numbers, names and commands are the same (default en; zh: use "
+                             "docs/snippets/studies-template.zh.md)")
 
 
 def chosen_studies(only: str | None) -> list[str]:
@@ -108,6 +112,6 @@ def run_report(args: argparse.Namespace) -> int:
     from dnnconf.studies.page import write_page
 
     written = write_page([Path(folder) for folder in args.folders], Path(args.out),
-                         Path(args.template) if args.template else None)
+                         Path(args.template) if args.template else None, args.lang)
     print(f"wrote {written[0]} ({len(written) - 1} plots under {Path(args.out).parent / 'images' / 'studies'})")
     return 0
