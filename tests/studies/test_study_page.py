@@ -117,3 +117,74 @@ def test_an_invocation_that_trained_nothing_is_no_measurement(suite, tmp_path):
     assert main(["study", "report", str(folder), "--out", str(tmp_path / "p.md")]) == 0
     line = next(x for x in (tmp_path / "p.md").read_text().splitlines() if x.startswith("| optimizers | `dnnconf"))
     assert line.endswith("| 6 | not recorded | not recorded | not recorded |")
+
+
+TEMPLATE_ZH = ROOT / "docs" / "snippets" / "studies-template.zh.md"
+NUMBER = re.compile(r"[-+]?\d+\.\d+")
+
+
+def numbers(table: str) -> list[list[str]]:
+    """The decimals of each body row of a markdown table: what a translation must leave as it was."""
+    return [NUMBER.findall(line) for line in table.splitlines()[2:]]
+
+
+def test_the_chinese_page_has_the_english_tables_in_chinese_words(suite, tmp_path, monkeypatch):
+    folders = [str(suite / name) for name in STUDIES]
+    english, chinese = tmp_path / "en" / "studies.md", tmp_path / "zh" / "studies.zh.md"
+    assert main(["study", "report", *folders, "--template", str(TEMPLATE), "--out", str(english)]) == 0
+    argv = ["study", "report", *folders, "--lang", "zh", "--template", str(TEMPLATE_ZH), "--out", str(chinese)]
+    assert main(argv) == 0
+    first = chinese.read_bytes()
+    assert main(argv) == 0
+    assert chinese.read_bytes() == first  # rerunning the report changes nothing
+    text = chinese.read_text()
+    assert [numbers(t) for t in tables(text)] == [numbers(t) for t in tables(english.read_text())]
+    for name in STUDIES:  # the folder's own tables, numbers and all, under Chinese words
+        assert all(numbers(table) in [numbers(t) for t in tables(text)]
+                   for table in tables((suite / name / "summary.md").read_text())), name
+    glance = text[text.index("--8<-- [start:glance]"):text.index("--8<-- [end:glance]")]
+    assert "| 笔记的结论 | 研究 | 实测（按种子配对，95% t 区间） | 判定 |" in glance
+    assert "| 表中每个优化器都比普通 SGD 更好（表中的星级：SGD *） | optimizers |" in glance
+    assert re.search(r"\d+ 项(?:一致|不一致|未能判定)", glance)
+    assert re.search(r"\| (?:一致|不一致|2 个种子下未能判定) \|$", text, re.M)
+    for english_word in ("not resolved", "agrees", "| verdict |", "final val acc", "Not on this build"):
+        assert english_word not in text, english_word
+    assert "本次生成的页面没有这一项：没有把 `init` 研究文件夹交给" in text
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "docs"))
+    from test_translations import untranslated  # the rule every Chinese page of the docs is held to
+
+    assert untranslated(text.splitlines()) == []
+
+
+def test_a_language_the_page_is_not_written_in_is_refused(suite, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["study", "report", str(suite / "optimizers"), "--lang", "fr", "--out", str(tmp_path / "p.md")])
+    assert exit_.value.code == 2 and "--lang" in capsys.readouterr().err
+    assert not (tmp_path / "p.md").exists()
+
+
+def test_every_claim_of_every_study_is_written_in_chinese(tmp_path):
+    from dnnconf.studies import STUDIES as REGISTRY
+    from dnnconf.studies import get_study
+    from dnnconf.studies.framework import Options
+
+    (tmp_path / "lr-find.json").write_text('{"max_lr": 0.1}')  # schedules' 1cycle rate, as its folder keeps it
+    seen = 0
+    for name in REGISTRY:
+        module = get_study(name)
+        if not hasattr(module, "build"):
+            continue  # transfer, pretraining: their summary.md is included as written
+        for quick in (False, True):
+            options = Options(seeds=2, epochs=1, dataset="fashion_mnist", train_size=None, out=tmp_path, jobs=1,
+                              quick=quick, read_only=True)
+            study = module.build(options)
+            assert study.claims, name
+            for claim in study.claims:
+                assert re.search(r"[\u4e00-\u9fff]", claim.claim_zh), (name, claim.claim)
+                assert claim.text("zh") == claim.claim_zh and claim.text("en") == claim.claim
+                seen += 1
+            if study.notes:
+                assert len(study.notes_zh) == len(study.notes), name
+            if study.published_source:
+                assert re.search(r"[\u4e00-\u9fff]", study.published_source_zh), name
+    assert seen > 30

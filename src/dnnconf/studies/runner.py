@@ -55,6 +55,7 @@ def prepare(study: Study, options: Options) -> Study:
     if options.dataset != "fashion_mnist" and any(v.published is not None for v in study.variants):
         study.variants = [dataclasses.replace(v, published=None) for v in study.variants]
         study.notes.append("the published numbers are Fashion-MNIST's: left out for this dataset")
+        study.notes_zh.append("公布的数字是 Fashion-MNIST 上的：这个数据集不列出")
     return study
 
 
