@@ -10,6 +10,7 @@ from dnnconf.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "docs" / "snippets" / "studies-template.md"
+TEMPLATE_ZH = ROOT / "docs" / "snippets" / "studies-template.zh.md"
 STUDIES = ("optimizers", "regularization")  # quick, and both with claims to judge
 
 
@@ -69,14 +70,15 @@ def test_the_page_tables_are_the_folders_summary_tables(suite, tmp_path):
     assert "generated:" not in text.replace("This page is generated", "")
 
 
-def test_the_template_keeps_every_section_other_pages_include():
-    template = TEMPLATE.read_text()
+@pytest.mark.parametrize("page, template", [("studies.md", TEMPLATE), ("studies.zh.md", TEMPLATE_ZH)])
+def test_the_template_keeps_every_section_other_pages_include(page, template):
+    text = template.read_text()
     included = set()
-    for page in (ROOT / "docs").rglob("*.md"):
-        included |= set(re.findall(r'--8<-- "studies\.md:([\w-]+)"', page.read_text()))
+    for other in (ROOT / "docs").rglob("*.md"):
+        included |= set(re.findall(rf'--8<-- "{re.escape(page)}:([\w-]+)"', other.read_text()))
     assert included >= {"glance", "init", "selu-deep"}
     for name in included:
-        assert f"--8<-- [start:{name}]" in template and f"--8<-- [end:{name}]" in template, name
+        assert f"--8<-- [start:{name}]" in text and f"--8<-- [end:{name}]" in text, name
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -119,7 +121,6 @@ def test_an_invocation_that_trained_nothing_is_no_measurement(suite, tmp_path):
     assert line.endswith("| 6 | not recorded | not recorded | not recorded |")
 
 
-TEMPLATE_ZH = ROOT / "docs" / "snippets" / "studies-template.zh.md"
 NUMBER = re.compile(r"[-+]?\d+\.\d+")
 
 
