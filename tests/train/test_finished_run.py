@@ -28,17 +28,18 @@ KILLER = """
 import os, signal, sys
 import dnnconf.run as run
 import dnnconf.train.checkpoint as checkpoint
+import dnnconf.train.run_folder.writing as writing
 moment = sys.argv[1]
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 if moment == "before-outputs":
     run.write_outputs = die
 elif moment == "after-weights":
-    real = run.write_tensors
+    real = writing.write_tensors
     def weights_then_die(path, tensors, durable=True):
         real(path, tensors, durable)
         die()
-    run.write_tensors = weights_then_die
+    writing.write_tensors = weights_then_die
 elif moment == "before-first-checkpoint":
     checkpoint.Checkpointer.on_train_begin = die
 from dnnconf.cli import main
