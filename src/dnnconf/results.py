@@ -197,7 +197,7 @@ class LRFind(LRFindResult):
         return f"LRFind(suggestion={self.suggestion:.3g} ({self.recommended}), steps={len(self.lrs[0])})"
 
     def _repr_html_(self) -> str:
-        from dnnconf.lr_finder.finder import plot_lr_find
+        from dnnconf.lr_finder.outputs import plot_lr_find
 
         rows = [(name + (" (recommended)" if name == self.recommended else ""), value, *self.band[name])
                 for name, value in self.suggestions.items()]
