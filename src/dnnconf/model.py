@@ -29,6 +29,7 @@ float16/bfloat16 export runs its rounded weights in float32 (the batched MC kern
 from __future__ import annotations
 
 import copy
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from dnnconf.data import load_data
 from dnnconf.errors import BadInput, DataError, RunFolderError
+from dnnconf.exporting.exporter import ExportedModel, export_run, is_export_folder, load_model, read_export_info
+from dnnconf.nn.build import summary_lines
+from dnnconf.train.loop import Split, evaluate
+from dnnconf.uncertainty.mc_dropout import MCPrediction, mc_predict
 
 BATCH_SIZE = 1024
 SPLITS = ("train", "valid", "test")
@@ -70,10 +76,6 @@ class Model:
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> Model:
-        import json
-
-        from dnnconf.exporting.exporter import is_export_folder, load_model, read_export_info
-
         folder = Path(path)
         config, network = load_model(folder, device)
         if is_export_folder(folder):
@@ -168,15 +170,11 @@ class Model:
         """MC dropout (the note's §5.4): `samples` predictions with only the dropout layers sampling (batch
         norm stays on its moving statistics); an `MCPrediction` (mean, std, entropy, mutual_information,
         pred) from `dnnconf.uncertainty.mc_dropout.mc_predict`, whose keyword options it passes on."""
-        from dnnconf.uncertainty.mc_dropout import mc_predict
-
         tensor, _ = self._inputs(x)
         return mc_predict(self.layered_network(), tensor, samples, seed, batch_size=batch_size, **options)
 
     def plain_predict(self, x: Any, batch_size: int = BATCH_SIZE) -> Any:
         """The deterministic prediction as an `MCPrediction` without samples (what `dnnconf predict` prints)."""
-        from dnnconf.uncertainty.mc_dropout import MCPrediction
-
         tensor, _ = self._inputs(x)
         logits = self._logits(tensor, batch_size)
         if self.head == "linear":
@@ -189,8 +187,6 @@ class Model:
     def layered_network(self) -> torch.nn.Module:
         """A network with `layers` and `normalization` for the MC kernels: an export's float16/bfloat16
         weights (rounded) in float32, its int8 network as it is."""
-        from dnnconf.exporting.exporter import ExportedModel
-
         if not isinstance(self.network, ExportedModel):
             return self.network
         inner = self.network.network
@@ -204,8 +200,6 @@ class Model:
         """Loss and metric on a split of the run's data ("train", "valid", "test") or on raw `(x, y)`:
         {"loss": …, "accuracy" | "mae": …}. An export measures itself at its precision (its loss has no
         l1/l2 penalty term)."""
-        from dnnconf.train.loop import Split, evaluate
-
         batch_size = batch_size or self.config.training.eval_batch_size
         if isinstance(data, str):
             x, y = self._split(data)
@@ -221,8 +215,6 @@ class Model:
             return evaluate(self.network, Split(x.to(device), y.to(device)), self.config.loss, batch_size)
 
     def _split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        from dnnconf.data import load_data
-
         if name not in SPLITS:
             raise BadInput(f"split: {name!r} is not one of {', '.join(SPLITS)}")
         dataset = load_data(self.config.data)  # raw inputs: the network normalizes them
@@ -253,8 +245,6 @@ class Model:
     def export(self, **options: Any) -> Any:
         """Export this run (`dnnconf.exporting.exporter.export_run`: fold_bn, threshold, sparsity, dtype, onnx,
         out, …); returns its `ExportResult`."""
-        from dnnconf.exporting.exporter import export_run
-
         if self.kind != "run" or self.folder is None:
             raise BadInput(f"{self.folder}: is an export folder; export the run it came from "
                            f"({self.info.get('source', 'see export.json')})")
@@ -262,8 +252,6 @@ class Model:
 
     def summary(self) -> str:
         """The layers (Keras's summary), the input normalization and the precision, as text."""
-        from dnnconf.nn.build import summary_lines
-
         network = self.layered_network()
         layer = getattr(network, "normalization", None)
         lines = [f"{self.kind} {self.folder}" if self.folder else self.kind,

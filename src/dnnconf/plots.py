@@ -12,11 +12,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from dnnconf.safe_write import write_figure
+
 
 def save_figure(fig: Any, path: Path, dpi: int = 110) -> Path:
     """Lay the figure out, write it to `path` (making its folder) and close it; returns the path."""
-    from dnnconf.safe_write import write_figure
-
     try:
         fig.tight_layout()
         path.parent.mkdir(parents=True, exist_ok=True)

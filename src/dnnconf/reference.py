@@ -10,11 +10,18 @@ from __future__ import annotations
 import json
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
+from dnnconf.advice import rules_markdown
 from dnnconf.config.schema import Config
+from dnnconf.nn.activations import ACTIVATIONS
+from dnnconf.nn.initializers import INITIALIZERS
+from dnnconf.nn.layers import LAYERS
+from dnnconf.optim.optimizers import OPTIMIZERS
+from dnnconf.optim.schedules import SCHEDULES
 
 BEGIN, END = "<!-- reference:begin -->", "<!-- reference:end -->"
 RULES_BEGIN, RULES_END = "<!-- rules:begin -->", "<!-- rules:end -->"
@@ -62,12 +69,6 @@ def _sections(model: type[BaseModel], prefix: str) -> list[tuple[str, type[BaseM
 
 
 def _registry_tables() -> list[str]:
-    from dnnconf.nn.activations import ACTIVATIONS
-    from dnnconf.nn.initializers import INITIALIZERS
-    from dnnconf.nn.layers import LAYERS
-    from dnnconf.optim.optimizers import OPTIMIZERS
-    from dnnconf.optim.schedules import SCHEDULES
-
     lines: list[str] = []
     for title, registry in (("Initializers", INITIALIZERS), ("Activations", ACTIVATIONS),
                             ("Optimizers", OPTIMIZERS), ("Schedules", SCHEDULES), ("Layers (explicit form)", LAYERS)):
@@ -100,8 +101,6 @@ def reference() -> str:
 
 
 def rules() -> str:
-    from dnnconf.advice import rules_markdown
-
     return "\n".join([RULES_BEGIN, "", rules_markdown("en"), RULES_END])
 
 
@@ -112,8 +111,6 @@ def generated_sections() -> dict[tuple[str, str], str]:
 
 def update_readme(path: str) -> None:
     """Replace each generated section of the README (between its markers) with its current text."""
-    from pathlib import Path
-
     text = Path(path).read_text()
     for (begin, end), section in generated_sections().items():
         start, stop = text.index(begin), text.index(end) + len(end)

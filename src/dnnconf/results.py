@@ -21,9 +21,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from dnnconf.advice import format_text
 from dnnconf.diagnosis.report import DiagnosisReport
 from dnnconf.exporting.report import ExportResult
 from dnnconf.lr_finder.finder import LRFindResult
+from dnnconf.lr_finder.outputs import plot_lr_find
 from dnnconf.train.run_folder.result import RunResult
 
 HTML_ROWS = 60  # rows a notebook table shows before it elides the middle
@@ -197,8 +199,6 @@ class LRFind(LRFindResult):
         return f"LRFind(suggestion={self.suggestion:.3g} ({self.recommended}), steps={len(self.lrs[0])})"
 
     def _repr_html_(self) -> str:
-        from dnnconf.lr_finder.finder import plot_lr_find
-
         rows = [(name + (" (recommended)" if name == self.recommended else ""), value, *self.band[name])
                 for name, value in self.suggestions.items()]
         table = html_table(["rule", "learning rate", "lowest", "highest"], rows,
@@ -268,8 +268,6 @@ class Findings(list):
 
     @property
     def text(self) -> str:
-        from dnnconf.advice import format_text
-
         return format_text(list(self), self.source, self.lang)
 
     def __repr__(self) -> str:

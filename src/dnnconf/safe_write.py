@@ -83,7 +83,7 @@ def write_atomic(path: Path, data: bytes | str, durable: bool = True) -> None:
 def tensors_bytes(tensors: dict[str, Any]) -> bytes:
     """A safetensors file's bytes (CPU, contiguous copies): written with `write_atomic`, never `save_file`,
     whose own error on a full disk is not an OSError and whose target may be a link."""
-    from safetensors.torch import save
+    from safetensors.torch import save  # lazy: it imports torch; the text and figure writers must not
 
     return save({key: value.detach().cpu().contiguous() for key, value in tensors.items()})
 

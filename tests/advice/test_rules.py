@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from dnnconf.advice.messages import RULE_TEXTS, SECTIONS, WHY
+from dnnconf.advice.messages import SECTIONS
+from dnnconf.advice.rule_texts import RULE_TEXTS, WHY
 from dnnconf.advice.rules import (
     RULES,
     check_config,

@@ -169,7 +169,7 @@ def test_evaluate_with_mc_samples(run, dnnconf, capsys):
 
 def test_evaluate_mc_is_reproducible(run):
     from dnnconf.model import Model
-    from dnnconf.uncertainty.mc_dropout import evaluate_mc
+    from dnnconf.uncertainty.evaluation import evaluate_mc
 
     a = evaluate_mc(Model.load(run), run, 4, seed=2, plots=False)
     b = evaluate_mc(Model.load(run), run, 4, seed=2, plots=False)

@@ -16,9 +16,9 @@ from dnnconf.lr_finder.finder import (
     LRFindResult,
     SweepRecorder,
     lr_find,
-    plot_lr_find,
     sweep,
 )
+from dnnconf.lr_finder.outputs import plot_lr_find, write_outputs
 from dnnconf.train import setup
 from dnnconf.train.loop import Loop
 
@@ -284,7 +284,7 @@ def test_plot_csv_and_json_with_a_band(tmp_path):
         seconds=0.1)
     path = plot_lr_find(result, tmp_path / "plot" / "lr_find.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
-    paths = lr_finder.write_outputs(result, tmp_path / "out")
+    paths = write_outputs(result, tmp_path / "out")
     assert [p.name for p in paths] == ["lr_find.png", "lr_find.csv", "lr_find.json"]
     rows = (tmp_path / "out" / "lr_find.csv").read_text().splitlines()
     assert rows[0] == "repeat,step,lr,loss,smoothed" and len(rows) == 1 + 600

@@ -21,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from dnnconf.advice.messages import RULE_TEXTS, SECTIONS, UI, WHY
+from dnnconf.advice.messages import SECTIONS, UI
+from dnnconf.advice.rule_texts import RULE_TEXTS, WHY
 
 Severity = Literal["error", "warning", "info"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")

@@ -27,7 +27,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if args.mc_samples is not None:  # MC dropout: metrics with and without, plots, mc_metrics.json
         from dnnconf.errors import BadInput
-        from dnnconf.uncertainty.mc_dropout import evaluate_mc, format_mc_table
+        from dnnconf.uncertainty.evaluation import evaluate_mc, format_mc_table
 
         if args.mc_samples < 1:
             raise BadInput(f"--mc-samples: {args.mc_samples} must be at least 1")

@@ -63,13 +63,8 @@ def _check_apply(path: Path) -> None:
 def cmd_lr_find(args: argparse.Namespace, log: Any = print) -> int:
     from dnnconf.config import dump_config, load_config
     from dnnconf.lr_finder.curve import RULES
-    from dnnconf.lr_finder.finder import (
-        DIVERGENCE_FACTOR,
-        applied_config,
-        check_options,
-        lr_find,
-        write_outputs,
-    )
+    from dnnconf.lr_finder.finder import DIVERGENCE_FACTOR, check_options, lr_find
+    from dnnconf.lr_finder.outputs import applied_config, write_outputs
     from dnnconf.safe_write import write_atomic
 
     check_options(args.min_lr, args.max_lr, args.steps, args.repeats)  # before the slow part

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from dnnconf.config.resolve import resolve_names
 from dnnconf.config.schema import COMPACT_KEYS, Config
 from dnnconf.config.yaml_text import Refused, parse_yaml, read_text
 from dnnconf.errors import ConfigError
@@ -109,8 +110,6 @@ def config_from_dict(raw: Any, source: str = "") -> Config:
         config = Config.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(_describe(error, source)) from None
-    from dnnconf.config.resolve import resolve_names
-
     try:
         return resolve_names(config)
     except ConfigError as error:

@@ -11,14 +11,17 @@ from typing import Any
 from dnnconf.config.schema import Config, OptimizerConfig, PretrainConfig
 from dnnconf.errors import ConfigError
 from dnnconf.limits import SEED_MAX
+from dnnconf.nn.activations import ACTIVATIONS
+from dnnconf.nn.initializers import INITIALIZERS
+from dnnconf.nn.layers import resolve_layers
+from dnnconf.optim.optimizers import OPTIMIZERS
+from dnnconf.optim.schedules import SCHEDULES
 
 CLIPPING_KEYS = ("clipnorm", "global_clipnorm", "clipvalue")
 
 
 def _resolve_optimizer(optimizer: OptimizerConfig, default: OptimizerConfig | None = None,
                        where: str = "optimizer") -> OptimizerConfig:
-    from dnnconf.optim.optimizers import OPTIMIZERS
-
     raw = optimizer.model_dump()
     if "name" not in optimizer.model_fields_set:
         # a section that names no optimizer tunes the default one (the note's Nesterov SGD)
@@ -30,18 +33,12 @@ def _resolve_optimizer(optimizer: OptimizerConfig, default: OptimizerConfig | No
 
 
 def _resolve_schedule(spec: Any, default: dict[str, Any]) -> dict[str, Any]:
-    from dnnconf.optim.schedules import SCHEDULES
-
     if isinstance(spec, dict) and "name" not in spec:
         spec = {**default, **spec}
     return SCHEDULES.resolve(spec, "schedule")
 
 
 def resolve_names(config: Config) -> Config:
-    from dnnconf.nn.activations import ACTIVATIONS
-    from dnnconf.nn.initializers import INITIALIZERS
-    from dnnconf.nn.layers import resolve_layers
-
     model = config.model
     updates: dict[str, Any] = {}
     if model.layers is not None:

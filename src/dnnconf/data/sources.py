@@ -40,7 +40,7 @@ class Raw:
 
 def load_digits() -> Raw:
     """scikit-learn's 1797 handwritten digits, as 8x8 float images with values 0..16."""
-    from sklearn.datasets import load_digits as sklearn_digits  # deferred: sklearn is slow to import
+    from sklearn.datasets import load_digits as sklearn_digits  # lazy: sklearn is slow to import
 
     bunch = sklearn_digits()
     return Raw(

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
+from dnnconf.config import Config, config_from_dict, load_config
+from dnnconf.data import Dataset, load_data
 from dnnconf.diagnosis.probe import Probe, is_batch_norm, layer_groups
 from dnnconf.diagnosis.report import (
     METRICS,
@@ -61,12 +64,14 @@ from dnnconf.diagnosis.verdicts import (
     remedy_init,
 )
 from dnnconf.errors import ConfigError
+from dnnconf.nn.initializers import FAMILY
+from dnnconf.train import setup, threads
+from dnnconf.train.callbacks import Listener
+from dnnconf.train.loop import Loop, Split
+from dnnconf.train.run_folder.loading import load_run
 
 if TYPE_CHECKING:
-    from dnnconf.config import Config
-    from dnnconf.data import Dataset
     from dnnconf.nn.build import Network
-    from dnnconf.train.loop import Split
 
 __all__ = [
     "ACTIVATION_GROWTH", "ACTIVATION_SHRINK", "DEAD_SHARE", "EXPLODING_RATIO", "INIT_PRESET", "INPUT_MEAN_LIMIT",
@@ -84,8 +89,6 @@ PROBE_POINTS = 8  # probes along a training run when probe_every is not given
 
 def _init_family(spec: Any) -> tuple[str | None, str | None]:
     """(name, family) of an initializer spec: the note's Glorot/He/LeCun, or None for anything else."""
-    from dnnconf.nn.initializers import FAMILY
-
     if spec is None:
         return None, None
     if isinstance(spec, str):
@@ -134,8 +137,6 @@ def normalized(network: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def _dataset_from_tensors(x: torch.Tensor, y: torch.Tensor) -> Dataset:
-    from dnnconf.data import Dataset
-
     y = torch.as_tensor(y)
     x = torch.as_tensor(x, dtype=torch.float32)
     integer = not torch.is_floating_point(y)
@@ -146,9 +147,6 @@ def _dataset_from_tensors(x: torch.Tensor, y: torch.Tensor) -> Dataset:
 
 
 def _as_dataset(data: Any) -> Dataset:
-    from dnnconf.data import Dataset
-    from dnnconf.train.loop import Split
-
     if isinstance(data, Dataset):
         return data
     if isinstance(data, Split):
@@ -177,10 +175,6 @@ def diagnose(config_or_network: Config | Network | str | Path, data: Any = None,
     `data`: a `Dataset`, a `Split` or an `(x, y)` pair; the probe batches come from its training part.
     A network passed in is never changed: training steps run on a copy.
     """
-    from dnnconf.config import Config, config_from_dict, load_config
-    from dnnconf.data import load_data
-    from dnnconf.train import setup, threads
-
     if batches < 1:
         raise ConfigError(f"diagnose: batches must be >= 1 (received {batches})")
     if train_steps < 0:
@@ -190,43 +184,82 @@ def diagnose(config_or_network: Config | Network | str | Path, data: Any = None,
     if isinstance(config_or_network, (str, Path)):
         config_or_network = load_config(config_or_network)
     if isinstance(config_or_network, Config):
-        config = config_or_network
-        dataset = load_data(config.data) if data is None else _as_dataset(data)
-        config = setup.resolve_with_data(config, dataset)
-        device = setup.pick_device(config.training.device)
-        threads.apply(config.training.threads)  # the cores free now, unless the user chose (train/threads.py)
-        setup.seed_everything(config.seed)
-        network = setup.make_network(config, dataset.normalization).to(device)  # raw inputs in
-        facts_config: Config | None = config
+        subject = _built(config_or_network, data)
         source = source or "config"
     else:
-        if data is None:
-            raise ConfigError("diagnose: a network needs data (a Dataset, a Split or an (x, y) pair)")
-        dataset = _as_dataset(data)
-        network = config_or_network
-        if train_steps:
-            network = copy.deepcopy(network)
-        device = next(network.parameters()).device
-        facts_config = config
-        if config is None:
-            config = config_from_dict({"name": "network"})
-        if config.loss is None:
-            config = config.model_copy(update={"loss": setup.LOSS_OF_HEAD[getattr(network, "head", "softmax")]})
+        subject = _given(config_or_network, data, config, train_steps)
         source = source or "network"
-    splits = setup.to_splits(dataset, device)
+    config, network = subject.config, subject.network
+    splits = setup.to_splits(subject.dataset, subject.device)
     if len(splits.train) == 0:
         raise ConfigError("diagnose: the data has no training examples to probe")
     batch_size = config.training.batch_size
     generator = torch.Generator().manual_seed(config.seed + setup.SHUFFLE_STREAM)
     probe_set = _probe_batches(splits.train, batches, batch_size, generator)
-    facts = facts_of(network, facts_config, normalized(network, torch.cat([x for x, _ in probe_set])))
+    facts = facts_of(network, subject.facts_config, normalized(network, torch.cat([x for x, _ in probe_set])))
+    probe, results, stopped = _probe_along_training(config, network, splits.train, probe_set, train_steps,
+                                                    probe_every)
+    groups = probe.groups
+    per_step_rows = [[LayerRow(i + 1, g.name, g.activation, g.role, g.units, **row)
+                      for i, (g, row) in enumerate(zip(groups, rows, strict=True))] for _, rows, _ in results]
+    verdicts = merge([(step, judge(rows, facts, loss))
+                      for (step, _, loss), rows in zip(results, per_step_rows, strict=True)])
+    series = {m: [[rows[i][m] for _, rows, _ in results] for i in range(len(groups))] for m in METRICS}
+    return DiagnosisReport(
+        name=config.name, source=source, batches=len(probe_set), batch_size=batch_size, train_steps=train_steps,
+        device=str(subject.device), input={"mean": facts.input_mean, "std": facts.input_std},
+        layers=per_step_rows[0], steps=[s for s, _, _ in results], loss=[loss for _, _, loss in results],
+        series=series, verdicts=verdicts, stopped=stopped)
 
+
+@dataclass
+class _Subject:
+    """What `diagnose` probes: the network, the config that trains it, its data and device, and the
+    config the facts are read from (None for a network given without one)."""
+
+    config: Config
+    network: Network
+    dataset: Dataset
+    device: torch.device
+    facts_config: Config | None
+
+
+def _built(config: Config, data: Any) -> _Subject:
+    """The network `config` builds, seeded as `dnnconf train` seeds it, on its own data unless `data`."""
+    dataset = load_data(config.data) if data is None else _as_dataset(data)
+    config = setup.resolve_with_data(config, dataset)
+    device = setup.pick_device(config.training.device)
+    threads.apply(config.training.threads)  # the cores free now, unless the user chose (train/threads.py)
+    setup.seed_everything(config.seed)
+    network = setup.make_network(config, dataset.normalization).to(device)  # raw inputs in
+    return _Subject(config, network, dataset, device, config)
+
+
+def _given(network: Network, data: Any, config: Config | None, train_steps: int) -> _Subject:
+    """A built network (a copy when it will train), with `config` or the default one and its head's loss."""
+    if data is None:
+        raise ConfigError("diagnose: a network needs data (a Dataset, a Split or an (x, y) pair)")
+    dataset = _as_dataset(data)
+    if train_steps:
+        network = copy.deepcopy(network)
+    device = next(network.parameters()).device
+    facts_config = config
+    if config is None:
+        config = config_from_dict({"name": "network"})
+    if config.loss is None:
+        config = config.model_copy(update={"loss": setup.LOSS_OF_HEAD[getattr(network, "head", "softmax")]})
+    return _Subject(config, network, dataset, device, facts_config)
+
+
+def _probe_along_training(config: Config, network: Network, train: Split, probe_set: list[tuple],
+                          train_steps: int, probe_every: int | None
+                          ) -> tuple[Probe, list[tuple[int, list[dict[str, float | None]], float]], str | None]:
+    """The probe at step 0 and every `probe_every` steps (default: `PROBE_POINTS` probes) of `train_steps`
+    steps of the training loop; returns the probe, (step, rows, loss) per probe, and why training stopped
+    early (None unless it diverged)."""
     optimizer, clipping = setup.make_optimizer(config, network)
-    spe = setup.steps_per_epoch(config, len(splits.train))
+    spe = setup.steps_per_epoch(config, len(train))
     schedule = setup.make_schedule(config, spe)
-    from dnnconf.train.callbacks import Listener
-    from dnnconf.train.loop import Loop
-
     results: list[tuple[int, list[dict[str, float | None]], float]] = []
     every = probe_every or max(1, math.ceil(train_steps / PROBE_POINTS))
 
@@ -240,7 +273,8 @@ def diagnose(config_or_network: Config | Network | str | Path, data: Any = None,
                 loop.state.stop_reason = ""
 
     epochs = math.ceil(train_steps / spe) + 1 if train_steps else 1
-    loop = Loop(network, optimizer, schedule, config.loss, splits.train, None, epochs, batch_size, clipping,
+    batch_size = config.training.batch_size
+    loop = Loop(network, optimizer, schedule, config.loss, train, None, epochs, batch_size, clipping,
                 [_Along()], torch.Generator().manual_seed(config.seed + setup.SHUFFLE_STREAM),
                 config.training.eval_batch_size)
     loop._write_hyperparameters(0)  # the learning rate of the first step, for the update ratio
@@ -253,27 +287,12 @@ def diagnose(config_or_network: Config | Network | str | Path, data: Any = None,
             stopped = f"training diverged after {state.step} steps ({state.stop_reason})"
             if results[-1][0] != state.step:
                 results.append((state.step, *probe.measure()))
-
-    groups = probe.groups
-    per_step_rows = [[LayerRow(i + 1, g.name, g.activation, g.role, g.units, **row)
-                      for i, (g, row) in enumerate(zip(groups, rows, strict=True))] for _, rows, _ in results]
-    verdicts = merge([(step, judge(rows, facts, loss))
-                      for (step, _, loss), rows in zip(results, per_step_rows, strict=True)])
-    series = {m: [[rows[i][m] for _, rows, _ in results] for i in range(len(groups))] for m in METRICS}
-    return DiagnosisReport(
-        name=config.name, source=source, batches=len(probe_set), batch_size=batch_size, train_steps=train_steps,
-        device=str(device), input={"mean": facts.input_mean, "std": facts.input_std}, layers=per_step_rows[0],
-        steps=[s for s, _, _ in results], loss=[loss for _, _, loss in results], series=series,
-        verdicts=verdicts, stopped=stopped)
+    return probe, results, stopped
 
 
 def diagnose_run(folder: Path, *, batches: int = 4, train_steps: int = 0,
                  probe_every: int | None = None) -> DiagnosisReport:
     """Probe the trained weights of a run folder on its own training data."""
-    from dnnconf.data import load_data
-    from dnnconf.train import setup, threads
-    from dnnconf.train.run_folder.loading import load_run
-
     config, network = load_run(Path(folder), device="cpu")
     # the probe measures what training does (dropout on, batch statistics), as at initialization
     network = network.to(setup.pick_device(config.training.device)).train()

@@ -42,7 +42,10 @@ from torch import nn
 
 from dnnconf.diagnosis.thresholds import SIGMOID_SATURATED, TANH_SATURATED
 from dnnconf.errors import ConfigError
-from dnnconf.nn.activations import is_relu_family
+from dnnconf.nn.activations import ACTIVATIONS, is_relu_family
+from dnnconf.nn.constraints import apply_constraints
+from dnnconf.nn.regularizers import total_penalty
+from dnnconf.train.losses import loss_function
 
 # --- the probe ---
 
@@ -71,8 +74,6 @@ def _kind(name: str) -> str:
 
 def _activation_of(name: str, module: nn.Module) -> str | None:
     """The activation's registry name when `module` is an activation, else None."""
-    from dnnconf.nn.activations import ACTIVATIONS
-
     if _kind(name) in ACTIVATIONS:
         return _kind(name)
     for cls, known in _ACTIVATION_CLASSES.items():
@@ -121,13 +122,81 @@ def _rng_kept(device: torch.device):
         yield
 
 
+class _Tally:
+    """The probe's running sums over the batches, one slot per layer group: activation moments, saturated
+    outputs, units ever non-zero, weight and output gradient norms, the loss."""
+
+    def __init__(self, n: int, device: torch.device) -> None:
+        f64 = dict(device=device, dtype=torch.float64)
+        self.sums, self.squares, self.counts = torch.zeros(n, **f64), torch.zeros(n, **f64), torch.zeros(n, **f64)
+        self.saturated = torch.zeros(n, **f64)
+        self.alive: list[torch.Tensor | None] = [None] * n
+        self.outputs: list[torch.Tensor | None] = [None] * n
+        self.weight_norms, self.output_norms = torch.zeros(n, **f64), torch.zeros(n, **f64)
+        self.loss_total = torch.zeros((), **f64)
+
+    def hook(self, index: int, activation: str):
+        """A forward hook that adds a group's outputs to the sums and keeps them for their gradient."""
+        def record(module: nn.Module, inputs: Any, out: torch.Tensor) -> None:
+            with torch.no_grad():
+                a = out.detach()
+                self.sums[index] += a.sum(dtype=torch.float64)
+                self.squares[index] += a.double().square().sum()
+                self.counts[index] += a.numel()
+                if is_relu_family(activation):
+                    units = a.transpose(0, 1).reshape(a.shape[1], -1) if a.dim() > 1 else a.reshape(1, -1)
+                    nonzero = (units != 0).any(dim=1)
+                    self.alive[index] = nonzero if self.alive[index] is None else self.alive[index] | nonzero
+                elif activation == "tanh":
+                    self.saturated[index] += (a.abs() > TANH_SATURATED).sum()
+                elif activation == "sigmoid":
+                    low, high = SIGMOID_SATURATED
+                    self.saturated[index] += ((a < low) | (a > high)).sum()
+            if out.requires_grad:
+                out.retain_grad()
+                self.outputs[index] = out
+        return record
+
+    def add_gradients(self, groups: list[_Group]) -> None:
+        """After a backward pass: each group's weight gradient norm (NaN without one) and output gradient norm."""
+        weights = [g.weighted.weight.grad for g in groups]
+        present = [i for i, w in enumerate(weights) if w is not None]
+        if present:
+            norms = torch._foreach_norm([weights[i] for i in present])
+            self.weight_norms[present] += torch.stack(norms).double()
+        missing = [i for i in range(len(groups)) if weights[i] is None]
+        if missing:
+            self.weight_norms[missing] = math.nan
+        for i, o in enumerate(self.outputs):
+            grad = o.grad if o is not None else None
+            self.output_norms[i] += torch.linalg.vector_norm(grad).double() if grad is not None else math.nan
+
+    def rows(self, groups: list[_Group], ratios: torch.Tensor, batches: int
+             ) -> tuple[list[dict[str, float | None]], float]:
+        """One row of measurements per group (means over the `batches`) and the mean loss."""
+        mean = self.sums / self.counts
+        std = (self.squares / self.counts - mean.square()).clamp_min(0).sqrt()
+        host = torch.stack([mean, std, self.saturated / self.counts, self.weight_norms / batches,
+                            self.output_norms / batches, ratios.double()]).cpu().numpy()
+        dead = [None if a is None else float(1 - a.float().mean()) for a in self.alive]
+        rows = []
+        for i, g in enumerate(groups):
+            hidden = g.role == "hidden"
+            rows.append({
+                "act_mean": float(host[0, i]), "act_std": float(host[1, i]),
+                "dead_share": dead[i] if hidden and is_relu_family(g.activation) else None,
+                "saturated_share": float(host[2, i]) if hidden and g.activation in ("tanh", "sigmoid") else None,
+                "weight_grad_norm": float(host[3, i]), "output_grad_norm": float(host[4, i]),
+                "update_ratio": float(host[5, i]),
+            })
+        return rows, float(self.loss_total.item() / batches)
+
+
 class Probe:
     """Measures one probe step; leaves the network, its buffers and the optimizer as it found them."""
 
     def __init__(self, network: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]], loss: str,
                  optimizer: torch.optim.Optimizer, clipping: Any):
-        from dnnconf.train.losses import loss_function
-
         self.network, self.batches, self.optimizer, self.clipping = network, batches, optimizer, clipping
         self.loss_fn = loss_function(loss)
         self.groups = layer_groups(network)
@@ -140,96 +209,40 @@ class Probe:
             return self._measure()
 
     def _measure(self) -> tuple[list[dict[str, float | None]], float]:
-        from dnnconf.nn.constraints import apply_constraints
-        from dnnconf.nn.regularizers import total_penalty
-
-        network, groups, device = self.network, self.groups, self.device
-        n = len(groups)
+        """One pass over the probe batches in training mode (gradients, batch statistics); the weights and
+        batch-norm statistics are put back afterwards."""
+        network, groups = self.network, self.groups
         saved = {k: v.detach().clone() for k, v in network.state_dict().items()}
         was_training = network.training
         network.train()
-        f64 = dict(device=device, dtype=torch.float64)
-        sums, squares, counts = torch.zeros(n, **f64), torch.zeros(n, **f64), torch.zeros(n, **f64)
-        saturated = torch.zeros(n, **f64)
-        alive: list[torch.Tensor | None] = [None] * n
-        outputs: list[torch.Tensor | None] = [None] * n
-        weight_norms, output_norms = torch.zeros(n, **f64), torch.zeros(n, **f64)
-        loss_total = torch.zeros((), **f64)
+        tally = _Tally(len(groups), self.device)
         params = [p for p in network.parameters() if p.requires_grad]
         mean_grads = [torch.zeros_like(p) for p in params]
-
-        def hook(index: int, activation: str):
-            def record(module: nn.Module, inputs: Any, out: torch.Tensor) -> None:
-                with torch.no_grad():
-                    a = out.detach()
-                    sums[index] += a.sum(dtype=torch.float64)
-                    squares[index] += a.double().square().sum()
-                    counts[index] += a.numel()
-                    if is_relu_family(activation):
-                        units = a.transpose(0, 1).reshape(a.shape[1], -1) if a.dim() > 1 else a.reshape(1, -1)
-                        nonzero = (units != 0).any(dim=1)
-                        alive[index] = nonzero if alive[index] is None else alive[index] | nonzero
-                    elif activation == "tanh":
-                        saturated[index] += (a.abs() > TANH_SATURATED).sum()
-                    elif activation == "sigmoid":
-                        low, high = SIGMOID_SATURATED
-                        saturated[index] += ((a < low) | (a > high)).sum()
-                if out.requires_grad:
-                    out.retain_grad()
-                    outputs[index] = out
-            return record
-
-        handles = [g.watched.register_forward_hook(hook(i, g.activation if g.role == "hidden" else "linear"))
+        handles = [g.watched.register_forward_hook(tally.hook(i, g.activation if g.role == "hidden" else "linear"))
                    for i, g in enumerate(groups)]
         try:
             for x, y in self.batches:
                 for p in params:
                     p.grad = None
-                outputs[:] = [None] * n
+                tally.outputs[:] = [None] * len(groups)
                 out = network(x)
                 loss = self.loss_fn(out, y)
                 penalty = total_penalty(getattr(network, "penalties", []))
                 objective = loss + penalty if penalty is not None else loss
                 objective.backward()
-                loss_total += objective.detach().double()
+                tally.loss_total += objective.detach().double()
                 with torch.no_grad():
-                    weights = [g.weighted.weight.grad for g in groups]
-                    present = [i for i, w in enumerate(weights) if w is not None]
-                    if present:
-                        norms = torch._foreach_norm([weights[i] for i in present])
-                        weight_norms[present] += torch.stack(norms).double()
-                    missing = [i for i in range(n) if weights[i] is None]
-                    if missing:
-                        weight_norms[missing] = math.nan
-                    for i, o in enumerate(outputs):
-                        grad = o.grad if o is not None else None
-                        output_norms[i] += torch.linalg.vector_norm(grad).double() if grad is not None else math.nan
+                    tally.add_gradients(groups)
                     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
                     torch._foreach_add_(mean_grads, grads, alpha=1.0 / len(self.batches))
-            outputs[:] = [None] * n
+            tally.outputs[:] = [None] * len(groups)
         finally:
             for handle in handles:
                 handle.remove()
         ratios = self._update_ratios(params, mean_grads, apply_constraints)
         network.load_state_dict(saved)
         network.train(was_training)
-        b = len(self.batches)
-        mean = sums / counts
-        std = (squares / counts - mean.square()).clamp_min(0).sqrt()
-        host = torch.stack([mean, std, saturated / counts, weight_norms / b, output_norms / b,
-                            ratios.double()]).cpu().numpy()
-        dead = [None if a is None else float(1 - a.float().mean()) for a in alive]
-        rows = []
-        for i, g in enumerate(groups):
-            hidden = g.role == "hidden"
-            rows.append({
-                "act_mean": float(host[0, i]), "act_std": float(host[1, i]),
-                "dead_share": dead[i] if hidden and is_relu_family(g.activation) else None,
-                "saturated_share": float(host[2, i]) if hidden and g.activation in ("tanh", "sigmoid") else None,
-                "weight_grad_norm": float(host[3, i]), "output_grad_norm": float(host[4, i]),
-                "update_ratio": float(host[5, i]),
-            })
-        return rows, float(loss_total.item() / b)
+        return tally.rows(groups, ratios, len(self.batches))
 
     def _update_ratios(self, params: list[torch.Tensor], mean_grads: list[torch.Tensor],
                        apply_constraints: Any) -> torch.Tensor:

@@ -119,14 +119,33 @@ def _dominant(rows: list[LayerRow]) -> str:
 
 
 def judge(rows: list[LayerRow], facts: Facts | None = None, loss: float = 0.0) -> list[Verdict]:
-    """The verdicts for one probe step's rows (input side first, the output layer last)."""
+    """The verdicts for one probe step's rows (input side first, the output layer last): each check below
+    adds its verdict when it fires, `healthy` when none does."""
     facts = facts or Facts()
     hidden = [r for r in rows if r.role == "hidden"]
     activation = _dominant(hidden)
-    current = facts.initializer
-    init_remedy = remedy_init(activation, current, facts.init_family)
+    init_remedy = remedy_init(activation, facts.initializer, facts.init_family)
     found: list[Verdict] = []
+    ratio, slope = _gradient_verdicts(found, rows, hidden, loss, init_remedy)
+    _activation_verdicts(found, hidden, activation, facts.initializer, init_remedy)
+    _saturation_verdicts(found, hidden, facts)
+    _dead_unit_verdicts(found, hidden, facts)
+    _selu_verdicts(found, hidden, facts)
+    stds = [r.act_std for r in hidden]
+    if not found:
+        found.append(Verdict(
+            "healthy", "info",
+            "healthy: no vanishing or exploding gradients, stable activation variance, no saturation, "
+            "no dead units",
+            {"grad_ratio": ratio, "log10_grad_slope_per_layer": slope,
+             "std_range": [min(stds), max(stds)] if stds and all(_finite(s) for s in stds) else None}, []))
+    return found
 
+
+def _gradient_verdicts(found: list[Verdict], rows: list[LayerRow], hidden: list[LayerRow], loss: float,
+                       init_remedy: str) -> tuple[float | None, float | None]:
+    """Exploding or vanishing gradients, from NaN/inf and the first-to-last hidden ‖∇W‖ ratio; returns
+    (that ratio, the log10 slope of ‖∇W‖ per layer) for the healthy verdict's evidence."""
     bad = [r.name for r in rows if not all(_finite(getattr(r, m)) for m in
                                               ("act_mean", "act_std", "weight_grad_norm", "output_grad_norm"))]
     grads = [r.weight_grad_norm for r in hidden]
@@ -158,7 +177,12 @@ def judge(rows: list[LayerRow], facts: Facts | None = None, loss: float = 0.0) -
             f"vanishing gradients: ‖∇W‖ of {hidden[0].name} is {ratio:.1e}× that of {hidden[-1].name} "
             f"(< {VANISHING_RATIO:g}{per}); the lower layers barely learn",
             evidence, [init_remedy, REMEDY_ACTIVATION, REMEDY_BATCH_NORM]))
+    return ratio, slope
 
+
+def _activation_verdicts(found: list[Verdict], hidden: list[LayerRow], activation: str, current: str | None,
+                         init_remedy: str) -> None:
+    """Activations that shrink or grow with depth: the initializer does not fit the activation."""
     stds = [r.act_std for r in hidden]
     if len(hidden) >= MIN_HIDDEN and _finite(stds[0]) and stds[0] > 0 and _finite(stds[-1]):
         std_ratio = stds[-1] / stds[0]
@@ -174,6 +198,10 @@ def judge(rows: list[LayerRow], facts: Facts | None = None, loss: float = 0.0) -
                 f"{hidden[-1].name} (×{std_ratio:.2g}); the initialization does not fit {activation}",
                 std_evidence, [init_remedy, REMEDY_BATCH_NORM]))
 
+
+def _saturation_verdicts(found: list[Verdict], hidden: list[LayerRow], facts: Facts) -> None:
+    """tanh/sigmoid outputs in their flat parts."""
+    current = facts.initializer
     saturated = _share_over(hidden, "saturated_share", SATURATION_SHARE)
     if saturated is not None:
         saturating, share, worst = saturated
@@ -187,6 +215,10 @@ def judge(rows: list[LayerRow], facts: Facts | None = None, loss: float = 0.0) -
              "layers_over": len(over), "layers": len(saturating)},
             [remedy_init(act, current, facts.init_family), REMEDY_ACTIVATION, REMEDY_BATCH_NORM]))
 
+
+def _dead_unit_verdicts(found: list[Verdict], hidden: list[LayerRow], facts: Facts) -> None:
+    """ReLU-family units that output 0 for every probe example."""
+    current = facts.initializer
     dead = _share_over(hidden, "dead_share", DEAD_SHARE)
     if dead is not None:
         rectified, share, worst = dead
@@ -199,6 +231,9 @@ def judge(rows: list[LayerRow], facts: Facts | None = None, loss: float = 0.0) -
              "layers": len(rectified)},
             [REMEDY_LEAKY, remedy_init(act, current, facts.init_family), REMEDY_BATCH_NORM, REMEDY_LR]))
 
+
+def _selu_verdicts(found: list[Verdict], hidden: list[LayerRow], facts: Facts) -> None:
+    """A SELU network where the note's conditions for self-normalization fail or the outputs drift."""
     selu = [r for r in hidden if r.activation == "selu"]
     if selu:
         problems = _selu_conditions(facts)
@@ -226,15 +261,6 @@ def judge(rows: list[LayerRow], facts: Facts | None = None, loss: float = 0.0) -
                  "kernel_initializer: lecun_normal, a plain stack of dense layers, and no l1/l2, max-norm, "
                  "batch norm or plain dropout (alpha dropout instead)",
                  "or keep those and use ELU/ReLU with He init instead of SELU"]))
-
-    if not found:
-        found.append(Verdict(
-            "healthy", "info",
-            "healthy: no vanishing or exploding gradients, stable activation variance, no saturation, "
-            "no dead units",
-            {"grad_ratio": ratio, "log10_grad_slope_per_layer": slope,
-             "std_range": [min(stds), max(stds)] if stds and all(_finite(s) for s in stds) else None}, []))
-    return found
 
 
 def _selu_conditions(facts: Facts) -> list[str]:

@@ -28,6 +28,8 @@ from typing import Any
 
 import torch
 
+from dnnconf.config import config_from_dict, dump_config
+from dnnconf.data import load_data
 from dnnconf.errors import BadInput, RunFolderError
 from dnnconf.exporting.fold import KERNELS, FoldReport, fold, fold_batch_norm, folded_layers
 from dnnconf.exporting.measure import (
@@ -44,7 +46,12 @@ from dnnconf.exporting.onnx_file import ONNX_OPSET, export_onnx, onnx_logits, on
 from dnnconf.exporting.precision import DTYPES, QUANTIZATION, ExportedModel, quantize_int8, to_dtype
 from dnnconf.exporting.prune import check_prune, kernel_sparsity, prune
 from dnnconf.exporting.report import ExportResult, Stage, append_report, print_table, report_markdown, table_rows
-from dnnconf.nn.build import Network
+from dnnconf.nn.build import Network, model_layers
+from dnnconf.safe_write import write_atomic, write_tensors
+from dnnconf.train import setup
+from dnnconf.train.losses import loss_function, metric_name, metric_sum
+from dnnconf.train.run_folder import lock as run_lock
+from dnnconf.train.run_folder.loading import load_run
 from dnnconf.train.threads import choose as choose_threads
 
 __all__ = [
@@ -84,8 +91,6 @@ def load_model(folder: Path | str, device: str = "cpu") -> tuple[Any, torch.nn.M
     dynamically quantized to int8 again (CPU only). Both take float32 inputs and return float32 logits,
     and have `predict`, `head` and `input_shape`.
     """
-    from dnnconf.train.run_folder.loading import load_run
-
     folder = Path(folder)
     if not is_export_folder(folder):
         config, network = load_run(folder, device)
@@ -104,8 +109,6 @@ def load_model(folder: Path | str, device: str = "cpu") -> tuple[Any, torch.nn.M
 
 def export_config(config: Any, layers: list[dict[str, Any]]) -> Any:
     """The run's config with the model in explicit form: `layers` (output last) minus the output layer."""
-    from dnnconf.config import config_from_dict
-
     raw = config.model_dump(mode="json")
     model = raw["model"]
     raw["model"] = {"input_shape": model["input_shape"], "output": model["output"], "layers": layers[:-1]}
@@ -129,16 +132,6 @@ def export_run(folder: Path | str, *, fold_bn: bool = False, threshold: float | 
     `onnx`: a relative path is placed in the export folder. `threads`: torch's (and onnxruntime's)
     threads while measuring (default: the cores of this machine).
     """
-
-    from dnnconf.config import dump_config
-    from dnnconf.data import load_data
-    from dnnconf.nn.build import model_layers
-    from dnnconf.safe_write import write_atomic, write_tensors
-    from dnnconf.train import setup
-    from dnnconf.train.losses import loss_function, metric_name, metric_sum
-    from dnnconf.train.run_folder import lock as run_lock
-    from dnnconf.train.run_folder.loading import load_run
-
     check_options(threshold, sparsity, dtype)
     if onnx is not None:
         require_onnx()
@@ -148,108 +141,154 @@ def export_run(folder: Path | str, *, fold_bn: bool = False, threshold: float | 
                              f"({read_export_info(source).get('source', 'see export.json')})")
     config, original = load_run(source)
     original.eval()
-    target = Path(out) if out is not None else source / "export"
-    if target.resolve() == source.resolve():
-        raise RunFolderError(f"--out {target}: is the run folder itself; choose another folder")
-    if target.exists() and not target.is_dir():
-        raise RunFolderError(f"--out {target}: exists and is not a folder")
+    target = _export_target(source, out)
     onnx_path = None if onnx is None else (Path(onnx) if Path(onnx).is_absolute() else target / onnx)
     threads = threads or choose_threads()[0]  # the cores free now (train/threads.py), as training does
     previous_threads = torch.get_num_threads()
     locks: list[Any] = []  # run_lock holds, released in the finally
     torch.set_num_threads(threads)
-    say = log or (lambda message: None)
     try:
-        dataset = load_data(config.data)
-        splits = setup.to_splits(dataset, torch.device("cpu"))
-        test = splits.test if len(splits.test) else splits.valid or splits.train
-        x, y = test.x, test.y
-        loss_fn, summed, metric = loss_function(config.loss), metric_sum(config.loss), metric_name(config.loss)
-        reference = logits(original, x)
-
-        def stage(name: str, model: torch.nn.Module, float_network: torch.nn.Module,
-                  output: torch.Tensor | None = None, latency: dict[int, float] | None = None) -> Stage:
-            output = logits(model, x) if output is None else output
-            params, nonzero = parameter_counts(float_network)
-            if latency is None:
-                latency = torch_latency(model, x, batches, repeats) if measure_latency else {}
-            row = Stage(name, float(summed(output, y)) / len(y), float(loss_fn(output, y)),
-                        float((output - reference).abs().max()), params, nonzero, *sizes(model), latency)
-            say(f"  {name}: {metric} {row.metric:.4f}, max |Δlogit| {row.max_abs_diff:.3g}")
-            return row
-
+        stage = _Stages(config, original, batches, repeats, measure_latency, log or (lambda message: None))
         steps: list[str] = []
-        stages = [stage("original", original, original)]
-        network: Network = original
-        fold_info = None
-        layers = model_layers(config.model, config.model.output.units, config.model.output.activation)
-        if fold_bn:
-            network, report = fold(original)
-            layers = folded_layers(layers, report)
-            fold_info = report.as_dict()
-            steps.append("fold_bn")
-            stages.append(stage("folded", network, network))
-        sparsity_info = None
-        if threshold is not None or sparsity is not None:
-            network = prune(network, threshold, sparsity)
-            sparsity_info = kernel_sparsity(network)
-            steps.append(f"prune(threshold={threshold})" if threshold is not None else f"prune(sparsity={sparsity})")
-            stages.append(stage("pruned", network, network))
+        network, layers, fold_info, sparsity_info = _fold_and_prune(config, original, fold_bn, threshold, sparsity,
+                                                                    stage, steps)
         export_cfg = export_config(config, layers)
-        # the export must rebuild from its own config: same modules, same names
-        rebuilt = setup.make_network(export_cfg)
-        try:
-            rebuilt.load_state_dict(network.state_dict())
-        except RuntimeError as error:  # a bug, not bad input: say what differs
-            raise RuntimeError(f"the folded network does not match its config: {error}") from None
-        rebuilt.eval()
+        rebuilt = _rebuilt(export_cfg, network)
         model = to_dtype(rebuilt, dtype)
         if dtype != "float32":
             steps.append(f"dtype({dtype})" if dtype != "int8" else "quantize(dynamic_int8)")
-            stages.append(stage(dtype, model, rebuilt))
+            stage(dtype, model, rebuilt)
         target.mkdir(parents=True, exist_ok=True)
         # one writer at a time: the run folder (its report.md is appended to) and the export folder
         locks.append(run_lock.acquire(source))
         if not target.resolve().is_relative_to(source.resolve()):
             locks.append(run_lock.acquire(target))
-        stored = model.network if dtype in ("float16", "bfloat16") else rebuilt
-        files = [target / "config.yaml", target / "model.safetensors"]
-        write_atomic(target / "config.yaml", dump_config(export_cfg))
-        write_tensors(target / "model.safetensors", stored.state_dict())
-        if (source / "normalization.json").is_file():
-            shutil.copyfile(source / "normalization.json", target / "normalization.json")
-            files.append(target / "normalization.json")
+        files = _write_model(source, target, export_cfg, model.network if dtype in ("float16", "bfloat16") else rebuilt)
         if onnx_path is not None:
-            export_onnx(rebuilt, x, onnx_path)
+            _onnx_stage(rebuilt, onnx_path, threads, stage)
             files.append(onnx_path)
             steps.append("onnx")
-            session = onnx_session(onnx_path, threads)
-            if session is not None:
-                output = onnx_logits(session, x)
-                latency = {}
-                if measure_latency:
-                    for batch in batches:
-                        feed = {"input": batch_of(x, batch).float().numpy()}
-                        latency[batch] = time_per_example(lambda feed=feed: session.run(None, feed), batch, repeats)
-                row = stage("onnxruntime", rebuilt, rebuilt, output, latency)
-                row.bytes = onnx_path.stat().st_size
-                row.compressed_bytes = len(zlib.compress(onnx_path.read_bytes(), 6))
-                stages.append(row)
         result = ExportResult(target, source, export_cfg, model, rebuilt, steps, dtype,
-                              QUANTIZATION if dtype == "int8" else None, metric, stages, fold_info, sparsity_info,
-                              onnx_path, threads, files)
-        info = result.as_dict()
-        info["files"] = {path.name: path.stat().st_size for path in files}
-        if dtype == "int8":
-            info["note"] = ("model.safetensors holds the float32 weights; load_model quantizes them to int8 "
-                            "again (torch.ao.quantization.quantize_dynamic), as safetensors cannot hold them packed")
-        write_atomic(target / "export.json", json.dumps(info, indent=1))
-        markdown = report_markdown(result)
-        write_atomic(target / "export_report.md", markdown)
-        result.files += [target / "export.json", target / "export_report.md"]
-        append_report(source / "report.md", markdown, target, source)
+                              QUANTIZATION if dtype == "int8" else None, stage.metric, stage.rows, fold_info,
+                              sparsity_info, onnx_path, threads, files)
+        _write_reports(result, files)
         return result
     finally:
         for lock in locks:
             lock.release()
         torch.set_num_threads(previous_threads)
+
+
+def _export_target(source: Path, out: Path | str | None) -> Path:
+    """The export folder: `out`, default source/export; never the run folder itself, never a file."""
+    target = Path(out) if out is not None else source / "export"
+    if target.resolve() == source.resolve():
+        raise RunFolderError(f"--out {target}: is the run folder itself; choose another folder")
+    if target.exists() and not target.is_dir():
+        raise RunFolderError(f"--out {target}: exists and is not a folder")
+    return target
+
+
+class _Stages:
+    """Measures each stage of the export on the run's test split (or its validation or training split when
+    the test split is empty) against the original network's logits, and keeps the rows in order."""
+
+    def __init__(self, config: Any, original: torch.nn.Module, batches: tuple[int, ...], repeats: int,
+                 measure_latency: bool, say: Callable[[str], Any]) -> None:
+        splits = setup.to_splits(load_data(config.data), torch.device("cpu"))
+        test = splits.test if len(splits.test) else splits.valid or splits.train
+        self.x, self.y = test.x, test.y
+        self.loss_fn, self.summed = loss_function(config.loss), metric_sum(config.loss)
+        self.metric = metric_name(config.loss)
+        self.batches, self.repeats, self.measure_latency, self.say = batches, repeats, measure_latency, say
+        self.reference = logits(original, self.x)
+        self.rows: list[Stage] = []
+        self("original", original, original)
+
+    def __call__(self, name: str, model: torch.nn.Module, float_network: torch.nn.Module,
+                 output: torch.Tensor | None = None, latency: dict[int, float] | None = None) -> Stage:
+        x, y = self.x, self.y
+        output = logits(model, x) if output is None else output
+        params, nonzero = parameter_counts(float_network)
+        if latency is None:
+            latency = torch_latency(model, x, self.batches, self.repeats) if self.measure_latency else {}
+        row = Stage(name, float(self.summed(output, y)) / len(y), float(self.loss_fn(output, y)),
+                    float((output - self.reference).abs().max()), params, nonzero, *sizes(model), latency)
+        self.say(f"  {name}: {self.metric} {row.metric:.4f}, max |Δlogit| {row.max_abs_diff:.3g}")
+        self.rows.append(row)
+        return row
+
+
+def _fold_and_prune(config: Any, original: Network, fold_bn: bool, threshold: float | None,
+                    sparsity: float | None, stage: _Stages, steps: list[str]
+                    ) -> tuple[Network, list[dict[str, Any]], dict[str, Any] | None, dict[str, Any] | None]:
+    """The network after folding batch norm and pruning (each measured), its explicit layer list, and the
+    fold and sparsity details for export.json."""
+    network: Network = original
+    fold_info = sparsity_info = None
+    layers = model_layers(config.model, config.model.output.units, config.model.output.activation)
+    if fold_bn:
+        network, report = fold(original)
+        layers = folded_layers(layers, report)
+        fold_info = report.as_dict()
+        steps.append("fold_bn")
+        stage("folded", network, network)
+    if threshold is not None or sparsity is not None:
+        network = prune(network, threshold, sparsity)
+        sparsity_info = kernel_sparsity(network)
+        steps.append(f"prune(threshold={threshold})" if threshold is not None else f"prune(sparsity={sparsity})")
+        stage("pruned", network, network)
+    return network, layers, fold_info, sparsity_info
+
+
+def _rebuilt(export_cfg: Any, network: Network) -> Network:
+    """The export must rebuild from its own config: same modules, same names; in eval mode."""
+    rebuilt = setup.make_network(export_cfg)
+    try:
+        rebuilt.load_state_dict(network.state_dict())
+    except RuntimeError as error:  # a bug, not bad input: say what differs
+        raise RuntimeError(f"the folded network does not match its config: {error}") from None
+    return rebuilt.eval()
+
+
+def _write_model(source: Path, target: Path, export_cfg: Any, stored: torch.nn.Module) -> list[Path]:
+    """config.yaml, model.safetensors and (when the run has one) normalization.json in `target`."""
+    files = [target / "config.yaml", target / "model.safetensors"]
+    write_atomic(target / "config.yaml", dump_config(export_cfg))
+    write_tensors(target / "model.safetensors", stored.state_dict())
+    if (source / "normalization.json").is_file():
+        shutil.copyfile(source / "normalization.json", target / "normalization.json")
+        files.append(target / "normalization.json")
+    return files
+
+
+def _onnx_stage(rebuilt: Network, onnx_path: Path, threads: int, stage: _Stages) -> None:
+    """Write the ONNX graph; measure it under onnxruntime when that is installed."""
+    export_onnx(rebuilt, stage.x, onnx_path)
+    session = onnx_session(onnx_path, threads)
+    if session is None:
+        return
+    output = onnx_logits(session, stage.x)
+    latency = {}
+    if stage.measure_latency:
+        for batch in stage.batches:
+            feed = {"input": batch_of(stage.x, batch).float().numpy()}
+            latency[batch] = time_per_example(lambda feed=feed: session.run(None, feed), batch, stage.repeats)
+    row = stage("onnxruntime", rebuilt, rebuilt, output, latency)
+    row.bytes = onnx_path.stat().st_size
+    row.compressed_bytes = len(zlib.compress(onnx_path.read_bytes(), 6))
+
+
+def _write_reports(result: ExportResult, files: list[Path]) -> None:
+    """export.json and export_report.md in the export folder; the "Export" section of the run's report.md."""
+    target, source = result.folder, result.source
+    info = result.as_dict()
+    info["files"] = {path.name: path.stat().st_size for path in files}
+    if result.dtype == "int8":
+        info["note"] = ("model.safetensors holds the float32 weights; load_model quantizes them to int8 "
+                        "again (torch.ao.quantization.quantize_dynamic), as safetensors cannot hold them packed")
+    write_atomic(target / "export.json", json.dumps(info, indent=1))
+    markdown = report_markdown(result)
+    write_atomic(target / "export_report.md", markdown)
+    result.files += [target / "export.json", target / "export_report.md"]
+    append_report(source / "report.md", markdown, target, source)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from safetensors.torch import save
 
 
 def parameter_counts(network: torch.nn.Module) -> tuple[int, int]:
@@ -27,8 +28,6 @@ def serialized(model: torch.nn.Module) -> bytes:
     packed int8 weights, as held in memory)."""
     state = model.state_dict()
     if all(isinstance(v, torch.Tensor) and not v.is_quantized for v in state.values()):
-        from safetensors.torch import save
-
         return save({k: v.detach().cpu().contiguous() for k, v in state.items()})
     buffer = io.BytesIO()
     torch.save(state, buffer)

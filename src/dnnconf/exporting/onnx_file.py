@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from dnnconf.errors import BadInput
@@ -52,8 +53,6 @@ def onnx_session(path: Path, threads: int | None = None) -> Any:
 
 
 def onnx_logits(session: Any, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-    import numpy as np
-
     outputs = [session.run(None, {"input": x[i:i + batch_size].float().numpy()})[0]
                for i in range(0, len(x), batch_size)]
     return torch.from_numpy(np.concatenate(outputs))

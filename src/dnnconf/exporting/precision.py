@@ -16,6 +16,7 @@ import warnings
 from typing import Any
 
 import torch
+from torch.ao.quantization import quantize_dynamic
 
 from dnnconf.errors import BadInput
 
@@ -60,8 +61,6 @@ class ExportedModel(torch.nn.Module):
 
 def quantize_int8(network: torch.nn.Module) -> torch.nn.Module:
     """PyTorch's dynamic int8 quantization of the dense layers (a copy; conv layers stay float32)."""
-    from torch.ao.quantization import quantize_dynamic
-
     with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)

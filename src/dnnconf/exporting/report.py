@@ -8,7 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.console import Console
+from rich.table import Table
+
 from dnnconf.exporting.onnx_file import ONNX_OPSET
+from dnnconf.safe_write import write_atomic
 
 if TYPE_CHECKING:
     from dnnconf.exporting.precision import ExportedModel
@@ -107,8 +111,6 @@ def report_markdown(result: ExportResult) -> str:
 
 def append_report(report: Path, markdown: str, target: Path, source: Path) -> None:
     """Put the export section into the run's report.md, replacing an earlier one for the same folder."""
-    from dnnconf.safe_write import write_atomic
-
     try:
         shown = target.resolve().relative_to(source.resolve())
     except ValueError:
@@ -124,9 +126,6 @@ def append_report(report: Path, markdown: str, target: Path, source: Path) -> No
 
 
 def print_table(result: ExportResult, console: Any = None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     if console is None:
         console = Console()
         if not console.is_terminal:  # a log or a pipe: the whole table on one line a row

@@ -10,6 +10,7 @@ standard deviation, and its table cells read `mean ± std`. Which folders are ru
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections import Counter
@@ -17,9 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dnnconf.config.differences import config_differences
+from dnnconf.csv_text import csv_text
+from dnnconf.errors import RunFolderError
 from dnnconf.report.folders import Group, RunData, collect
 from dnnconf.report.page import finite, positive_spread, render, write_page
+from dnnconf.report.run_report import page_language
 from dnnconf.report.strings import check_lang
+from dnnconf.train.run_folder.naming import timestamped_folder
 
 CURVES = (  # (chart id, title string, history column; {m} is the metric)
     ("val-loss", "val_loss_title", "val_loss"),
@@ -99,8 +105,6 @@ def _shown(value: Any) -> str:
     if isinstance(value, list) and len(value) > 3 and all(v == value[0] for v in value):
         return f"[{_shown(value[0])}] × {len(value)}"
     if isinstance(value, (list, dict)):
-        import json
-
         text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
         return text if len(text) <= 120 else text[:119] + "…"
     if isinstance(value, float):
@@ -111,8 +115,6 @@ def _shown(value: Any) -> str:
 def differing_keys(groups: list[Group]) -> list[dict[str, Any]]:
     """The config keys whose values tell the groups apart, with each group's value(s). A key that differs
     only within groups, the same way in each (the seeds of a study's variants), is left out."""
-    from dnnconf.config.differences import config_differences
-
     runs = [run for group in groups for run in group.runs]
     keys: set[str] = set()
     for run in runs[1:]:
@@ -204,11 +206,6 @@ def curve_charts(groups: list[Group], metric: str) -> list[dict[str, Any]]:
 def compare(runs: list[str | Path], out: str | Path | None = None, lang: str | None = None) -> Comparison:
     """Compare run, study and sweep folders (see `dnnconf.report.folders`); writes compare.html, compare.md
     and compare.csv into `out` (default runs/compare-<timestamp>/) and returns the comparison."""
-    from dnnconf.csv_text import csv_text
-    from dnnconf.errors import RunFolderError
-    from dnnconf.report.run_report import page_language
-    from dnnconf.train.run_folder.naming import timestamped_folder
-
     lang = check_lang(lang) if lang is not None else page_language()
     groups = collect([Path(run) for run in runs])
     metric = Counter(run.metric for group in groups for run in group.runs).most_common(1)[0][0]

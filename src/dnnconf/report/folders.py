@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from dnnconf.errors import RunFolderError
 
 MAX_HISTORY_BYTES = 64 * 1024 * 1024  # a history.csv is a few KB an epoch-thousand; more is not a history
@@ -58,8 +60,6 @@ def _seed_folders(folder: Path) -> list[Path]:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
-
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError):

@@ -19,8 +19,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dnnconf.advice import default_lang
+from dnnconf.config import dump_config
+from dnnconf.optim.schedules import Performance
 from dnnconf.report.page import REFRESH_SECONDS, finite, positive_spread, render, write_page
 from dnnconf.train.callbacks import Listener
+from dnnconf.train.losses import metric_name
+from dnnconf.train.tensorboard import TensorBoardLog
 
 if TYPE_CHECKING:
     from dnnconf.config import Config
@@ -67,8 +72,6 @@ def extend_step_curves(lr: StepCurve, momentum: StepCurve, schedule: Any, histor
                        first: int, last: int, steps_per_epoch: int) -> None:
     """Add steps first … last−1: the schedule's rate and momentum where it sets them, else the epoch's
     logged values (performance scheduling changes the rate between epochs only; a fixed momentum)."""
-    from dnnconf.optim.schedules import Performance
-
     per_epoch_lr = isinstance(schedule, Performance)
     for step in range(first, last):
         epoch = step // max(steps_per_epoch, 1)
@@ -183,8 +186,6 @@ def _stale_after(history: list[dict[str, float]]) -> float:
 
 
 def page_language() -> str:
-    from dnnconf.advice import default_lang
-
     return default_lang()
 
 
@@ -194,8 +195,6 @@ def viewers(folder: Path, config: Config) -> list[Listener]:
     `training.tensorboard`."""
     listeners: list[Listener] = [RunReport(folder, config)]
     if config.training.tensorboard:
-        from dnnconf.train.tensorboard import TensorBoardLog
-
         listeners.append(TensorBoardLog(folder, config))
     return listeners
 
@@ -204,9 +203,6 @@ class RunReport(Listener):
     """Rewrites `folder/report.html` when training begins and after every epoch (status: training…)."""
 
     def __init__(self, folder: Path, config: Config, lang: str | None = None):
-        from dnnconf.config import dump_config
-        from dnnconf.train.losses import metric_name
-
         self.path = folder / REPORT_FILE
         self.name, self.epochs = folder.name, config.training.epochs
         self.config_text = dump_config(config)
@@ -234,9 +230,6 @@ class RunReport(Listener):
 def write_run_report(folder: Path, config: Config, state: TrainState, test: dict[str, float], schedule: Any,
                      steps_per_epoch: int, lang: str | None = None) -> Path:
     """The finished page: final status, test metrics, stop reason; no reloading."""
-    from dnnconf.config import dump_config
-    from dnnconf.train.losses import metric_name
-
     lr, momentum = StepCurve(), StepCurve()
     extend_step_curves(lr, momentum, schedule, state.history, 0, state.step, steps_per_epoch)
     path = folder / REPORT_FILE

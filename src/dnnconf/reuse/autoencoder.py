@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from dnnconf.config.schema import Config, NoiseConfig
 from dnnconf.errors import ConfigError
 from dnnconf.nn.build import Network, model_layers
+from dnnconf.plots import plt, save_figure
 
 ENCODER_KINDS = ("flatten", "dense", "batch_norm", "activation", "dropout", "alpha_dropout", "mc_dropout")
 LINEAR = {"name": "linear"}
@@ -158,8 +159,6 @@ def encode(modules: list[torch.nn.Module], x: torch.Tensor, batch_size: int = 40
 def plot_reconstructions(inputs: torch.Tensor, outputs: torch.Tensor, input_shape: tuple[int, ...], path: Path,
                          title: str) -> Path:
     """Top row: inputs; bottom row: their reconstructions (as images when the input is 2-D, else strips)."""
-    from dnnconf.plots import plt, save_figure
-
     count = len(inputs)
     shape = input_shape[:2] if len(input_shape) >= 2 else (1, math.prod(input_shape))
     low, high = float(inputs.min()), float(inputs.max())

@@ -33,10 +33,24 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from dnnconf.config.schema import Config
+from dnnconf.data import load_data
+from dnnconf.data.dataset import load_unlabeled
 from dnnconf.errors import ConfigError, Diverged
 from dnnconf.nn.build import Network, build_network
+from dnnconf.optim.clipping import Clipping
+from dnnconf.optim.optimizers import OPTIMIZERS
+from dnnconf.optim.schedules import SCHEDULES
+from dnnconf.plots import learning_curves
 from dnnconf.reuse import autoencoder as ae
 from dnnconf.reuse.transfer import TransferPlan, layer_groups
+from dnnconf.safe_write import write_atomic
+from dnnconf.train import setup
+from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, restore
+from dnnconf.train.history import HistoryLog, history_csv
+from dnnconf.train.loop import Loop, Split
+from dnnconf.train.progress import Progress
+from dnnconf.train.run_folder.naming import timestamped_folder
+from dnnconf.train.setup import SHUFFLE_STREAM
 
 PRETRAIN_STREAM = 2_000_029  # seed offset of pretraining's streams (init, batch order, noise)
 SHOWN = 8  # validation inputs in reconstructions.png
@@ -57,9 +71,6 @@ def _resolved(config: Config) -> Config:
     if config.pretrain is None:
         raise ConfigError("pretrain: this config has no pretrain section")
     if config.model.input_shape is None or config.model.output.units is None:
-        from dnnconf.data import load_data
-        from dnnconf.train import setup
-
         config = setup.resolve_with_data(config, load_data(config.data))
     return config
 
@@ -72,8 +83,6 @@ def pretrained_network(config: Config, folder: Path | None = None, device: str |
     Pretrains into `folder` (default: a new `runs/<name>-pretrain-<timestamp>`), or reads back a finished
     pretraining there or in `pretrain.reuse_from`.
     """
-    from dnnconf.train import setup
-
     config = _resolved(config)
     if config.pretrain.reuse_from is not None:
         folder = Path(config.pretrain.reuse_from)
@@ -81,8 +90,6 @@ def pretrained_network(config: Config, folder: Path | None = None, device: str |
             raise ConfigError(f"pretrain.reuse_from: {folder} holds no finished pretraining (encoder.safetensors)")
         _check_same(config, folder, "pretrain.reuse_from")
     elif folder is None:
-        from dnnconf.train.run_folder.naming import timestamped_folder
-
         folder = timestamped_folder(f"{config.name}-pretrain")
     elif (folder / "pretrain.json").is_file():  # a finished or interrupted pretraining: of this config only
         _check_same(config, folder, "pretrain")
@@ -114,10 +121,6 @@ def _check_same(config: Config, folder: Path, where: str) -> None:
 
 def pretrain(config: Config, folder: Path, device: torch.device, quiet: bool = True, log: Any = print) -> None:
     """Train the autoencoder(s) into `folder`, resuming an interrupted pretraining; write the encoder."""
-    from dnnconf.data.dataset import load_unlabeled
-    from dnnconf.safe_write import write_atomic
-    from dnnconf.train import setup
-
     settings = config.pretrain
     folder.mkdir(parents=True, exist_ok=True)
     write_atomic(folder / "pretrain.json", json.dumps(fingerprint(config), indent=1))
@@ -167,8 +170,6 @@ def pretrain(config: Config, folder: Path, device: torch.device, quiet: bool = T
 
 def _autoencoder(layers: list[dict[str, Any]], input_shape: tuple[int, ...], config: Config, index: int,
                  device: torch.device) -> Network:
-    from dnnconf.train import setup
-
     seed = config.seed + PRETRAIN_STREAM + index
     setup.seed_everything(seed)  # the noise and dropout masks
     network = build_network(layers, input_shape, torch.Generator().manual_seed(seed))
@@ -183,17 +184,6 @@ def fit_autoencoder(network: Network, loss: str, x_train: torch.Tensor, x_valid:
                     config: Config, quiet: bool) -> None:
     """Train one autoencoder in `Loop` on targets = the flattened clean inputs, checkpointing each epoch
     into folder/checkpoint (resumed from there); model.safetensors marks it finished (then just loaded)."""
-    from dnnconf.optim.clipping import Clipping
-    from dnnconf.optim.optimizers import OPTIMIZERS
-    from dnnconf.optim.schedules import SCHEDULES
-    from dnnconf.plots import learning_curves
-    from dnnconf.safe_write import write_atomic
-    from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, restore
-    from dnnconf.train.history import HistoryLog, history_csv
-    from dnnconf.train.loop import Loop, Split
-    from dnnconf.train.progress import Progress
-    from dnnconf.train.setup import SHUFFLE_STREAM
-
     finished = folder / "model.safetensors"
     if finished.is_file():
         network.load_state_dict(load_file(str(finished), device=str(x_train.device)))

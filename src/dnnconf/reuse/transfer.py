@@ -28,8 +28,11 @@ from typing import Any
 import torch
 
 from dnnconf.config.schema import Config
-from dnnconf.errors import ConfigError, RunFolderError
+from dnnconf.data import load_data
+from dnnconf.errors import ConfigError, DataError, RunFolderError
 from dnnconf.nn.build import Network
+from dnnconf.train import setup
+from dnnconf.train.run_folder.loading import load_run
 
 WEIGHTED = ("Linear", "Conv2d")  # module types that start a new layer group
 
@@ -124,8 +127,6 @@ def reused_groups(transfer: Any, source: Network) -> list[list[str]]:
 def load_source(folder: Path) -> tuple[Config, Network, dict[str, Any] | None]:
     """The source run's config, network (on the CPU, its input layer included) and that layer's statistics;
     errors name `transfer.from`."""
-    from dnnconf.train.run_folder.loading import load_run
-
     try:
         config, network = load_run(folder)
     except RunFolderError as error:
@@ -160,10 +161,6 @@ def build_transferred(config: Config, device: str | torch.device = "cpu",
     `config.seed` as `setup.make_network` draws them. The input layer is the source's
     (`transfer.normalization: source`) or adapted to `own` (this data's statistics; loaded when None).
     """
-    from dnnconf.data import load_data
-    from dnnconf.errors import DataError
-    from dnnconf.train import setup
-
     if config.transfer is None:
         raise ConfigError("transfer: this config has no transfer section")
     if config.model.input_shape is None or config.model.output.units is None:

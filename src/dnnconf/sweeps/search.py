@@ -9,11 +9,13 @@ write the summary) and re-exports their public names.
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dnnconf.config import load_config
 from dnnconf.errors import DnnconfError, RunFolderError
 from dnnconf.sweeps.space import FIELDS, TYPES, Param, check_space, parse_param, read_space, yaml_text
 from dnnconf.sweeps.study import (
@@ -52,6 +54,7 @@ from dnnconf.sweeps.trials import (
     trial_folder,
     worker_main,
 )
+from dnnconf.train.run_folder.naming import timestamped_folder
 
 __all__ = [
     "DIRECTIONS", "FIELDS", "METRICS", "PRUNERS", "SQLITE_TIMEOUT_S", "TYPES", "Objective", "Param", "PrintTrial",
@@ -72,8 +75,6 @@ class SweepResult:
 
 
 def default_out(name: str, root: Path = Path("runs")) -> Path:
-    from dnnconf.train.run_folder.naming import timestamped_folder
-
     return timestamped_folder(f"sweep-{name}", root)
 
 
@@ -88,7 +89,6 @@ def sweep(options: SweepOptions) -> SweepResult:
     require_optuna()
     import optuna
 
-    from dnnconf.config import load_config
 
     check_options(options)
     params = read_space(options.space)
@@ -129,8 +129,6 @@ def _run_processes(options: SweepOptions, params: list[Param], study_name: str, 
                    jobs: int) -> None:
     """Spawn (not fork: torch's thread pools do not survive a fork) one process per worker but the
     first, which runs here."""
-    import multiprocessing
-
     context = multiprocessing.get_context("spawn")
     child = dataclasses.replace(options, log=None)  # a caller's logger may not pickle; workers print
     processes = [context.Process(target=worker_main, args=(child, params, study_name, n, i, jobs),

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from dnnconf.config import load_config
+from dnnconf.config.load import read_yaml
 from dnnconf.errors import ConfigError
 from dnnconf.registry import nearest
 
@@ -166,8 +168,6 @@ def parse_param(space: str, key: Any, entry: Any) -> Param:
 
 def read_space(path: str | Path) -> list[Param]:
     """Read and validate a search-space file (the values are not yet checked against a config)."""
-    from dnnconf.config.load import read_yaml
-
     path = Path(path)
     raw = read_yaml(path, "file")  # a search space, not a config
     if not isinstance(raw, dict) or not raw:
@@ -178,8 +178,6 @@ def read_space(path: str | Path) -> list[Param]:
 
 def check_space(config_path: str | Path, sets: list[str], params: list[Param], space: str | Path) -> None:
     """Apply each key's extreme values (each choice) to the config, one at a time; errors name the key."""
-    from dnnconf.config import load_config
-
     load_config(config_path, sets)  # the base config's own errors first, with their own message
     for param in params:
         for value in param.samples():

@@ -4,6 +4,7 @@ and process, shared by the workers) and the study, created or continued.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
 from dataclasses import dataclass, field
@@ -142,8 +143,6 @@ def with_installed_driver(url: str) -> str:
 
 def installed(module: str) -> bool:
     """Whether `module` can be imported (found without importing it)."""
-    import importlib.util
-
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # a parent package missing, or a module stubbed out as None

@@ -11,8 +11,11 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dnnconf.config import dump_config, load_config
+from dnnconf.plots import plt  # matplotlib with the Agg backend
 from dnnconf.sweeps.space import yaml_text
 from dnnconf.sweeps.trials import format_params
+from dnnconf.train.run_folder.loading import load_run_config
 
 if TYPE_CHECKING:
     from dnnconf.sweeps.space import Param
@@ -36,9 +39,6 @@ def write_atomic_text(path: Path, text: str) -> None:
 def best_config_yaml(study: Any, best: Any, options: SweepOptions, params: list[Param]) -> str:
     """The best trial's resolved config (its run folder's config.yaml, validated and dumped again); when the
     folder is on another machine, this command's config with the trial's parameters."""
-    from dnnconf.config import dump_config, load_config
-    from dnnconf.train.run_folder.loading import load_run_config
-
     folder = Path(best.user_attrs.get("folder", ""))
     source = f"run folder {folder}"
     if (folder / "config.yaml").is_file():
@@ -87,10 +87,6 @@ def write_trials_csv(study: Any, path: Path) -> None:
 
 def write_plots(study: Any, folder: Path, metric: str = "") -> tuple[list[Path], list[str]]:
     """Optuna's optimization history, intermediate values and parameter importances (matplotlib)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as optuna_plots
 
     folder.mkdir(parents=True, exist_ok=True)

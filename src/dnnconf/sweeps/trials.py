@@ -25,9 +25,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dnnconf.errors import BadInput, ConfigError, DnnconfError
+from dnnconf.config import load_config
+from dnnconf.errors import BadInput, ConfigError, Diverged, DnnconfError
+from dnnconf.run import train
 from dnnconf.sweeps.study import SweepOptions, open_study, resolve_direction
+from dnnconf.train import threads
 from dnnconf.train.callbacks import Listener
+from dnnconf.train.malloc import tune_malloc
 
 if TYPE_CHECKING:
     import optuna
@@ -81,9 +85,6 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         import optuna
 
-        from dnnconf.config import load_config
-        from dnnconf.errors import Diverged
-        from dnnconf.run import train
 
         options = self.options
         overrides = [param.override(param.suggest(trial)) for param in self.params]
@@ -153,17 +154,11 @@ def run_worker(options: SweepOptions, params: list[Param], study_name: str, n_tr
     threads: the free cores / jobs, unless training.threads says; train/threads.py)."""
     import optuna
 
-    from dnnconf.train import threads
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own line per trial says it all
     share = threads.POLICY.share
     threads.set_share(jobs)
-    try:
-        from dnnconf.train.malloc import tune_malloc
-
-        tune_malloc()
-    except ImportError:
-        pass
+    tune_malloc()
     seed = None if options.seed is None else options.seed + index  # workers must not draw the same points
     study = open_study(options, study_name, seed)
     try:

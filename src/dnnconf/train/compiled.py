@@ -41,7 +41,7 @@ def compiled_forward(network: torch.nn.Module) -> Callable[[torch.Tensor], torch
 def cpp_compiler_found() -> bool:
     """Whether TorchInductor finds the C++ compiler it would use (torch's own search, else g++ on PATH)."""
     try:
-        from torch._inductor.cpp_builder import get_cpp_compiler
+        from torch._inductor.cpp_builder import get_cpp_compiler  # lazy: private, may be missing
     except ImportError:  # a private module: fall back to what its search does by default
         return shutil.which("g++") is not None
     try:

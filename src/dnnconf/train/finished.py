@@ -21,7 +21,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from dnnconf.train import setup
+from dnnconf.train.checkpoint import read_state
+from dnnconf.train.loop import TrainState
 from dnnconf.train.run_folder import files as run_files
+from dnnconf.train.run_folder.loading import load_run
+from dnnconf.train.run_folder.result import RunResult
 
 
 def finished_reason(folder: Path, epochs: int) -> str | None:
@@ -30,8 +35,6 @@ def finished_reason(folder: Path, epochs: int) -> str | None:
     checkpoint = folder / "checkpoint"
     if not (checkpoint / "LATEST").exists():
         return None
-    from dnnconf.train.checkpoint import read_state
-
     latest = run_files.read_latest(checkpoint)
     state, path = read_state(latest), latest / "state.json"
     run_files.require(path, state, {"epoch": run_files.WHOLE, "stop": bool, "stop_reason": str, "progress": dict},
@@ -53,11 +56,6 @@ def outputs_written(folder: Path, parallel: bool) -> bool:
 def finished_result(config: Any, folder: Path, parallel: bool) -> Any:
     """The `RunResult` of a run that finished and wrote its outputs (nothing trained, nothing written; its
     `finished` says why it finished), or None when it has training to do or outputs to write."""
-    from dnnconf.train import setup
-    from dnnconf.train.loop import TrainState
-    from dnnconf.train.run_folder.loading import load_run
-    from dnnconf.train.run_folder.result import RunResult
-
     reason = finished_reason(folder, config.training.epochs)
     if reason is None or not outputs_written(folder, parallel):
         return None

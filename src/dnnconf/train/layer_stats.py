@@ -27,8 +27,10 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
+from dnnconf.plots import draw_heatmap, log10_masked, plt, save_figure
 from dnnconf.train.callbacks import Listener
 
 if TYPE_CHECKING:
@@ -132,10 +134,6 @@ def plot_layer_grad_norms(history: list[dict[str, float]], path: Path, title: st
     columns = layer_grad_norm_columns(history)
     if not columns:
         return None
-    import numpy as np
-
-    from dnnconf.plots import draw_heatmap, log10_masked, plt, save_figure
-
     matrix = np.array([[row.get(key, math.nan) for row in history] for key in columns], dtype=float)
     epochs = [int(row.get("epoch", i + 1)) for i, row in enumerate(history)]
     fig, ax = plt.subplots(figsize=(min(4.0 + 0.3 * len(epochs), 12.0), min(3.0 + 0.25 * len(columns), 9.0)))

@@ -18,7 +18,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dnnconf.config import dump_config
 from dnnconf.errors import ConfigError
+from dnnconf.optim.schedules import Performance
 from dnnconf.train.callbacks import Listener
 
 if TYPE_CHECKING:
@@ -53,8 +55,6 @@ class TensorBoardLog(Listener):
     """Writes the run's scalars, histograms and config as TensorBoard events (see the module docstring)."""
 
     def __init__(self, folder: Path, config: Config):
-        from dnnconf.config import dump_config
-
         writer_class = summary_writer_class()
         self.root = tensorboard_folder(folder, config.training.tensorboard)
         try:
@@ -87,8 +87,6 @@ class TensorBoardLog(Listener):
     def _write_steps(self, loop: Loop, logs: dict[str, float]) -> None:
         """The rate and momentum of each step of the epoch (the schedule is a function of the step; the
         performance schedule changes the rate between epochs only, so its steps take the epoch's)."""
-        from dnnconf.optim.schedules import Performance
-
         schedule, train = loop.schedule, self.writers["train"]
         per_epoch = isinstance(schedule, Performance)
         for step in range(self.steps_written, loop.state.step):

@@ -186,7 +186,7 @@ def choose(requested: int | None = None) -> tuple[int, str]:
 
 def apply(requested: int | None = None) -> int:
     """Choose the thread count (see `choose`) and set it in torch; returns it."""
-    import torch
+    import torch  # lazy: the CLI imports this module before torch starts (at_process_start)
 
     count, source = choose(requested)
     POLICY.threads, POLICY.source = count, source
@@ -198,7 +198,7 @@ def apply(requested: int | None = None) -> int:
 
 def describe() -> str:
     """One line for the run's log: the threads in force, why, and the OpenMP wait policy."""
-    import torch
+    import torch  # lazy: the CLI imports this module before torch starts (at_process_start)
 
     policy = os.environ.get("OMP_WAIT_POLICY") or "default"
     return f"threads: {torch.get_num_threads()}, {POLICY.source or 'torch default'}; OpenMP wait policy {policy}"
@@ -225,7 +225,7 @@ class ThreadWatch(Listener):
         self.check(loop.state.step)
 
     def check(self, step: int) -> None:
-        import torch
+        import torch  # lazy: the CLI imports this module before torch starts (at_process_start)
 
         now = Sample.now()
         others = others_busy(self.last, now, POLICY.share)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from dnnconf.errors import BadInput
+from dnnconf.plots import plt, save_figure
 
 ECE_BINS = 15
 NLL_EPSILON = 1e-7  # Keras's backend epsilon: the clip of cross-entropy on probabilities
@@ -68,8 +69,6 @@ def regression_metrics(mean: np.ndarray, y: Any) -> dict[str, float]:
 
 def plot_reliability(curves: dict[str, dict[str, np.ndarray]], path: Path, title: str = "") -> Path:
     """Accuracy against confidence per bin, one curve per entry of `curves` (label → reliability_bins)."""
-    from dnnconf.plots import plt, save_figure
-
     fig, (ax, counts) = plt.subplots(2, 1, figsize=(5.5, 6.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.plot([0, 1], [0, 1], "--", color="0.6", lw=1, label="perfectly calibrated")
     edges = next(iter(curves.values()))["edges"]
@@ -93,8 +92,6 @@ def plot_reliability(curves: dict[str, dict[str, np.ndarray]], path: Path, title
 
 def plot_uncertainty(entropy: np.ndarray, correct: np.ndarray, path: Path, title: str = "") -> Path:
     """Histograms of the predictive entropy of correct and of wrong predictions (densities)."""
-    from dnnconf.plots import plt, save_figure
-
     fig, ax = plt.subplots(figsize=(6, 3.8))
     edges = np.linspace(0, max(float(entropy.max()) if len(entropy) else 1.0, 1e-6), 41)
     for mask, label in ((correct, "correct"), (~correct, "wrong")):

@@ -23,34 +23,27 @@ alpha dropout's affine map). So a result depends on `seed` and `batch_size` only
 `max_batch_elements`, not on the method ("batched" and "loop" use the very same masks), and it does
 not touch torch's global RNG. CPU and CUDA generators give different streams.
 
-Calibration metrics and the reliability and entropy plots: `dnnconf.uncertainty.calibration`.
+Calibration metrics and the reliability and entropy plots: `dnnconf.uncertainty.calibration`; a run's split
+without and with MC dropout (`dnnconf evaluate --mc-samples`): `dnnconf.uncertainty.evaluation`.
 """
 
 from __future__ import annotations
 
 import copy
-import json
+import functools
 import math
-import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dnnconf.errors import BadInput, RunFolderError
+from dnnconf.errors import BadInput
 from dnnconf.nn.build import LayerInfo, Network
 from dnnconf.nn.layers import MCDropout
-from dnnconf.uncertainty.calibration import (
-    calibration_metrics,
-    plot_reliability,
-    plot_uncertainty,
-    regression_metrics,
-    reliability_bins,
-)
 
 BATCH_SIZE = 1024  # examples per batch; the masks depend on it (see the module docstring)
 # values in the widest activation of one chunk of samples: on a CPU bigger chunks gain nothing (measured: the
@@ -287,23 +280,11 @@ def mc_predict(network: Network, x: Any, samples: int = 100, seed: int = 0, *, b
     With no dropout layer (or only rate-0 ones) every sample is the plain prediction: that is returned,
     with std and mutual information 0. `method="loop"`: one full forward pass per sample, the reference.
     """
-    if samples < 1:
-        raise BadInput(f"--mc-samples: {samples} must be at least 1")
-    if max_batch_elements is None:
-        max_batch_elements = MAX_BATCH_ELEMENTS["cpu" if _device_of(network).type == "cpu" else "other"]
-    if batch_size < 1 or max_batch_elements < 1:
-        raise BadInput(f"batch_size {batch_size} and max_batch_elements {max_batch_elements} must be at least 1")
-    if method not in ("batched", "loop"):
-        raise BadInput(f"method: {method!r} is not batched or loop")
+    max_batch_elements = _checked_options(network, samples, batch_size, max_batch_elements, method)
     modules = _modules(network)
     stochastic = [i for i, module in enumerate(modules) if is_stochastic(module)]
     if not stochastic:
-        plain = plain_predict(network, x, batch_size)
-        zeros = np.zeros_like(plain.mean)
-        mutual = None if network.head == "linear" else np.zeros(len(plain))
-        draws = np.broadcast_to(plain.mean.astype(np.float32), (samples, *plain.mean.shape)).copy() \
-            if return_samples else None
-        return MCPrediction(plain.mean, zeros, plain.entropy, mutual, network.head, samples, draws)
+        return _constant_prediction(network, x, samples, batch_size, return_samples)
     x = _as_tensor(network, x)
     first = stochastic[0]
     generator = torch.Generator(device=x.device)
@@ -316,23 +297,13 @@ def mc_predict(network: Network, x: Any, samples: int = 100, seed: int = 0, *, b
             chunk = max(1, min(samples, max_batch_elements // max(1, min(batch_size, len(x)) * widest)))
             for batch, start in enumerate(range(0, len(x), batch_size)):
                 xb = x[start:start + batch_size]
-                sums, draws = _Sums(), []
+                draw = functools.partial(_draw_noise, modules, shapes, rows=len(xb), batch=batch, seed=seed,
+                                         generator=generator, like=xb)
                 if method == "loop":
-                    for sample in range(samples):
-                        noise = _draw_noise(modules, shapes, 1, len(xb), batch, sample, seed, generator, xb)
-                        probs, logp = _head(_run(modules, 0, xb, noise, 1), network.head)
-                        sums.add(probs, logp)
-                        if return_samples:
-                            draws.append(probs.cpu())
+                    sums, draws = _loop_samples(modules, xb, draw, samples, network.head, return_samples)
                 else:
-                    prefix = _run(modules, 0, xb, {}, 1, stop=first)[0]  # deterministic: once per batch
-                    for sample in range(0, samples, chunk):
-                        count = min(chunk, samples - sample)
-                        noise = _draw_noise(modules, shapes, count, len(xb), batch, sample, seed, generator, xb)
-                        probs, logp = _head(_run(modules, first, prefix, noise, count), network.head)
-                        sums.add(probs, logp)
-                        if return_samples:
-                            draws.append(probs.cpu())
+                    sums, draws = _batched_samples(modules, first, xb, draw, samples, chunk, network.head,
+                                                   return_samples)
                 mean = sums.p / samples
                 means.append(mean.cpu())
                 stds.append((sums.p2 / samples - mean.square()).clamp_(min=0).sqrt_().cpu())
@@ -342,6 +313,64 @@ def mc_predict(network: Network, x: Any, samples: int = 100, seed: int = 0, *, b
                     kept.append(torch.cat(draws))
     finally:
         network.train(was_training)
+    return _prediction(network, samples, means, stds, entropies, kept, return_samples)
+
+
+def _checked_options(network: Network, samples: int, batch_size: int, max_batch_elements: int | None,
+                     method: str) -> int:
+    """`mc_predict`'s sizes checked (BadInput naming the one at fault); returns `max_batch_elements` with
+    the device's default filled in."""
+    if samples < 1:
+        raise BadInput(f"--mc-samples: {samples} must be at least 1")
+    if max_batch_elements is None:
+        max_batch_elements = MAX_BATCH_ELEMENTS["cpu" if _device_of(network).type == "cpu" else "other"]
+    if batch_size < 1 or max_batch_elements < 1:
+        raise BadInput(f"batch_size {batch_size} and max_batch_elements {max_batch_elements} must be at least 1")
+    if method not in ("batched", "loop"):
+        raise BadInput(f"method: {method!r} is not batched or loop")
+    return max_batch_elements
+
+
+def _constant_prediction(network: Network, x: Any, samples: int, batch_size: int,
+                         return_samples: bool) -> MCPrediction:
+    """Without a stochastic layer every sample is the plain prediction: std and mutual information 0."""
+    plain = plain_predict(network, x, batch_size)
+    zeros = np.zeros_like(plain.mean)
+    mutual = None if network.head == "linear" else np.zeros(len(plain))
+    draws = np.broadcast_to(plain.mean.astype(np.float32), (samples, *plain.mean.shape)).copy() \
+        if return_samples else None
+    return MCPrediction(plain.mean, zeros, plain.entropy, mutual, network.head, samples, draws)
+
+
+def _loop_samples(modules: list[torch.nn.Module], xb: torch.Tensor, draw: Callable[..., Noise], samples: int,
+                  head: str, return_samples: bool) -> tuple[_Sums, list[torch.Tensor]]:
+    """The reference: one full forward pass per sample, every layer from the input."""
+    sums, draws = _Sums(), []
+    for sample in range(samples):
+        probs, logp = _head(_run(modules, 0, xb, draw(count=1, first_sample=sample), 1), head)
+        sums.add(probs, logp)
+        if return_samples:
+            draws.append(probs.cpu())
+    return sums, draws
+
+
+def _batched_samples(modules: list[torch.nn.Module], first: int, xb: torch.Tensor, draw: Callable[..., Noise],
+                     samples: int, chunk: int, head: str, return_samples: bool) -> tuple[_Sums, list[torch.Tensor]]:
+    """The layers below the first dropout once, the rest for `chunk` samples at a time."""
+    sums, draws = _Sums(), []
+    prefix = _run(modules, 0, xb, {}, 1, stop=first)[0]  # deterministic: once per batch
+    for sample in range(0, samples, chunk):
+        count = min(chunk, samples - sample)
+        probs, logp = _head(_run(modules, first, prefix, draw(count=count, first_sample=sample), count), head)
+        sums.add(probs, logp)
+        if return_samples:
+            draws.append(probs.cpu())
+    return sums, draws
+
+
+def _prediction(network: Network, samples: int, means: list[torch.Tensor], stds: list[torch.Tensor],
+                entropies: list[torch.Tensor], kept: list[torch.Tensor], return_samples: bool) -> MCPrediction:
+    """The batches' sums put together: mean, std, predictive entropy and mutual information."""
     k = _width(network)
     mean = torch.cat(means).numpy() if means else np.zeros((0, k))
     std = torch.cat(stds).numpy() if stds else np.zeros((0, k))
@@ -353,74 +382,3 @@ def mc_predict(network: Network, x: Any, samples: int = 100, seed: int = 0, *, b
     draws = torch.cat(kept, dim=1).numpy() if return_samples and kept else (
         np.zeros((samples, 0, k), np.float32) if return_samples else None)
     return MCPrediction(mean, std, entropy, mutual, network.head, samples, draws)
-
-
-# --- a run's evaluation ---
-
-
-def evaluate_mc(model: Any, folder: Path | str, samples: int = 100, seed: int = 0, split: str = "test", *,
-                batch_size: int = BATCH_SIZE, max_batch_elements: int | None = None,
-                plots: bool = True) -> dict[str, Any]:
-    """Metrics of a run's split without and with MC dropout; writes mc_metrics.json and (classification)
-    plots/reliability.png and plots/uncertainty.png into the run folder. Returns what it wrote.
-    `model` is the folder's `dnnconf.model.Model` (a run, or an export at its precision), loaded by the caller."""
-    from dnnconf.data import load_data
-    from dnnconf.safe_write import write_atomic
-    from dnnconf.train import setup
-
-    if samples < 1:
-        raise BadInput(f"--mc-samples: {samples} must be at least 1")
-    folder = Path(folder)
-    config, network = model.config, model.layered_network()
-    splits = setup.to_splits(load_data(config.data), torch.device("cpu"))  # raw inputs: the network normalizes
-    chosen = getattr(splits, split, None)
-    if chosen is None or not len(chosen):
-        raise RunFolderError(f"--split {split}: this run's data has no {split} examples")
-    started = time.perf_counter()
-    plain = plain_predict(network, chosen.x, batch_size)
-    mc = mc_predict(network, chosen.x, samples, seed, batch_size=batch_size, max_batch_elements=max_batch_elements)
-    seconds = time.perf_counter() - started
-    y = chosen.y.cpu().numpy()
-    result: dict[str, Any] = {"split": split, "examples": len(y), "samples": samples, "seed": seed,
-                              "head": network.head, "seconds": round(seconds, 3)}
-    if network.head == "linear":
-        result["plain"], result["mc"] = regression_metrics(plain.mean, y), regression_metrics(mc.mean, y)
-        result["mean_std"] = float(mc.std.mean())
-    else:
-        labels = y.astype(np.int64)
-        result["plain"], result["mc"] = calibration_metrics(plain.mean, labels), calibration_metrics(mc.mean, labels)
-        correct = mc.pred == labels
-        result["uncertainty"] = {
-            "mean_entropy": float(mc.entropy.mean()),
-            "mean_mutual_information": float(mc.mutual_information.mean()),
-            "mean_entropy_correct": float(mc.entropy[correct].mean()) if correct.any() else None,
-            "mean_entropy_wrong": float(mc.entropy[~correct].mean()) if (~correct).any() else None,
-        }
-        if plots:
-            curves = {f"plain (ECE {result['plain']['ece']:.4f})": reliability_bins(plain.mean, labels),
-                      f"MC dropout, {samples} samples (ECE {result['mc']['ece']:.4f})": reliability_bins(mc.mean,
-                                                                                                        labels)}
-            result["plots"] = [
-                str(plot_reliability(curves, folder / "plots" / "reliability.png", f"{config.name}: {split} split")),
-                str(plot_uncertainty(mc.entropy, correct, folder / "plots" / "uncertainty.png",
-                                     f"{config.name}: MC dropout, {samples} samples")),
-            ]
-    write_atomic(folder / "mc_metrics.json", json.dumps(result, indent=1))
-    return result
-
-
-def format_mc_table(result: dict[str, Any]) -> list[str]:
-    """The metrics without and with MC dropout as a small table."""
-    lines = [f"{result['split']} ({result['examples']} examples): MC dropout with {result['samples']} samples, "
-             f"seed {result['seed']} ({result['seconds']:.1f} s)",
-             f"  {'metric':<10}{'plain':>10}{'MC':>10}{'change':>10}"]
-    for key, plain in result["plain"].items():
-        mc = result["mc"][key]
-        lines.append(f"  {key:<10}{plain:>10.4f}{mc:>10.4f}{mc - plain:>+10.4f}")
-    if "uncertainty" in result:
-        u = result["uncertainty"]
-        lines.append(f"  mean predictive entropy {u['mean_entropy']:.4f}, mean mutual information "
-                     f"{u['mean_mutual_information']:.4f}")
-    if "mean_std" in result:
-        lines.append(f"  mean std of the output {result['mean_std']:.4f}")
-    return lines

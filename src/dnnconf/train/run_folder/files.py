@@ -21,6 +21,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from dnnconf.errors import RunFolderError
 
 MiB = 1 << 20
@@ -178,8 +180,6 @@ def check_parallel_state(path: Path, state: Any) -> dict[str, Any]:
 
 def read_run_config_data(path: Path) -> dict[str, Any]:
     """config.yaml's plain data: YAML text that holds a mapping."""
-    import yaml
-
     text = read_text(path, CONFIG_BYTES)
     try:
         raw = yaml.safe_load(text)

@@ -9,8 +9,10 @@ import torch
 from safetensors.torch import load_file
 
 from dnnconf.config import Config, config_from_dict
-from dnnconf.errors import RunFolderError
+from dnnconf.data import load_data
+from dnnconf.errors import DataError, RunFolderError
 from dnnconf.nn.build import Network
+from dnnconf.nn.normalization import statistics_shape
 from dnnconf.train import setup
 from dnnconf.train.run_folder import files as run_files
 
@@ -55,14 +57,10 @@ def load_run(folder: Path, device: str = "cpu") -> tuple[Config, Network]:
 def _older_normalization(folder: Path, config: Config, network: Network) -> dict[str, torch.Tensor]:
     """The input layer's buffers of a run saved before the layer existed: from its normalization.json
     (the statistics its inputs were normalized with), or recomputed from its data when that is missing."""
-    from dnnconf.errors import DataError
-
     path = folder / "normalization.json"
     if path.is_file():
         statistics = run_files.read_normalization(path)  # checked: size, JSON object, keys, finite numbers
     else:
-        from dnnconf.data import load_data
-
         statistics = load_data(config.data.model_copy(update={"normalize_axis": "feature"})).normalization
     layer = copy.deepcopy(network.normalization)
     try:
@@ -75,8 +73,6 @@ def _older_normalization(folder: Path, config: Config, network: Network) -> dict
 def describe_normalization(network: Network, config: Config) -> None:
     """Name the loaded input layer's method and axis (the buffers do not say): the config's method, the
     axis its statistics' shape shows."""
-    from dnnconf.nn.normalization import statistics_shape
-
     layer = network.normalization
     shift, scale = layer.shift, layer.scale
     if config.data.normalize == "none" or (shift.numel() == 1 and not shift.any() and bool((scale == 1).all())):

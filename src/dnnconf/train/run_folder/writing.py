@@ -12,6 +12,7 @@ from typing import Any
 from dnnconf.config import Config, dump_config
 from dnnconf.nn.build import Network, summary_lines
 from dnnconf.optim.schedules import Performance
+from dnnconf.plots import learning_curves, learning_rate_per_step
 from dnnconf.safe_write import write_atomic, write_tensors
 from dnnconf.train.history import history_csv
 from dnnconf.train.loop import TrainState
@@ -40,8 +41,6 @@ def write_outputs(folder: Path, config: Config, network: Network, state: TrainSt
     if state.history:
         write_atomic(folder / "history.csv", history_csv(state.history))
     if state.history and plots:
-        from dnnconf.plots import learning_curves, learning_rate_per_step
-
         learning_curves(state.history, folder / "plots" / "learning_curves.png", title=config.name)
         learning_rate_per_step(lr_per_step(schedule, state, steps_per_epoch),
                                folder / "plots" / "learning_rate.png", steps_per_epoch, config.name)
