@@ -27,7 +27,6 @@ LAZY_MARK = "# lazy:"
 LONG_MODULES = {
     "nn/layers.py": "being rewritten on another branch (issue #19: batch norm's frozen state and DDP reducer)",
     "optim/optimizers.py": "being rewritten on another branch (issue #19: optimizer facts as registry metadata)",
-    "studies/framework.py": "being rewritten on another branch (issue #19: one loop, 'not batchable' as a type)",
 }
 
 # Functions over 60 lines without "Long: " in their docstring (file:function): all in files that other
@@ -43,15 +42,11 @@ LONG_FUNCTIONS = {
 # files that other branches are rewriting for issue #19, many of them only hiding a cycle that the
 # rewrite removes.
 INNER_IMPORTS = {
-    "nn/layers.py:activation", "nn/layers.py:conv2d", "nn/layers.py:dense", "nn/layers.py:forward",
-    "nn/layers.py:resolve_layer",
-    "optim/schedules.py:listener",
+    "nn/layers.py:activation", "nn/layers.py:conv2d", "nn/layers.py:dense", "nn/layers.py:resolve_layer",
     "run.py:_train", "run.py:_train_locked", "run.py:_write_results", "run.py:train",
-    "studies/report.py:bars", "studies/report.py:curves", "studies/report.py:write_outputs",
     "train/callbacks.py:_monitored",
     "train/checkpoint.py:restore", "train/checkpoint.py:save",
-    "train/distributed.py:tear_down", "train/distributed.py:use_synced_batch_norm",
-    "train/freezing.py:_unfreeze",
+    "train/distributed.py:tear_down",
     "train/parallel_seeds.py:plot_members", "train/parallel_seeds.py:train_members",
 }
 

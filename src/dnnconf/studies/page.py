@@ -25,7 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dnnconf.errors import BadInput, RunFolderError
+from dnnconf.safe_write import write_atomic
+from dnnconf.studies import STUDIES, get_study
+from dnnconf.studies.claims import compare, glance_cells
+from dnnconf.studies.framework import RUN_COLUMNS, Options
+from dnnconf.studies.language import check_language
 from dnnconf.studies.metadata import read_metadata
+from dnnconf.studies.report import judged_claims, summary_lines
+from dnnconf.studies.runner import prepare
 
 MARKER = re.compile(r"^<!--\s*generated:\s*(how-measured|glance|study\s+(\S+))\s*-->\s*$")
 INTEGERS = ("seed", "epochs_run", "diverged")
@@ -46,7 +54,6 @@ class Folder:
 
 def read_rows(path: Path, labels: set[str]) -> list[dict[str, Any]]:
     """results.csv's rows, typed as `run_study` returns them (empty cells: None; labels stay text)."""
-    from dnnconf.errors import RunFolderError
 
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -86,7 +93,6 @@ def _section(lines: list[str], images: dict[str, str]) -> list[str]:
 def expand(paths: list[Path]) -> list[Path]:
     """The study folders: each path that holds a results.csv, or else the folders directly inside it that do
     (`dnnconf study all`'s DIR); a path that is neither is a RunFolderError."""
-    from dnnconf.errors import RunFolderError
 
     out = []
     for path in paths:
@@ -103,8 +109,6 @@ def expand(paths: list[Path]) -> list[Path]:
 
 def study_name(path: Path) -> str:
     """The study a folder holds: study.json's `study`, else results.csv's `study` column, else the folder name."""
-    from dnnconf.errors import RunFolderError
-    from dnnconf.studies import STUDIES
 
     with (path / "results.csv").open(newline="") as handle:
         first = next(csv.DictReader(handle), None)
@@ -117,8 +121,6 @@ def study_name(path: Path) -> str:
 
 def load_folder(path: Path, name: str, image_prefix: str, lang: str = "en") -> Folder:
     """One study folder, read only: its study rebuilt from the module, its summary and glance lines."""
-    from dnnconf.errors import RunFolderError
-    from dnnconf.studies import get_study
 
     metadata = read_metadata(path)
     module = get_study(name)
@@ -135,11 +137,6 @@ def load_folder(path: Path, name: str, image_prefix: str, lang: str = "en") -> F
 
 def _framework_folder(path: Path, name: str, module: Any, metadata: dict[str, Any], images: dict[str, str],
                       lang: str = "en") -> Folder:
-    from dnnconf.errors import RunFolderError
-    from dnnconf.studies.claims import compare, glance_cells
-    from dnnconf.studies.framework import RUN_COLUMNS, Options
-    from dnnconf.studies.report import judged_claims, summary_lines
-    from dnnconf.studies.runner import prepare
 
     missing = [key for key in ("epochs", "dataset") if key not in metadata]
     if missing:
@@ -232,7 +229,6 @@ def glance(folders: list[Folder], lang: str = "en") -> list[str]:
 
 def default_template(folders: list[Folder], lang: str = "en") -> str:
     """The page without a template: how measured, at a glance, then each study under its name."""
-    from dnnconf.studies import get_study
 
     names = list(dict.fromkeys(folder.name for folder in folders))
     titles = (("# 研究结果：实测笔记的结论", "## 测量方式", "## 一览") if lang == "zh" else
@@ -248,7 +244,6 @@ def default_template(folders: list[Folder], lang: str = "en") -> str:
 
 def render(template: str, folders: list[Folder], source: str = "the template", lang: str = "en") -> str:
     """The template with its marker lines replaced; a folder whose study has no marker is a BadInput."""
-    from dnnconf.errors import BadInput
 
     by_study: dict[str, list[Folder]] = {}
     for folder in folders:
@@ -295,12 +290,8 @@ def _profile(folder: Folder, lang: str = "en") -> str:
 def write_page(folders: list[Path], out: Path, template: Path | None = None, lang: str = "en") -> list[Path]:
     """Read every folder, render the page into `out` in `lang` (en, zh: `dnnconf.studies.language`) and copy
     the plots to `images/studies/` beside it."""
-    from dnnconf.studies.language import check_language
 
     check_language(lang)
-    from dnnconf.errors import BadInput
-    from dnnconf.safe_write import write_atomic
-    from dnnconf.studies import STUDIES
 
     order = list(STUDIES)
     named = sorted(((study_name(path), path) for path in expand(folders)), key=lambda pair: order.index(pair[0]))
