@@ -109,6 +109,7 @@ def blocks(page: Path) -> list[Block]:
     return out
 
 
+NOT_PAGES = ("snippets/", "studies-data/")  # included pieces; study folders' summaries kept as data
 GENERATED = {"reference/config", "reference/registries", "reference/cli", "reference/rules"}
 
 
@@ -125,7 +126,7 @@ def pages(lang: str) -> list[Path]:
     found = []
     for path in sorted(DOCS.rglob("*.md")):
         rel = path.relative_to(DOCS).as_posix()
-        if rel.startswith("snippets/") or rel.removesuffix(".zh.md").removesuffix(".md") in GENERATED:
+        if rel.startswith(NOT_PAGES) or rel.removesuffix(".zh.md").removesuffix(".md") in GENERATED:
             continue
         if rel.endswith(".zh.md") == (lang == "zh"):
             found.append(path)

@@ -14,6 +14,7 @@ from typing import Any
 
 from dnnconf.studies.claims import Claim
 from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments
+from dnnconf.studies.keras_study import add_reference_argument
 from dnnconf.studies.runner import run_command
 
 HELP = "ReLU, leaky ReLU, ELU, SELU, GELU, Swish, Mish: accuracy and seconds per epoch (note §1.2)"
@@ -42,6 +43,7 @@ CLAIMS = [Claim("in a deep net ReLU's variants do better than ReLU (the book: SE
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, FULL, QUICK, "runs/study-activations")
+    add_reference_argument(parser)
 
 
 def build(options: Options) -> Study:

@@ -20,6 +20,7 @@ from typing import Any
 
 from dnnconf.studies.claims import Claim
 from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments
+from dnnconf.studies.keras_study import add_reference_argument
 from dnnconf.studies.runner import run_command
 from dnnconf.studies.stats import mean_std
 
@@ -67,6 +68,7 @@ CLAIMS += [Claim("in a deep stack (20×100) random initialization is far behind 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, FULL, QUICK, "runs/study-init")
+    add_reference_argument(parser)
 
 
 def build(options: Options) -> Study:

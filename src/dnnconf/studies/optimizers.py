@@ -14,6 +14,7 @@ from typing import Any
 
 from dnnconf.studies.claims import Claim, against_published
 from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments
+from dnnconf.studies.keras_study import add_reference_argument
 from dnnconf.studies.language import BOOK_NOTEBOOK_ZH
 from dnnconf.studies.runner import run_command
 
@@ -44,6 +45,7 @@ QUICK_VARIANTS = ("sgd", "momentum", "adam")  # --quick: a few cells, for CI
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, FULL, QUICK, "runs/study-optimizers")
+    add_reference_argument(parser)
 
 
 def build(options: Options) -> Study:

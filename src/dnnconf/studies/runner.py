@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from dnnconf.studies.framework import ROW_FILE, Options, Profile, Study, options_from, run_tasks, tasks_of
+from dnnconf.studies.keras_reference import import_keras
+from dnnconf.studies.keras_study import run_reference
 from dnnconf.studies.metadata import finish_invocation, start_invocation
 from dnnconf.studies.report import summary_table, write_outputs
 
@@ -63,6 +65,11 @@ def run_command(args: Any, build: Callable[[Options], Study], full: Profile, qui
     """A study module's `run(args)`: options from the profile, build the study, run it, print the table."""
     options = options_from(args, full, quick)
     study = prepare(build(options), options)
+    reference = getattr(args, "reference", None)  # --reference keras (dnnconf.studies.keras_study)
+    if reference:
+        import_keras()  # a missing Keras is one line before the dnnconf runs, not after them
     rows = run_study(study, options)
     print("\n".join(summary_table(study, rows)))
+    if reference:
+        print("\n".join(run_reference(study, options, rows)))
     return 0

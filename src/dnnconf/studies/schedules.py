@@ -34,6 +34,7 @@ from dnnconf.studies.framework import (
     add_common_arguments,
     run_config,
 )
+from dnnconf.studies.keras_study import add_reference_argument
 from dnnconf.studies.language import BOOK_NOTEBOOK_ZH
 from dnnconf.studies.runner import run_command
 
@@ -70,6 +71,7 @@ QUICK_VARIANTS = ("constant", "power", "performance", "one_cycle", "one_cycle_lr
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser, FULL, QUICK, "runs/study-schedules")
+    add_reference_argument(parser)
 
 
 def _variant(name: str, options: Options, max_lr: float | None = None) -> Variant:

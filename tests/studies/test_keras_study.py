@@ -1,0 +1,38 @@
+"""`dnnconf study NAME --quick --reference keras`: Keras's rows beside dnnconf's, and the side-by-side summary."""
+
+import csv
+import os
+
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+pytest.importorskip("keras", reason="the Keras reference needs Keras 3 (pip install keras)")
+
+
+def read(path):
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_optimizers_reference_rows_and_side_by_side_table(run_quick):
+    code, out, rows = run_quick("optimizers", "--reference", "keras")
+    assert code == 0 and rows
+    both = read(out / "reference-keras" / "results.csv")
+    cells = {(r["variant"], r["implementation"], r["seed"]) for r in both}
+    assert cells == {(v, i, s) for v in ("sgd", "momentum", "adam") for i in ("dnnconf", "keras") for s in "01"}
+    adam = [float(r["final_val_accuracy"]) for r in both if r["variant"] == "adam"]
+    assert len(adam) == 4 and min(adam) > 0.3  # both implementations learn (chance is 0.1)
+    summary = (out / "reference-keras" / "summary.md").read_text()
+    assert "| variant | seeds | dnnconf final val acc | Keras final val acc | dnnconf − Keras |" in summary
+    assert summary.count("| adam | 2 | ") == 1
+    assert (out / "reference-keras" / "adam" / "seed-1.json").is_file()
+
+
+def test_schedules_reference_lists_what_keras_cannot_express(run_quick):
+    code, out, _ = run_quick("schedules", "--reference", "keras", "--seeds", "1")
+    assert code == 0
+    summary = (out / "reference-keras" / "summary.md").read_text()
+    assert "| one_cycle | – | not expressible in Keras: schedule: 'one_cycle'" in summary
+    implementations = {(r["variant"], r["implementation"]) for r in read(out / "reference-keras" / "results.csv")}
+    assert ("performance", "keras") in implementations and ("power", "keras") in implementations
+    assert ("one_cycle", "keras") not in implementations and ("one_cycle", "dnnconf") in implementations
