@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= examples/fashion_mnist_default.yaml
 
-.PHONY: setup data postgresql browser demo test lint clean docs docs-serve
+.PHONY: studies-page setup data postgresql browser demo test lint clean docs docs-serve
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,12 @@ test: setup data postgresql browser lint docs
 # translation or a warning fails it. docs-serve serves it at http://127.0.0.1:8000 while you edit.
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
+
+# docs/studies.md and docs/studies.zh.md from the kept study folders (docs/studies-data/: each study's
+# results.csv, study.json, summary.md and plots; tests/docs/test_studies_page.py checks they agree)
+studies-page: setup
+	$(BIN)/dnnconf study report docs/studies-data/* --template docs/snippets/studies-template.md --out docs/studies.md
+	$(BIN)/dnnconf study report docs/studies-data/* --lang zh --template docs/snippets/studies-template.zh.md --out docs/studies.zh.md
 
 docs-serve: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs serve
