@@ -40,8 +40,9 @@ import torch
 
 from dnnconf.config import Config, dump_config
 from dnnconf.csv_text import csv_text, plain_cell
-from dnnconf.errors import ConfigError, Diverged
+from dnnconf.errors import Diverged, NotBatchable
 from dnnconf.nn.stacked import StackedNetwork, unsupported_layer
+from dnnconf.optim.optimizers import OPTIMIZERS, RateScaling, rate_scaling
 from dnnconf.train import setup
 from dnnconf.train.callbacks import EarlyStopping, Listener
 from dnnconf.train.checkpoint import latest_checkpoint, write_atomic
@@ -50,8 +51,6 @@ from dnnconf.train.parallel_checkpoint import ParallelCheckpointer, restore
 from dnnconf.train.parallel_loop import Member, MemberListeners, MemberNetwork, ParallelLoop
 from dnnconf.train.progress import Progress
 
-STEP_LINEAR = ("adam", "adamw", "adamax", "nadam", "adagrad")  # step ∝ η given the optimizer state
-
 
 def member_config(config: Config, seed: int) -> Config:
     """The config a member would have trained alone: its seed, parallel_seeds 1."""
@@ -59,43 +58,42 @@ def member_config(config: Config, seed: int) -> Config:
     return config.model_copy(update={"seed": seed, "training": training})
 
 
-def lr_scaling(config: Config) -> str:
-    """How a member's own learning-rate factor is applied: "gradient", "step", or "none" (not exactly)."""
-    spec = config.optimizer.model_dump()
-    name, momentum, decay = spec["name"], spec.get("momentum", 0.0), spec.get("weight_decay")
-    if name == "sgd" and not decay:
-        return "gradient"  # m ← βm − η·(s·g) is the solo rule with η·s
-    if name in STEP_LINEAR or name in ("sgd", "rmsprop") and not momentum:
-        return "step"
-    return "none"
+def lr_scaling(config: Config) -> RateScaling:
+    """How a member's own learning-rate factor is applied: "gradient", "step", or "none" (not exactly), from
+    the optimizer's registry facts (`dnnconf.optim.optimizers.rate_scaling`)."""
+    return rate_scaling(config.optimizer.model_dump())
 
 
 def check_supported(config: Config) -> None:
-    """Refuse, with one line naming the key, what the batched computation cannot do exactly (a resolved
-    config: the layer check builds its network)."""
+    """Refuse, with one line naming the key (`NotBatchable`, a config error), what the batched computation
+    cannot do exactly (a resolved config: the layer check builds its network)."""
     k = config.training.parallel_seeds
     if config.transfer is not None:
-        raise ConfigError(f"transfer: not available with training.parallel_seeds: {k}; use parallel_seeds: 1")
+        raise NotBatchable(f"transfer: not available with training.parallel_seeds: {k}; use parallel_seeds: 1")
     if config.pretrain is not None:
-        raise ConfigError(f"pretrain: not available with training.parallel_seeds: {k}; use parallel_seeds: 1")
+        raise NotBatchable(f"pretrain: not available with training.parallel_seeds: {k}; use parallel_seeds: 1")
     if config.training.layer_stats:
-        raise ConfigError(f"training.layer_stats: not available with training.parallel_seeds: {k}; set it false")
+        raise NotBatchable(f"training.layer_stats: not available with training.parallel_seeds: {k}; set it false")
     if config.training.compile:
-        raise ConfigError(f"training.compile: not available with training.parallel_seeds: {k} (the members' "
-                          f"batched step is not a module torch.compile takes); set it false")
+        raise NotBatchable(f"training.compile: not available with training.parallel_seeds: {k} (the members' "
+                           f"batched step is not a module torch.compile takes); set it false")
     if config.training.checkpoint_every is not None:
-        raise ConfigError(f"training.checkpoint_every: no mid-epoch checkpoints with training.parallel_seeds: {k} "
-                          f"(it checkpoints at each epoch end); set it null")
+        raise NotBatchable(f"training.checkpoint_every: no mid-epoch checkpoints with training.parallel_seeds: {k} "
+                           f"(it checkpoints at each epoch end); set it null")
+    optimizer = config.optimizer.name
+    if not OPTIMIZERS.get(optimizer, "optimizer.name").facts.batchable:
+        raise NotBatchable(f"optimizer: {optimizer} has no batched form for training.parallel_seeds: {k}; use "
+                           f"another optimizer or parallel_seeds: 1")
     schedule = config.schedule.get("name") if isinstance(config.schedule, dict) else config.schedule
     if schedule == "performance" and lr_scaling(config) == "none":
-        raise ConfigError(f"schedule: performance gives each member its own learning rate, which "
-                          f"training.parallel_seeds cannot apply exactly with optimizer {config.optimizer.name} "
-                          f"with momentum and weight decay; use another schedule or optimizer, or parallel_seeds: 1")
+        raise NotBatchable(f"schedule: performance gives each member its own learning rate, which "
+                           f"training.parallel_seeds cannot apply exactly with optimizer {config.optimizer.name} "
+                           f"with momentum and weight decay; use another schedule or optimizer, or parallel_seeds: 1")
     unsupported = unsupported_layer(setup.make_network(config))
     if unsupported is not None:
-        raise ConfigError(f"model: layer {unsupported} has no batched form for training.parallel_seeds: {k} "
-                          f"(dense, batch_norm, dropout, alpha_dropout, flatten and parameterless activations "
-                          f"do); use parallel_seeds: 1")
+        raise NotBatchable(f"model: layer {unsupported} has no batched form for training.parallel_seeds: {k} "
+                           f"(dense, batch_norm, dropout, alpha_dropout, flatten and parameterless activations "
+                           f"do); use parallel_seeds: 1")
 
 
 def train_members(config: Config, dataset: Any, folder: Path, device: torch.device, *, resume: bool, force: bool,
