@@ -225,7 +225,8 @@ def diagnose(config_or_network: Config | Network | str | Path, data: Any = None,
     spe = setup.steps_per_epoch(config, len(splits.train))
     schedule = setup.make_schedule(config, spe)
     from dnnconf.train.callbacks import Listener
-    from dnnconf.train.loop import Loop
+    from dnnconf.train.loop import Loop, LoopSpec
+    from dnnconf.train.steps import SoloStep
 
     results: list[tuple[int, list[dict[str, float | None]], float]] = []
     every = probe_every or max(1, math.ceil(train_steps / PROBE_POINTS))
@@ -240,9 +241,9 @@ def diagnose(config_or_network: Config | Network | str | Path, data: Any = None,
                 loop.state.stop_reason = ""
 
     epochs = math.ceil(train_steps / spe) + 1 if train_steps else 1
-    loop = Loop(network, optimizer, schedule, config.loss, splits.train, None, epochs, batch_size, clipping,
-                [_Along()], torch.Generator().manual_seed(config.seed + setup.SHUFFLE_STREAM),
-                config.training.eval_batch_size)
+    loop = Loop(LoopSpec(SoloStep(network), optimizer, schedule, config.loss, splits.train, None, epochs, batch_size,
+                         clipping, [_Along()], torch.Generator().manual_seed(config.seed + setup.SHUFFLE_STREAM),
+                         config.training.eval_batch_size))
     loop._write_hyperparameters(0)  # the learning rate of the first step, for the update ratio
     probe = Probe(network, probe_set, config.loss, optimizer, clipping)
     results.append((0, *probe.measure()))

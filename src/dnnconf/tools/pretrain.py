@@ -189,9 +189,10 @@ def fit_autoencoder(network: Network, loss: str, x_train: torch.Tensor, x_valid:
     from dnnconf.plots import learning_curves
     from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, restore, write_atomic
     from dnnconf.train.history import HistoryLog, history_csv
-    from dnnconf.train.loop import Loop, Split
+    from dnnconf.train.loop import Loop, LoopSpec, Split
     from dnnconf.train.progress import Progress
     from dnnconf.train.setup import SHUFFLE_STREAM
+    from dnnconf.train.steps import SoloStep
 
     finished = folder / "model.safetensors"
     if finished.is_file():
@@ -213,9 +214,9 @@ def fit_autoencoder(network: Network, loss: str, x_train: torch.Tensor, x_valid:
     listeners = [HistoryLog(folder / "history.csv"), Checkpointer(folder / "checkpoint", []),
                  Progress(quiet=quiet)]
     generator = torch.Generator().manual_seed(config.seed + PRETRAIN_STREAM + SHUFFLE_STREAM)
-    loop = Loop(network, optimizer, schedule, loss, Split(x_train, targets(x_train)),
-                Split(x_valid, targets(x_valid)) if len(x_valid) else None, settings.epochs, settings.batch_size,
-                clipping, listeners, generator, config.training.eval_batch_size)
+    loop = Loop(LoopSpec(SoloStep(network), optimizer, schedule, loss, Split(x_train, targets(x_train)),
+                         Split(x_valid, targets(x_valid)) if len(x_valid) else None, settings.epochs,
+                         settings.batch_size, clipping, listeners, generator, config.training.eval_batch_size))
     if (folder / "checkpoint" / "LATEST").is_file():
         restore(latest_checkpoint(folder / "checkpoint"), loop, [])
     state = loop.run()

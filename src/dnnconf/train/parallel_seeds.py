@@ -2,9 +2,9 @@
 trained as one batched computation, each member written as an ordinary run folder of its own.
 
 Why a module of its own: a solo run's step works on one network; here one step runs K of them as
-batched matmuls (`dnnconf.nn.stacked`, in `dnnconf.train.parallel_loop`), which on a CPU is several times
-cheaper than K steps. Everything else is the solo run's, so member k is the solo run of seed + k within
-float tolerance (tests/train/test_parallel_seeds.py):
+batched matmuls (`dnnconf.nn.stacked`; `dnnconf.train.stacked_step` is the step the one `Loop` runs),
+which on a CPU is several times cheaper than K steps. Everything else is the solo run's, so member k is the
+solo run of seed + k within float tolerance (tests/train/test_parallel_seeds.py):
 - initial weights: `setup.make_network` of the member's config after `seed_everything(seed + k)`, as
   `run.train` builds a solo run, and its dropout generator starts where the solo run's global RNG stands
   after that (the masks are the solo run's on a CPU; on a GPU a solo run draws them from the GPU's own
@@ -41,15 +41,16 @@ import torch
 from dnnconf.config import Config, dump_config
 from dnnconf.csv_text import csv_text, plain_cell
 from dnnconf.errors import Diverged, NotBatchable
+from dnnconf.nn.build import Network
 from dnnconf.nn.stacked import StackedNetwork, unsupported_layer
 from dnnconf.optim.optimizers import OPTIMIZERS, RateScaling, rate_scaling
 from dnnconf.train import setup
 from dnnconf.train.callbacks import EarlyStopping, Listener
 from dnnconf.train.checkpoint import latest_checkpoint, write_atomic
-from dnnconf.train.loop import evaluate
+from dnnconf.train.loop import Loop, LoopSpec, Split, evaluate
 from dnnconf.train.parallel_checkpoint import ParallelCheckpointer, restore
-from dnnconf.train.parallel_loop import Member, MemberListeners, MemberNetwork, ParallelLoop
 from dnnconf.train.progress import Progress
+from dnnconf.train.stacked_step import Member, MemberListeners, MemberNetwork, StackedStep
 
 
 def member_config(config: Config, seed: int) -> Config:
@@ -101,32 +102,16 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
     """Train the K members of `config` (`check_supported` passed) into `folder` (prepared, or the run to
     resume from its last checkpoint); returns a RunResult with `members`."""
     from dnnconf.report.run_report import RunReport, write_run_report
-    from dnnconf.run import RunResult, prepare_folder, summary_lines, write_outputs
+    from dnnconf.run import RunResult, summary_lines
 
     size = config.training.parallel_seeds
     configs = [member_config(config, config.seed + k) for k in range(size)]
-    networks, dropout_generators = [], []
-    for member in configs:  # as run.train builds a solo run: global seed, then the network
-        setup.seed_everything(member.seed)
-        networks.append(setup.make_network(member, dataset.normalization).to(device))
-        dropout_generators.append(torch.Generator().manual_seed(0))
-        dropout_generators[-1].set_state(torch.get_rng_state())
+    networks, stacked = _stacked_members(configs, dataset, device)
     setup.seed_everything(config.seed)
-    stacked = StackedNetwork(networks, dropout_generators)
     splits = setup.to_splits(dataset, device)
     optimizer, clipping = setup.make_optimizer(config, stacked)  # type: ignore[arg-type]
     steps_per_epoch = setup.steps_per_epoch(config, len(splits.train))
-    members = []
-    for k, member in enumerate(configs):
-        schedule = setup.make_schedule(member, steps_per_epoch)  # its own: a performance schedule's own factor
-        plateau = schedule.listener()
-        own: list[Listener] = [plateau] if plateau is not None else []
-        if config.training.early_stopping is not None:
-            own.append(EarlyStopping(**config.training.early_stopping.model_dump()))
-        member_folder = folder / f"seed-{member.seed}"
-        member_folder.mkdir(exist_ok=True)
-        own.append(RunReport(member_folder, member))  # its report.html after every epoch, as a solo run's
-        members.append(Member(k, member, MemberNetwork(stacked, k), schedule, own, steps_per_epoch=steps_per_epoch))
+    members = _members(config, configs, stacked, folder, steps_per_epoch)
     started = resume and (folder / "checkpoint" / "LATEST").exists()  # killed before its first checkpoint: over
     if not started:
         write_atomic(folder / "config.yaml", dump_config(config))
@@ -138,24 +123,17 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
     generators = [torch.Generator().manual_seed(member.seed + setup.SHUFFLE_STREAM) for member in configs]
     watched = [MemberListeners(members), ParallelCheckpointer(folder / "checkpoint"), Progress(quiet=quiet),
                RunReport(folder, config), *listeners]  # report.html: the running members' mean curves
-    loop = ParallelLoop(stacked, optimizer, setup.make_schedule(config, steps_per_epoch), config.loss, splits.train,
-                        splits.valid, config.training.epochs, config.training.batch_size, clipping,
-                        watched, generators, members, lr_scaling(config), config.training.eval_batch_size)
+    step = StackedStep(stacked, generators, members, lr_scaling(config))
+    loop = Loop(LoopSpec(step, optimizer, setup.make_schedule(config, steps_per_epoch), config.loss, splits.train,
+                         splits.valid, config.training.epochs, config.training.batch_size, clipping, watched,
+                         generators[0], config.training.eval_batch_size))
     if started:
         restore(latest_checkpoint(folder / "checkpoint"), loop)
         if not quiet:
             log(f"resuming after epoch {loop.state.epoch} (step {loop.state.step})")
     state = loop.run()
-    results = []
-    for member, network in zip(members, networks, strict=True):
-        network.load_state_dict({k: v.clone() for k, v in member.network.state_dict().items()})
-        test = evaluate(network, splits.test, config.loss, config.training.eval_batch_size) if len(splits.test) else {}
-        member_folder = folder / f"seed-{member.config.seed}"
-        prepare_folder(member_folder, True)  # made at the start (its report.html); resuming rewrites it whole
-        write_atomic(member_folder / "config.yaml", dump_config(member.config))
-        write_atomic(member_folder / "normalization.json", json.dumps(network.normalization.statistics()))
-        write_outputs(member_folder, member.config, network, member.state, test, member.schedule, steps_per_epoch)
-        results.append(RunResult(member_folder, member.config, member.state, test, network))
+    results = [_write_member(member, network, folder, splits.test, steps_per_epoch)
+               for member, network in zip(members, networks, strict=True)]
     write_atomic(folder / "report.md", report(config, folder, results, loop.metric))
     write_run_report(folder, config, state, {}, loop.schedule, steps_per_epoch)  # finished: no more reloading
     if any(result.state.history for result in results):
@@ -167,6 +145,54 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
         raise Diverged(f"{folder}: seed {', '.join(diverged)} diverged (the loss became NaN or infinite); their "
                        f"folders hold the last good epoch's weights; the other members finished")
     return RunResult(folder, config, state, {}, networks[0], results)
+
+
+def _stacked_members(configs: list[Config], dataset: Any, device: torch.device
+                     ) -> tuple[list[Network], StackedNetwork]:
+    """The members' networks, each built as `run.train` builds a solo run (global seed, then the network),
+    its dropout generator starting where that run's global RNG stands; and their stacked form."""
+    networks, dropout_generators = [], []
+    for member in configs:
+        setup.seed_everything(member.seed)
+        networks.append(setup.make_network(member, dataset.normalization).to(device))
+        dropout_generators.append(torch.Generator().manual_seed(0))
+        dropout_generators[-1].set_state(torch.get_rng_state())
+    return networks, StackedNetwork(networks, dropout_generators)
+
+
+def _members(config: Config, configs: list[Config], stacked: StackedNetwork, folder: Path, steps_per_epoch: int
+             ) -> list[Member]:
+    """Each member with the listeners its solo run would have: its own schedule (a performance schedule's
+    own factor), early stopping, and its report.html after every epoch."""
+    from dnnconf.report.run_report import RunReport
+
+    members = []
+    for k, member in enumerate(configs):
+        schedule = setup.make_schedule(member, steps_per_epoch)
+        plateau = schedule.listener()
+        own: list[Listener] = [plateau] if plateau is not None else []
+        if config.training.early_stopping is not None:
+            own.append(EarlyStopping(**config.training.early_stopping.model_dump()))
+        member_folder = folder / f"seed-{member.seed}"
+        member_folder.mkdir(exist_ok=True)
+        own.append(RunReport(member_folder, member))
+        members.append(Member(k, member, MemberNetwork(stacked, k), schedule, own, steps_per_epoch=steps_per_epoch))
+    return members
+
+
+def _write_member(member: Member, network: Network, folder: Path, test_split: Split, steps_per_epoch: int) -> Any:
+    """A member's run folder, complete as a solo run's (its weights evaluated on the test split)."""
+    from dnnconf.run import RunResult, prepare_folder, write_outputs
+
+    config = member.config
+    network.load_state_dict({k: v.clone() for k, v in member.network.state_dict().items()})
+    test = evaluate(network, test_split, config.loss, config.training.eval_batch_size) if len(test_split) else {}
+    member_folder = folder / f"seed-{config.seed}"
+    prepare_folder(member_folder, True)  # made at the start (its report.html); resuming rewrites it whole
+    write_atomic(member_folder / "config.yaml", dump_config(config))
+    write_atomic(member_folder / "normalization.json", json.dumps(network.normalization.statistics()))
+    write_outputs(member_folder, config, network, member.state, test, member.schedule, steps_per_epoch)
+    return RunResult(member_folder, config, member.state, test, network)
 
 
 def _member_row(result: Any, metric: str) -> dict[str, Any]:
