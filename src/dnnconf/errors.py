@@ -31,6 +31,11 @@ class ConfigError(BadInput):
     """A configuration that does not validate; the message names the key path and what is accepted."""
 
 
+class NotBatchable(ConfigError):
+    """A config that `training.parallel_seeds` cannot train as one batched computation exactly (a layer
+    without a batched form, transfer, mid-epoch checkpoints, …); its seeds can still train one by one."""
+
+
 class DataError(BadInput):
     """Data that is missing, corrupt or does not fit; the message names the file or the value."""
 

@@ -91,6 +91,9 @@ class Entry:
     # (`momentum` is sgd with momentum 0.9); it resolves to that entry, so resolved configs show the meaning
     expands_to: str | None = None
     fixed: tuple[tuple[str, Any], ...] = ()
+    # what code other than the factory needs to know about the entry (an optimizer's `OptimizerFacts`:
+    # its family, momentum key, whether its step is linear in the rate), so it never matches names
+    facts: Any = None
 
 
 class Registry:
@@ -107,13 +110,15 @@ class Registry:
         description: str,
         params: type[Params] = NoParams,
         aliases: tuple[str, ...] = (),
+        facts: Any = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator: `@REGISTRY.register("name", "what it is", ParamsModel)` over the factory."""
+        """Decorator: `@REGISTRY.register("name", "what it is", ParamsModel)` over the factory; `facts`: the
+        entry's metadata (`Entry.facts`)."""
 
         def decorate(factory: Callable[..., Any]) -> Callable[..., Any]:
             if name in self._entries or name in self._aliases:
                 raise ValueError(f"{self.family}: '{name}' is registered twice")
-            self._entries[name] = Entry(name, factory, params, description, aliases)
+            self._entries[name] = Entry(name, factory, params, description, aliases, facts=facts)
             for alias in aliases:
                 self._aliases[alias] = name
             return factory
@@ -132,7 +137,7 @@ class Registry:
         if name in self._entries or name in self._aliases:
             raise ValueError(f"{self.family}: '{name}' is registered twice")
         self._entries[name] = Entry(name, target.factory, params, description, (), expands_to,
-                                    tuple((fixed or {}).items()))
+                                    tuple((fixed or {}).items()), target.facts)
 
     def names(self) -> list[str]:
         return sorted(self._entries)

@@ -42,7 +42,7 @@ from dnnconf.train.callbacks import EarlyStopping, Listener, schedule_listener
 from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, load_checkpoint, restore
 from dnnconf.train.finished import finished_result
 from dnnconf.train.history import HistoryLog
-from dnnconf.train.loop import Loop, TrainState, evaluate
+from dnnconf.train.loop import Loop, LoopSpec, TrainState, evaluate
 from dnnconf.train.precision import check_precision, mixed_forward
 from dnnconf.train.progress import Progress
 from dnnconf.train.run_folder import lock as run_lock
@@ -51,6 +51,7 @@ from dnnconf.train.run_folder.naming import default_folder, prepare_folder
 from dnnconf.train.run_folder.result import RunResult
 from dnnconf.train.run_folder.writing import REMEDIES, write_inputs, write_outputs
 from dnnconf.train.signals import interrupted_by_sigterm
+from dnnconf.train.steps import SoloStep
 
 
 def train(config: Config, folder: Path | None = None, *, resume: Path | None = None, force: bool = False,
@@ -207,14 +208,9 @@ def _train_locked(config: Config, dataset: Any, folder: Path, *, resume: Path | 
 
         listeners.insert(0, LayerGradientNorms())  # fills the epoch's logs before HistoryLog writes them
     generator = torch.Generator().manual_seed(config.seed + setup.SHUFFLE_STREAM)
-    loop = Loop(network, optimizer, schedule, config.loss, splits.train, splits.valid, config.training.epochs,
-                config.training.batch_size, clipping, listeners, generator, config.training.eval_batch_size, shared)
-    if config.training.compile:
-        from dnnconf.train.compiled import compiled_forward
-
-        loop.forward = compiled_forward(network)
-    if config.training.precision != "float32":  # bf16 autocast around the (compiled) forward; weights stay float32
-        loop.forward = mixed_forward(loop.forward, device, config.training.precision)
+    loop = Loop(LoopSpec(SoloStep(network, shared), optimizer, schedule, config.loss, splits.train, splits.valid,
+                         config.training.epochs, config.training.batch_size, clipping, listeners, generator,
+                         config.training.eval_batch_size, _training_forward(config, network, device)))
     if freezing is not None:
         freezing.attach(loop)  # it rebuilds loop.optimizer at unfreezing (and when restoring past it)
     if resume is not None and started:  # (a run stopped while pretraining has no supervised checkpoint yet)
@@ -237,6 +233,19 @@ def _train_locked(config: Config, dataset: Any, folder: Path, *, resume: Path | 
         raise Diverged(f"{folder}: training diverged ({state.stop_reason}) in epoch {state.epoch + 1}; weights "
                        f"rolled back to the last good checkpoint. Remedies from the note: " + "; ".join(REMEDIES))
     return RunResult(folder, config, state, test, network)
+
+
+def _training_forward(config: Config, network: Network, device: torch.device) -> Any:
+    """What computes a training batch's output: the network, compiled (training.compile), under bf16 autocast
+    (training.precision; the weights stay float32)."""
+    forward: Any = network
+    if config.training.compile:
+        from dnnconf.train.compiled import compiled_forward
+
+        forward = compiled_forward(network)
+    if config.training.precision != "float32":
+        forward = mixed_forward(forward, device, config.training.precision)
+    return forward
 
 
 def _write_results(config: Config, folder: Path, network: Network, state: TrainState, test: dict[str, float],

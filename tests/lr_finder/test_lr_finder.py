@@ -20,7 +20,8 @@ from dnnconf.lr_finder.finder import (
 )
 from dnnconf.lr_finder.outputs import plot_lr_find, write_outputs
 from dnnconf.train import setup
-from dnnconf.train.loop import Loop
+from dnnconf.train.loop import Loop, LoopSpec
+from dnnconf.train.steps import SoloStep
 
 # ------------------------------------------------------------------------------------------ helpers
 
@@ -37,8 +38,8 @@ def built(config):
     optimizer, clipping = setup.make_optimizer(config, network)
     schedule = setup.make_schedule(config, setup.steps_per_epoch(config, len(splits.train)))
     generator = torch.Generator().manual_seed(config.seed + setup.SHUFFLE_STREAM)
-    loop = Loop(network, optimizer, schedule, config.loss, splits.train, splits.valid, config.training.epochs,
-                config.training.batch_size, clipping, [], generator)
+    loop = Loop(LoopSpec(SoloStep(network), optimizer, schedule, config.loss, splits.train, splits.valid,
+                         config.training.epochs, config.training.batch_size, clipping, [], generator))
     return config, loop
 
 

@@ -6,7 +6,8 @@ import torch
 from dnnconf.train import setup
 from dnnconf.train.history import history_csv
 from dnnconf.train.layer_stats import LayerGradientNorms, layer_grad_norm_columns, plot_layer_grad_norms
-from dnnconf.train.loop import Loop
+from dnnconf.train.loop import Loop, LoopSpec
+from dnnconf.train.steps import SoloStep
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +28,9 @@ def make_loop(config, digits, listeners, *, epochs=2, batch_size=None, freeze=No
     optimizer, clipping = setup.make_optimizer(config, network)
     batch_size = batch_size or config.training.batch_size
     schedule = setup.make_schedule(config, math.ceil(len(splits.train) / batch_size))
-    loop = Loop(network, optimizer, schedule, config.loss, splits.train, splits.valid, epochs, batch_size, clipping,
-                listeners, torch.Generator().manual_seed(1), config.training.eval_batch_size)
+    loop = Loop(LoopSpec(SoloStep(network), optimizer, schedule, config.loss, splits.train, splits.valid, epochs,
+                         batch_size, clipping, listeners, torch.Generator().manual_seed(1),
+                         config.training.eval_batch_size))
     return loop, network, splits
 
 

@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from dnnconf.cli import main
 from dnnconf.config import config_from_dict
-from dnnconf.errors import ConfigError, Diverged
+from dnnconf.errors import ConfigError, Diverged, NotBatchable
 from dnnconf.run import train
 from dnnconf.train.callbacks import Listener
 from dnnconf.train.history import read_history
@@ -137,8 +137,10 @@ def test_member_folders_are_complete_run_folders(tmp_path, capsys):
       "optimizer": {"name": "rmsprop", "momentum": 0.9}}, "schedule: performance"),
 ])
 def test_what_cannot_be_batched_is_one_clear_config_error(tmp_path, sections, named):
-    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")) as raised:
         train(make_config(**sections), tmp_path / "run", quiet=True, log=lambda *_: None)
+    # NotBatchable (a study then trains the seeds one by one) for all but the invalid value itself
+    assert isinstance(raised.value, NotBatchable) == (named != "training.parallel_seeds")
 
 
 def test_a_convolution_is_refused_with_exit_2(tmp_path, capsys):

@@ -67,8 +67,9 @@ from dnnconf.errors import ConfigError
 from dnnconf.nn.initializers import FAMILY
 from dnnconf.train import setup, threads
 from dnnconf.train.callbacks import Listener
-from dnnconf.train.loop import Loop, Split
+from dnnconf.train.loop import Loop, LoopSpec, Split
 from dnnconf.train.run_folder.loading import load_run
+from dnnconf.train.steps import SoloStep
 
 if TYPE_CHECKING:
     from dnnconf.nn.build import Network
@@ -274,9 +275,9 @@ def _probe_along_training(config: Config, network: Network, train: Split, probe_
 
     epochs = math.ceil(train_steps / spe) + 1 if train_steps else 1
     batch_size = config.training.batch_size
-    loop = Loop(network, optimizer, schedule, config.loss, train, None, epochs, batch_size, clipping,
-                [_Along()], torch.Generator().manual_seed(config.seed + setup.SHUFFLE_STREAM),
-                config.training.eval_batch_size)
+    loop = Loop(LoopSpec(SoloStep(network), optimizer, schedule, config.loss, train, None, epochs, batch_size,
+                         clipping, [_Along()], torch.Generator().manual_seed(config.seed + setup.SHUFFLE_STREAM),
+                         config.training.eval_batch_size))
     loop._write_hyperparameters(0)  # the learning rate of the first step, for the update ratio
     probe = Probe(network, probe_set, config.loss, optimizer, clipping)
     results.append((0, *probe.measure()))

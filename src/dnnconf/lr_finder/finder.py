@@ -64,7 +64,8 @@ from dnnconf.optim.clipping import Clipping
 from dnnconf.optim.schedules import Schedule
 from dnnconf.train import setup
 from dnnconf.train.callbacks import Listener
-from dnnconf.train.loop import Loop, Split
+from dnnconf.train.loop import Loop, LoopSpec, Split
+from dnnconf.train.steps import SoloStep
 from dnnconf.train.threads import apply as apply_threads
 
 SMOOTHING = 0.98  # β of the bias-corrected moving average of the batch losses (fastai's), for divergence
@@ -296,8 +297,9 @@ def sweep(network: Any, optimizer: torch.optim.Optimizer, train: Split, loss: st
                 _restore(snap, network, optimizer, generator)
             schedule = ExponentialSweep(min_lr, max_lr, n)
             recorder = SweepRecorder(schedule)
-            loop = Loop(network, optimizer, schedule, loss, train, None, math.ceil(n / steps_per_epoch), batch_size,
-                        clipping, [recorder], _repeat_generator(generator, k))
+            loop = Loop(LoopSpec(SoloStep(network), optimizer, schedule, loss, train, None,
+                                 math.ceil(n / steps_per_epoch), batch_size, clipping, [recorder],
+                                 _repeat_generator(generator, k)))
             state = loop.run()
             if state.diverged and recorder.diverged_lr is None:  # the loop's own NaN check ended it first
                 recorder.diverged_lr = schedule(state.step - 1)

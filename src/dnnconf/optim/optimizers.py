@@ -55,11 +55,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import Field, model_validator
 
+from dnnconf.optim.facts import ADAGRAD_FACTS, ADAM_FACTS, RMSPROP_FACTS, SGD_FACTS, OptimizerFacts
 from dnnconf.registry import Params, Registry
 
 OPTIMIZERS = Registry("optimizers")
@@ -216,7 +217,8 @@ class KerasOptimizer(torch.optim.Optimizer):
         return out
 
 
-@OPTIMIZERS.register("sgd", "gradient descent: m ← βm − ηg, θ ← θ + m (nesterov: θ ← θ + βm − ηg)", SGDParams)
+@OPTIMIZERS.register("sgd", "gradient descent: m ← βm − ηg, θ ← θ + m (nesterov: θ ← θ + βm − ηg)", SGDParams,
+                  facts=SGD_FACTS)
 class SGD(KerasOptimizer):
     def __init__(self, params: Iterable[Any], learning_rate: float = 0.01, momentum: float = 0.0,
                  nesterov: bool = False, weight_decay: float | None = None, fused: bool = True):
@@ -278,7 +280,7 @@ OPTIMIZERS.preset("nesterov", "Nesterov accelerated gradient (the note's §3): s
 
 
 @OPTIMIZERS.register("adagrad", "per-parameter rates from the sum of squared gradients: s ← s + g², "
-                     "θ ← θ − ηg/√(s + ε)", AdagradParams)
+                     "θ ← θ − ηg/√(s + ε)", AdagradParams, facts=ADAGRAD_FACTS)
 class Adagrad(KerasOptimizer):
     def __init__(self, params: Iterable[Any], learning_rate: float = 0.001, initial_accumulator_value: float = 0.1,
                  epsilon: float = 1e-7, weight_decay: float | None = None, fused: bool = True):
@@ -298,7 +300,8 @@ class Adagrad(KerasOptimizer):
 
 
 @OPTIMIZERS.register("rmsprop", "RMSProp, a decaying mean of squared gradients: s ← ρs + (1−ρ)g², "
-                     "θ ← θ − ηg/√(s + ε) (optionally centered, with momentum)", RMSpropParams)
+                     "θ ← θ − ηg/√(s + ε) (optionally centered, with momentum)", RMSpropParams,
+                     facts=RMSPROP_FACTS)
 class RMSprop(KerasOptimizer):
     def __init__(self, params: Iterable[Any], learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0,
                  epsilon: float = 1e-7, centered: bool = False, weight_decay: float | None = None,
@@ -349,7 +352,7 @@ def _moments(m: Tensors, v: Tensors, grads: Tensors, beta_1: float, beta_2: floa
 
 
 @OPTIMIZERS.register("adam", "adaptive moments: m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², "
-                     "θ ← θ − η·√(1−β₂ᵗ)/(1−β₁ᵗ)·m/(√v + ε)", AdamParams)
+                     "θ ← θ − η·√(1−β₂ᵗ)/(1−β₁ᵗ)·m/(√v + ε)", AdamParams, facts=ADAM_FACTS)
 class Adam(KerasOptimizer):
     def __init__(self, params: Iterable[Any], learning_rate: float = 0.001, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False,
@@ -378,7 +381,8 @@ class Adam(KerasOptimizer):
         torch._foreach_addcdiv_(params, m, _sqrt_plus(v, group["eps"]), value=-alpha)
 
 
-@OPTIMIZERS.register("adamw", "Adam with decoupled weight decay: θ ← θ − ηλθ before each Adam step", AdamWParams)
+@OPTIMIZERS.register("adamw", "Adam with decoupled weight decay: θ ← θ − ηλθ before each Adam step", AdamWParams,
+                  facts=ADAM_FACTS)
 class AdamW(Adam):
     def __init__(self, params: Iterable[Any], learning_rate: float = 0.001, weight_decay: float = 0.004,
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False,
@@ -388,7 +392,7 @@ class AdamW(Adam):
 
 
 @OPTIMIZERS.register("adamax", "Adam with the infinity norm: u ← max(β₂u, abs(g)), θ ← θ − η·m/((1−β₁ᵗ)(u + ε))",
-                     AdamaxParams)
+                     AdamaxParams, facts=ADAM_FACTS)
 class Adamax(KerasOptimizer):
     def __init__(self, params: Iterable[Any], learning_rate: float = 0.001, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-7, weight_decay: float | None = None,
@@ -409,7 +413,7 @@ class Adamax(KerasOptimizer):
 
 
 @OPTIMIZERS.register("nadam", "Adam with Nesterov momentum, on Keras's momentum-cache schedule "
-                     "μₜ = β₁(1 − ½·0.96ᵗ)", NadamParams)
+                     "μₜ = β₁(1 − ½·0.96ᵗ)", NadamParams, facts=ADAM_FACTS)
 class Nadam(KerasOptimizer):
     def __init__(self, params: Iterable[Any], learning_rate: float = 0.001, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-7, weight_decay: float | None = None,
@@ -434,15 +438,43 @@ class Nadam(KerasOptimizer):
         torch._foreach_addcdiv_(params, grads, denominator, value=-step * (1 - mu_t) / (1 - product))
 
 
+def facts_of(optimizer: torch.optim.Optimizer) -> OptimizerFacts | None:
+    """The registry's facts of an optimizer built from it (None for one that is not, e.g. torch's own)."""
+    for entry in OPTIMIZERS:
+        if entry.expands_to is None and type(optimizer) is entry.factory:
+            return entry.facts
+    return None
+
+
 def momentum_key(optimizer: torch.optim.Optimizer) -> str | None:
     """The param-group key that holds the momentum a 1cycle schedule may cycle, if any.
 
     "betas" for the adam family (β₁ is cycled, β₂ kept), "momentum" for sgd and rmsprop when their
-    momentum is on, None otherwise (adagrad; sgd and rmsprop without momentum).
+    momentum is on, None otherwise (adagrad; sgd and rmsprop without momentum): the registry's
+    `OptimizerFacts.momentum_key`; an optimizer from elsewhere is judged by its param-group keys.
     """
     group = optimizer.param_groups[0]
-    if "betas" in group:
-        return "betas"
-    if group.get("momentum"):
-        return "momentum"
-    return None
+    facts = facts_of(optimizer)
+    key = facts.momentum_key if facts is not None else "betas" if "betas" in group else "momentum"
+    if key == "momentum" and not group.get("momentum"):
+        return None
+    return key
+
+
+RateScaling = Literal["gradient", "step", "none"]
+
+
+def rate_scaling(spec: dict[str, Any]) -> RateScaling:
+    """How a factor s on one member's learning rate is applied exactly in a stacked step, for a resolved
+    optimizer spec (`{name, **params}`), from its `OptimizerFacts`:
+    - "gradient": s·g (sgd without weight decay: m ← βm − η·(s·g) is the rule with η·s);
+    - "step": θ ← θ_old + s·(θ_new − θ_old), when the step is linear in η given the state (adam family,
+      adagrad; sgd and rmsprop without momentum);
+    - "none": neither is exact (sgd with momentum and weight decay, rmsprop with momentum).
+    """
+    facts = OPTIMIZERS.get(spec["name"], "optimizer.name").facts
+    if facts.gradient_scales_rate and not spec.get("weight_decay"):
+        return "gradient"
+    if facts.step_linear_in_rate and not (facts.momentum_holds_rate and spec.get("momentum")):
+        return "step"
+    return "none"

@@ -47,10 +47,11 @@ from dnnconf.safe_write import write_atomic
 from dnnconf.train import setup
 from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, restore
 from dnnconf.train.history import HistoryLog, history_csv
-from dnnconf.train.loop import Loop, Split
+from dnnconf.train.loop import Loop, LoopSpec, Split
 from dnnconf.train.progress import Progress
 from dnnconf.train.run_folder.naming import timestamped_folder
 from dnnconf.train.setup import SHUFFLE_STREAM
+from dnnconf.train.steps import SoloStep
 
 PRETRAIN_STREAM = 2_000_029  # seed offset of pretraining's streams (init, batch order, noise)
 SHOWN = 8  # validation inputs in reconstructions.png
@@ -204,9 +205,9 @@ def fit_autoencoder(network: Network, loss: str, x_train: torch.Tensor, x_valid:
     listeners = [HistoryLog(folder / "history.csv"), Checkpointer(folder / "checkpoint", []),
                  Progress(quiet=quiet)]
     generator = torch.Generator().manual_seed(config.seed + PRETRAIN_STREAM + SHUFFLE_STREAM)
-    loop = Loop(network, optimizer, schedule, loss, Split(x_train, targets(x_train)),
-                Split(x_valid, targets(x_valid)) if len(x_valid) else None, settings.epochs, settings.batch_size,
-                clipping, listeners, generator, config.training.eval_batch_size)
+    loop = Loop(LoopSpec(SoloStep(network), optimizer, schedule, loss, Split(x_train, targets(x_train)),
+                         Split(x_valid, targets(x_valid)) if len(x_valid) else None, settings.epochs,
+                         settings.batch_size, clipping, listeners, generator, config.training.eval_batch_size))
     if (folder / "checkpoint" / "LATEST").is_file():
         restore(latest_checkpoint(folder / "checkpoint"), loop, [])
     state = loop.run()

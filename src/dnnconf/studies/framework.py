@@ -237,7 +237,7 @@ def run_group(tasks: list[Task]) -> list[tuple[dict[str, Any], bool]]:
     import contextlib
 
     from dnnconf.config import config_from_dict
-    from dnnconf.errors import ConfigError, Diverged
+    from dnnconf.errors import Diverged, NotBatchable
     from dnnconf.run import train
     from dnnconf.safe_write import write_atomic
     from dnnconf.train.loop import DIVERGED
@@ -253,10 +253,8 @@ def run_group(tasks: list[Task]) -> list[tuple[dict[str, Any], bool]]:
             train(config, None if resume else folder, resume=resume, force=True, quiet=True, plots=False)
     except Diverged:
         pass  # the diverged members' folders say so (their stop reason); the others finished
-    except ConfigError as error:
-        if "parallel_seeds" not in str(error):
-            raise
-        return [run_one(task) for task in tasks]  # not batchable: seed by seed
+    except NotBatchable:
+        return [run_one(task) for task in tasks]  # seed by seed
     out = []
     for task in tasks:
         member = Path(task.folder)

@@ -242,10 +242,7 @@ def save(folder: Path, loop: Any, listeners: list[Any], writer: CheckpointWriter
         states = [None] * shared.world
         torch.distributed.all_gather_object(states, torch.get_rng_state())
         tensors.update({f"rng.torch.rank{rank}": state for rank, state in enumerate(states) if rank})
-    for listener in listeners:
-        best = getattr(listener, "best_weights", None)
-        if best:
-            tensors.update({f"best.{k}": v for k, v in best.items()})
+    tensors.update(listener_tensors(listeners, "best."))
     state = {
         "epoch": loop.state.epoch,
         "step": loop.state.step,
@@ -302,20 +299,36 @@ def restore(path: Path, loop: Any, listeners: list[Any]) -> None:
         if shared is not None and not shared.main:  # the saved sums are all ranks' together: rank 0 carries them
             loop.progress.loss_sum.zero_()
             loop.progress.metric_sum.zero_()
-    for listener, listener_state in zip(listeners, state["listeners"], strict=True):
+    load_listeners(path, listeners, state["listeners"], tensors, "best.")
+    # after the listeners: one may rebuild the optimizer (freezing: the unfrozen layers' parameters)
+    try:
+        loop.optimizer.load_state_dict(optimizer)
+    except (RuntimeError, ValueError, KeyError) as error:
+        raise RunFolderError(f"{path}: does not fit this model ({str(error).splitlines()[0]})") from None
+
+
+def listener_tensors(listeners: list[Any], prefix: str) -> dict[str, torch.Tensor]:
+    """The best weights an early-stopping listener keeps, under `prefix` (a member's own in a stacked run)."""
+    tensors: dict[str, torch.Tensor] = {}
+    for listener in listeners:
+        best = getattr(listener, "best_weights", None)
+        if best:
+            tensors.update({f"{prefix}{name}": value for name, value in best.items()})
+    return tensors
+
+
+def load_listeners(path: Path, listeners: list[Any], states: list[Any], tensors: dict[str, torch.Tensor],
+                   prefix: str) -> None:
+    """Give each stateful listener its saved state, and early stopping its best weights (under `prefix`)."""
+    for listener, listener_state in zip(listeners, states, strict=True):
         try:
             listener.load_state_dict(listener_state)
         except (KeyError, TypeError, ValueError) as error:
             raise RunFolderError(f"{path / 'state.json'}: the saved state of {type(listener).__name__} is damaged "
                                  f"({error.__class__.__name__}: {error})") from None
         if hasattr(listener, "best_weights"):
-            best = {k.removeprefix("best."): v for k, v in tensors.items() if k.startswith("best.")}
+            best = {name.removeprefix(prefix): value for name, value in tensors.items() if name.startswith(prefix)}
             listener.best_weights = best or None
-    # after the listeners: one may rebuild the optimizer (freezing: the unfrozen layers' parameters)
-    try:
-        loop.optimizer.load_state_dict(optimizer)
-    except (RuntimeError, ValueError, KeyError) as error:
-        raise RunFolderError(f"{path}: does not fit this model ({str(error).splitlines()[0]})") from None
 
 
 def check_listeners(path: Path, state: dict[str, Any], listeners: list[Any]) -> None:

@@ -1,30 +1,34 @@
-"""`fit`: the one training loop. Everything optional is a listener (see callbacks.py).
+"""`fit`: the one training loop. Everything optional is a listener (see callbacks.py); what differs between
+one network, torchrun and K seeds at once is the `Step` the `LoopSpec` names.
 
 One step, in the order the note's techniques need (and nothing else):
     lr ← schedule(t) → forward → loss (+ l1/l2 penalties) → backward → clip → optimizer step →
     constraints (max-norm)
+`Loop` owns the part every step shares: the schedule's rate and momentum written into the optimizer, the
+running sums of loss, metric and sampled gradient norm, the events, the state (epoch, step, history,
+stop) and the divergence checks. The step owns forward → … → constraints and the epoch's logs:
+`dnnconf.train.steps.SoloStep` (one network; under torchrun the same step with its gradients summed across
+processes) and `dnnconf.train.stacked_step.StackedStep` (training.parallel_seeds: K members as one batched
+computation, each member's early stopping, schedule and history its own listeners').
 The data stays in tensors on the device: each epoch draws one permutation and gathers each batch's rows
 with one index_select, with no DataLoader, no per-sample Python and no permuted copy of the whole set
 (gathering the 55,000 Fashion-MNIST images at once cost 60-75 ms an epoch here, ~8% of a batch-128
 epoch, and 172 MB). Running sums of loss and metric stay on the device and are read once per epoch, so
-a step costs no host sync. `training.compile` swaps `forward` for its compiled form (train/compiled.py).
-Under torchrun (`distributed`), each process takes its share of every batch of the same permutation and
-the gradients are summed across processes before clipping (see dnnconf.train.distributed); the epoch's
-sums are reduced across processes and the epoch's logs are rank 0's, so every listener on every rank
-decides the same (early stopping, performance scheduling, unfreezing).
+a step costs no host sync. `training.compile` and `training.precision` give the spec another `forward`
+(train/compiled.py, train/precision.py).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import torch
 
 from dnnconf.nn.build import Network
-from dnnconf.nn.constraints import apply_constraints
 from dnnconf.nn.regularizers import total_penalty
 from dnnconf.optim.clipping import Clipping
 from dnnconf.optim.optimizers import momentum_key
@@ -59,29 +63,85 @@ class Split:
         return len(self.y)
 
 
-class Loop:
-    """Holds what the listeners may look at: network, optimizer, schedule, state, generator."""
+@dataclass(frozen=True)
+class LoopSpec:
+    """What a `Loop` runs, in one object. `step`: how one batch updates the weights (`SoloStep` for one
+    network, under torchrun too; `StackedStep` for K seeds at once); `forward`: what computes a training
+    batch's output for a solo step (the network, or its compiled / mixed-precision form: training.compile,
+    training.precision); `generator`: the batch order's (a stacked step has one a member of its own)."""
 
-    def __init__(self, network: Network, optimizer: torch.optim.Optimizer, schedule: Schedule, loss: str,
-                 train: Split, valid: Split | None, epochs: int, batch_size: int, clipping: Clipping,
-                 listeners: list[Listener], generator: torch.Generator, eval_batch_size: int = 4096,
-                 distributed: dist.Distributed | None = None):
-        self.network, self.optimizer, self.schedule = network, optimizer, schedule
-        self.forward: Any = network  # what computes a training batch's output (training.compile swaps it)
-        self.loss_name, self.loss_fn = loss, loss_function(loss)
-        self.metric = metric_name(loss)
-        self.metric_sum = metric_sum(loss)
-        self.train, self.valid = train, valid
-        self.epochs, self.batch_size, self.eval_batch_size = epochs, batch_size, eval_batch_size
-        self.clipping, self.listeners, self.generator = clipping, listeners, generator
+    step: Step
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    loss: str
+    train: Split
+    valid: Split | None
+    epochs: int
+    batch_size: int
+    clipping: Clipping
+    listeners: Sequence[Listener]
+    generator: torch.Generator
+    eval_batch_size: int = 4096
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+
+class Batch(NamedTuple):
+    x: torch.Tensor
+    y: torch.Tensor
+    rows: int  # this process's examples of each member (the weight of its mean loss in the epoch's sums)
+    counted: int  # the examples the step advances the epoch by (the global batch under torchrun)
+
+
+class Step(Protocol):
+    """One optimizer step over a batch, the part of the loop that differs between one network (and DDP) and
+    K stacked seeds: the epoch's batches, forward → loss (+ penalties) → backward → clip → update →
+    constraints, and the epoch's logs. The loop around it (schedule → hyperparameters, running sums,
+    events, state, stopping) is `Loop`'s, the same for every step."""
+
+    network: Any  # what listeners, checkpoints and evaluation see
+    shape: tuple[int, ...]  # of the running loss and metric sums: () for one network, (K,) for K members
+    metric_sum: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # a batch's metric summed (per member)
+
+    def bind(self, loop: Loop) -> None:
+        """Take from the loop what the step needs (loss, metric), once, before training."""
+
+    def batches(self, loop: Loop, skip: int) -> Iterator[Batch]:
+        """The epoch's batches, from a fresh permutation of the training rows (after `skip` examples: the
+        part a mid-epoch checkpoint had done)."""
+
+    def update(self, loop: Loop, batch: Batch, sample_norm: bool) -> tuple[torch.Tensor, torch.Tensor,
+                                                                           torch.Tensor | None]:
+        """One step: (output, objective, global gradient norm when `sample_norm` else None)."""
+
+    def finite(self, loop: Loop, progress: EpochProgress) -> bool:
+        """Whether training may go on (checked every FINITE_CHECK_EVERY steps)."""
+
+    def end_epoch(self, loop: Loop, progress: EpochProgress, common: dict[str, float]) -> dict[str, float] | None:
+        """The epoch's logs from its sums (validation included; `common`: lr and momentum; the time:
+        `loop.epoch_time()`), or None when the run diverged."""
+
+
+class Loop:
+    """Runs a `LoopSpec`; holds what the listeners may look at: network, optimizer, schedule, state,
+    generator. Listeners may swap `optimizer` (freezing rebuilds it at unfreezing) and `forward`."""
+
+    def __init__(self, spec: LoopSpec):
+        self.spec, self.step = spec, spec.step
+        self.network, self.optimizer, self.schedule = spec.step.network, spec.optimizer, spec.schedule
+        self.forward: Any = spec.step.network if spec.forward is None else spec.forward
+        self.loss_name, self.loss_fn = spec.loss, loss_function(spec.loss)
+        self.metric = metric_name(spec.loss)
+        self.train, self.valid = spec.train, spec.valid
+        self.epochs, self.batch_size, self.eval_batch_size = spec.epochs, spec.batch_size, spec.eval_batch_size
+        self.clipping, self.listeners, self.generator = spec.clipping, list(spec.listeners), spec.generator
         self.state = TrainState()
-        self.momentum_key = momentum_key(optimizer)
-        self.steps_per_epoch = math.ceil(len(train) / batch_size)
+        self._epoch_started = 0.0
+        self.momentum_key = momentum_key(spec.optimizer)
+        self.steps_per_epoch = math.ceil(len(spec.train) / spec.batch_size)
         self.last_loss: torch.Tensor | None = None
         self.progress: EpochProgress | None = None  # the epoch under way, for mid-epoch checkpoints
-        self.distributed = distributed
-        if distributed is not None:
-            dist.check_shares(len(train), batch_size, distributed.world)
+        self.distributed: dist.Distributed | None = getattr(spec.step, "distributed", None)
+        spec.step.bind(self)
 
     def _emit(self, event: str, *args: Any) -> None:
         for listener in self.listeners:
@@ -127,85 +187,46 @@ class Loop:
         return self.state
 
     def _train_epoch(self) -> dict[str, float] | None:
-        network, optimizer, clipping = self.network, self.optimizer, self.clipping
-        params = [p for group in optimizer.param_groups for p in group["params"]]
-        device = self.train.x.device
-        started = time.perf_counter()
+        step, started = self.step, time.perf_counter()
         progress = self.progress
         if progress is None:  # a fresh epoch (not one resumed from a mid-epoch checkpoint)
-            progress = self.progress = EpochProgress.start(self.generator.get_state(), device)
+            progress = self.progress = EpochProgress.start(self.generator.get_state(), self.train.x.device,
+                                                           step.shape)
         else:
             self.generator.set_state(progress.generator_state)  # to draw the same batch order again
-        order = torch.randperm(len(self.train), generator=self.generator).to(device)
-        shared = self.distributed
-        if shared is None:
-            rows = order
-            batches = ((start, self.batch_size, 0) for start in range(progress.samples, len(self.train),
-                                                                        self.batch_size))
-        else:  # this rank's share of each global batch (same permutation on every rank)
-            positions, batches = dist.shares(len(self.train), self.batch_size, progress.samples, shared.rank,
-                                             shared.world)
-            rows = order[positions.to(device)]
         current_lr = None
-        network.train()
-        for start, size, global_size in batches:
-            step = self.state.step
-            if self.schedule(step) != current_lr or self.momentum_key and self.schedule.momentum(step) is not None:
-                current_lr = self._write_hyperparameters(step)
-            batch_rows = rows[start:start + size]  # gathered batch by batch: no permuted copy of the whole set
-            xb, yb = self.train.x.index_select(0, batch_rows), self.train.y.index_select(0, batch_rows)
-            output = self.forward(xb)
-            loss = self.loss_fn(output, yb)
-            penalty = total_penalty(network.penalties)
-            objective = loss + penalty if penalty is not None else loss
-            optimizer.zero_grad(set_to_none=True)
-            if shared is None:
-                objective.backward()
-            else:  # Σ over ranks of (share · mean loss) + penalty (once) = the one-process objective
-                share = loss * (len(yb) / global_size)
-                (share + penalty if penalty is not None and shared.main else share).backward()
-                dist.sum_gradients(params)
-            sample_norm = step % GRAD_NORM_EVERY == 0 or progress.grad_norm_count == 0  # ≥ 1 sample an epoch
-            if clipping.active or sample_norm:
-                grads = [p.grad for p in params if p.grad is not None]
-                if sample_norm and grads:
-                    progress.grad_norm_sum += torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-                    progress.grad_norm_count += 1
-                clipping(grads)
-            optimizer.step()
-            if network.constraints:
-                apply_constraints(network.constraints)
+        self.network.train()
+        for batch in step.batches(self, progress.samples):
+            t = self.state.step
+            if self.schedule(t) != current_lr or self.momentum_key and self.schedule.momentum(t) is not None:
+                current_lr = self._write_hyperparameters(t)
+            sample_norm = t % GRAD_NORM_EVERY == 0 or progress.grad_norm_count == 0  # ≥ 1 sample an epoch
+            output, objective, norm = step.update(self, batch, sample_norm)
+            if norm is not None:
+                progress.grad_norm_sum += norm
+                progress.grad_norm_count += 1
             with torch.no_grad():
-                progress.loss_sum.add_(objective.detach(), alpha=len(yb))
-                progress.metric_sum.add_(self.metric_sum(output.detach(), yb))
-            progress.samples += global_size or len(yb)
+                progress.loss_sum.add_(objective.detach(), alpha=batch.rows)
+                progress.metric_sum.add_(step.metric_sum(output.detach(), batch.y))
+            progress.samples += batch.counted
             self.state.step += 1
             self.last_loss = objective.detach()  # for listeners that need each batch's own loss (lr-find)
-            if step % FINITE_CHECK_EVERY == 0 and dist.any_rank(shared, not torch.isfinite(progress.loss_sum)):
+            if t % FINITE_CHECK_EVERY == 0 and not step.finite(self, progress):
                 return None
             self._emit("on_batch_end")
             if self.state.stop:  # a listener may end training mid-epoch (lr-find on divergence)
                 break
         self.progress = None
-        n = max(progress.samples, 1)
-        finite_weights = all(torch.isfinite(p).all() for p in params)
-        loss_sum, metric_total, broken = dist.all_reduce_sum(
-            shared, [progress.loss_sum.item(), progress.metric_sum.item(), float(not finite_weights)])
-        train_loss = loss_sum / n
-        if not math.isfinite(train_loss) or broken:
-            return None
-        logs = {"loss": train_loss, self.metric: metric_total / n}
-        dist.broadcast_state(shared, network, buffers_only=True)  # one set of batch-norm moving averages
-        if self.valid is not None and len(self.valid):
-            valid = evaluate(network, self.valid, self.loss_name, self.eval_batch_size, shared)
-            logs.update({f"val_{key}": value for key, value in valid.items()})
-        logs["lr"] = float(current_lr if current_lr is not None else self.schedule(self.state.step))
+        common = {"lr": float(current_lr if current_lr is not None else self.schedule(self.state.step))}
         if self.momentum_key is not None:
-            group = optimizer.param_groups[0]
-            logs["momentum"] = float(group["betas"][0] if self.momentum_key == "betas" else group["momentum"])
-        logs["grad_norm"] = progress.grad_norm_sum.item() / max(progress.grad_norm_count, 1)
-        logs["time"] = progress.elapsed + time.perf_counter() - started
-        return dist.broadcast_object(shared, logs)  # rank 0's logs: the same decisions on every rank
+            group = self.optimizer.param_groups[0]
+            common["momentum"] = float(group["betas"][0] if self.momentum_key == "betas" else group["momentum"])
+        self._epoch_started = started - progress.elapsed
+        return step.end_epoch(self, progress, common)
+
+    def epoch_time(self) -> float:
+        """Seconds the epoch under way has taken (before a mid-epoch checkpoint too)."""
+        return time.perf_counter() - self._epoch_started
 
 
 def denormals_flushed() -> bool:
@@ -226,8 +247,9 @@ class EpochProgress:
     elapsed: float = 0.0
 
     @classmethod
-    def start(cls, generator_state: torch.Tensor, device: torch.device) -> EpochProgress:
-        zero = torch.zeros((), device=device)
+    def start(cls, generator_state: torch.Tensor, device: torch.device, shape: tuple[int, ...] = ()
+              ) -> EpochProgress:
+        zero = torch.zeros(shape, device=device)
         return cls(generator_state, 0, zero.clone(), zero.clone(), zero.clone(), 0)
 
     def to_plain(self, distributed: dist.Distributed | None = None) -> dict[str, float]:

@@ -19,7 +19,7 @@ import torch
 
 from dnnconf.errors import RunFolderError
 from dnnconf.train.callbacks import Listener
-from dnnconf.train.checkpoint import load_checkpoint, save_checkpoint
+from dnnconf.train.checkpoint import listener_tensors, load_checkpoint, load_listeners, save_checkpoint
 from dnnconf.train.run_folder.files import check_parallel_state
 
 
@@ -35,17 +35,14 @@ class ParallelCheckpointer(Listener):
 
 def save(folder: Path, loop: Any) -> Path:
     tensors: dict[str, torch.Tensor] = {}
-    for k, generator in enumerate(loop.generators):
+    for k, generator in enumerate(loop.step.generators):
         tensors[f"rng.order.{k}"] = generator.get_state()
     for k, generator in enumerate(loop.network.generators):
         tensors[f"rng.dropout.{k}"] = generator.get_state()
     members = []
-    for member in loop.members:
+    for member in loop.step.members:
         k = member.index
-        for listener in member.listeners:
-            best = getattr(listener, "best_weights", None)
-            if best:
-                tensors.update({f"best.{k}.{name}": value for name, value in best.items()})
+        tensors.update(listener_tensors(member.listeners, f"best.{k}."))
         if member.snapshot is not None:
             tensors.update({f"snapshot.{k}.{name}": value for name, value in member.snapshot.items()})
         state = member.state
@@ -59,10 +56,11 @@ def save(folder: Path, loop: Any) -> Path:
 
 
 def restore(path: Path, loop: Any) -> None:
-    """Put a `ParallelLoop`, its stacked network and its members back where the checkpoint left them."""
+    """Put a `Loop` with a `StackedStep`, its stacked network and its members back where the checkpoint
+    left them."""
     model, optimizer, tensors, plain = load_checkpoint(path)
     check_parallel_state(path / "state.json", plain)
-    members = loop.members
+    members = loop.step.members
     try:
         with torch.no_grad():
             for name, tensor in loop.network.tensors.items():
@@ -74,7 +72,7 @@ def restore(path: Path, loop: Any) -> None:
         raise RunFolderError(f"{path}: does not fit this model ({str(error).splitlines()[0]})") from None
     loop.state.epoch, loop.state.step, loop.state.history = plain["epoch"], plain["step"], plain["history"]
     loop.state.stop, loop.state.stop_reason = plain["stop"], plain["stop_reason"]
-    for k, generator in enumerate(loop.generators):
+    for k, generator in enumerate(loop.step.generators):
         generator.set_state(tensors[f"rng.order.{k}"])
     for k, generator in enumerate(loop.network.generators):
         generator.set_state(tensors[f"rng.dropout.{k}"])
@@ -86,17 +84,10 @@ def restore(path: Path, loop: Any) -> None:
             raise RunFolderError(f"{path / 'state.json'}: saved with {len(saved['listeners'])} stateful callbacks "
                                  f"a member, this config has {len(member.listeners)}; early stopping and a "
                                  f"performance schedule cannot be added or removed when resuming: start a new run")
-        for listener, listener_state in zip(member.listeners, saved["listeners"], strict=True):
-            try:
-                listener.load_state_dict(listener_state)
-            except (KeyError, TypeError, ValueError) as error:
-                raise RunFolderError(f"{path / 'state.json'}: the saved state of {type(listener).__name__} is "
-                                     f"damaged ({error.__class__.__name__}: {error})") from None
-            if hasattr(listener, "best_weights"):
-                listener.best_weights = _prefixed(tensors, f"best.{k}.") or None
+        load_listeners(path, member.listeners, saved["listeners"], tensors, f"best.{k}.")
         member.snapshot = _prefixed(tensors, f"snapshot.{k}.") or None
-    loop.last_good = [{name: value.clone() for name, value in loop.network.member_state(k).items()}
-                      for k in range(loop.network.size)]
+    loop.step.last_good = [{name: value.clone() for name, value in loop.network.member_state(k).items()}
+                           for k in range(loop.network.size)]
 
 
 def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

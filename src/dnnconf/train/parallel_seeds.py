@@ -2,9 +2,9 @@
 trained as one batched computation, each member written as an ordinary run folder of its own.
 
 Why a module of its own: a solo run's step works on one network; here one step runs K of them as
-batched matmuls (`dnnconf.nn.stacked`, in `dnnconf.train.parallel_loop`), which on a CPU is several times
-cheaper than K steps. Everything else is the solo run's, so member k is the solo run of seed + k within
-float tolerance (tests/train/test_parallel_seeds.py):
+batched matmuls (`dnnconf.nn.stacked`; `dnnconf.train.stacked_step` is the step the one `Loop` runs),
+which on a CPU is several times cheaper than K steps. Everything else is the solo run's, so member k is the
+solo run of seed + k within float tolerance (tests/train/test_parallel_seeds.py):
 - initial weights: `setup.make_network` of the member's config after `seed_everything(seed + k)`, as
   `run.train` builds a solo run, and its dropout generator starts where the solo run's global RNG stands
   after that (the masks are the solo run's on a CPU; on a GPU a solo run draws them from the GPU's own
@@ -42,18 +42,21 @@ import torch
 
 from dnnconf.config import Config, dump_config
 from dnnconf.csv_text import csv_text, plain_cell
-from dnnconf.errors import ConfigError, Diverged
+from dnnconf.errors import Diverged, NotBatchable
+from dnnconf.nn.build import Network, summary_lines
 from dnnconf.nn.stacked import StackedNetwork, unsupported_layer
+from dnnconf.optim.optimizers import OPTIMIZERS, RateScaling, rate_scaling
 from dnnconf.safe_write import write_atomic
 from dnnconf.train import setup
 from dnnconf.train.callbacks import EarlyStopping, Listener, schedule_listener
 from dnnconf.train.checkpoint import latest_checkpoint
-from dnnconf.train.loop import evaluate
+from dnnconf.train.loop import Loop, LoopSpec, Split, evaluate
 from dnnconf.train.parallel_checkpoint import ParallelCheckpointer, restore
-from dnnconf.train.parallel_loop import Member, MemberListeners, MemberNetwork, ParallelLoop
 from dnnconf.train.progress import Progress
-
-STEP_LINEAR = ("adam", "adamw", "adamax", "nadam", "adagrad")  # step ∝ η given the optimizer state
+from dnnconf.train.run_folder.naming import prepare_folder
+from dnnconf.train.run_folder.result import RunResult
+from dnnconf.train.run_folder.writing import write_outputs
+from dnnconf.train.stacked_step import Member, MemberListeners, MemberNetwork, StackedStep
 
 
 @dataclass(frozen=True)
@@ -71,43 +74,42 @@ def member_config(config: Config, seed: int) -> Config:
     return config.model_copy(update={"seed": seed, "training": training})
 
 
-def lr_scaling(config: Config) -> str:
-    """How a member's own learning-rate factor is applied: "gradient", "step", or "none" (not exactly)."""
-    spec = config.optimizer.model_dump()
-    name, momentum, decay = spec["name"], spec.get("momentum", 0.0), spec.get("weight_decay")
-    if name == "sgd" and not decay:
-        return "gradient"  # m ← βm − η·(s·g) is the solo rule with η·s
-    if name in STEP_LINEAR or name in ("sgd", "rmsprop") and not momentum:
-        return "step"
-    return "none"
+def lr_scaling(config: Config) -> RateScaling:
+    """How a member's own learning-rate factor is applied: "gradient", "step", or "none" (not exactly), from
+    the optimizer's registry facts (`dnnconf.optim.optimizers.rate_scaling`)."""
+    return rate_scaling(config.optimizer.model_dump())
 
 
 def check_supported(config: Config) -> None:
-    """Refuse, with one line naming the key, what the batched computation cannot do exactly (a resolved
-    config: the layer check builds its network)."""
+    """Refuse, with one line naming the key (`NotBatchable`, a config error), what the batched computation
+    cannot do exactly (a resolved config: the layer check builds its network)."""
     k = config.training.parallel_seeds
     if config.transfer is not None:
-        raise ConfigError(f"transfer: not available with training.parallel_seeds: {k}; use parallel_seeds: 1")
+        raise NotBatchable(f"transfer: not available with training.parallel_seeds: {k}; use parallel_seeds: 1")
     if config.pretrain is not None:
-        raise ConfigError(f"pretrain: not available with training.parallel_seeds: {k}; use parallel_seeds: 1")
+        raise NotBatchable(f"pretrain: not available with training.parallel_seeds: {k}; use parallel_seeds: 1")
     if config.training.layer_stats:
-        raise ConfigError(f"training.layer_stats: not available with training.parallel_seeds: {k}; set it false")
+        raise NotBatchable(f"training.layer_stats: not available with training.parallel_seeds: {k}; set it false")
     if config.training.compile:
-        raise ConfigError(f"training.compile: not available with training.parallel_seeds: {k} (the members' "
-                          f"batched step is not a module torch.compile takes); set it false")
+        raise NotBatchable(f"training.compile: not available with training.parallel_seeds: {k} (the members' "
+                           f"batched step is not a module torch.compile takes); set it false")
     if config.training.checkpoint_every is not None:
-        raise ConfigError(f"training.checkpoint_every: no mid-epoch checkpoints with training.parallel_seeds: {k} "
-                          f"(it checkpoints at each epoch end); set it null")
+        raise NotBatchable(f"training.checkpoint_every: no mid-epoch checkpoints with training.parallel_seeds: {k} "
+                           f"(it checkpoints at each epoch end); set it null")
+    optimizer = config.optimizer.name
+    if not OPTIMIZERS.get(optimizer, "optimizer.name").facts.batchable:
+        raise NotBatchable(f"optimizer: {optimizer} has no batched form for training.parallel_seeds: {k}; use "
+                           f"another optimizer or parallel_seeds: 1")
     schedule = config.schedule.get("name") if isinstance(config.schedule, dict) else config.schedule
     if schedule == "performance" and lr_scaling(config) == "none":
-        raise ConfigError(f"schedule: performance gives each member its own learning rate, which "
-                          f"training.parallel_seeds cannot apply exactly with optimizer {config.optimizer.name} "
-                          f"with momentum and weight decay; use another schedule or optimizer, or parallel_seeds: 1")
+        raise NotBatchable(f"schedule: performance gives each member its own learning rate, which "
+                           f"training.parallel_seeds cannot apply exactly with optimizer {config.optimizer.name} "
+                           f"with momentum and weight decay; use another schedule or optimizer, or parallel_seeds: 1")
     unsupported = unsupported_layer(setup.make_network(config))
     if unsupported is not None:
-        raise ConfigError(f"model: layer {unsupported} has no batched form for training.parallel_seeds: {k} "
-                          f"(dense, batch_norm, dropout, alpha_dropout, flatten and parameterless activations "
-                          f"do); use parallel_seeds: 1")
+        raise NotBatchable(f"model: layer {unsupported} has no batched form for training.parallel_seeds: {k} "
+                           f"(dense, batch_norm, dropout, alpha_dropout, flatten and parameterless activations "
+                           f"do); use parallel_seeds: 1")
 
 
 def train_members(config: Config, dataset: Any, folder: Path, device: torch.device, *, resume: bool, force: bool,
@@ -115,35 +117,15 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
     """Train the K members of `config` (`check_supported` passed) into `folder` (prepared, or the run to
     resume from its last checkpoint); returns a RunResult with `members`. `views` makes each member's and the
     mean's report.html (the pipeline passes `dnnconf.report`'s, a layer above)."""
-    from dnnconf.nn.build import summary_lines
-    from dnnconf.train.run_folder.naming import prepare_folder
-    from dnnconf.train.run_folder.result import RunResult
-    from dnnconf.train.run_folder.writing import write_outputs
 
     size = config.training.parallel_seeds
     configs = [member_config(config, config.seed + k) for k in range(size)]
-    networks, dropout_generators = [], []
-    for member in configs:  # as run.train builds a solo run: global seed, then the network
-        setup.seed_everything(member.seed)
-        networks.append(setup.make_network(member, dataset.normalization).to(device))
-        dropout_generators.append(torch.Generator().manual_seed(0))
-        dropout_generators[-1].set_state(torch.get_rng_state())
+    networks, stacked = _stacked_members(configs, dataset, device)
     setup.seed_everything(config.seed)
-    stacked = StackedNetwork(networks, dropout_generators)
     splits = setup.to_splits(dataset, device)
     optimizer, clipping = setup.make_optimizer(config, stacked)  # type: ignore[arg-type]
     steps_per_epoch = setup.steps_per_epoch(config, len(splits.train))
-    members = []
-    for k, member in enumerate(configs):
-        schedule = setup.make_schedule(member, steps_per_epoch)  # its own: a performance schedule's own factor
-        plateau = schedule_listener(schedule)
-        own: list[Listener] = [plateau] if plateau is not None else []
-        if config.training.early_stopping is not None:
-            own.append(EarlyStopping(**config.training.early_stopping.model_dump()))
-        member_folder = folder / f"seed-{member.seed}"
-        member_folder.mkdir(exist_ok=True)
-        own.append(views.live(member_folder, member))  # its report.html after every epoch, as a solo run's
-        members.append(Member(k, member, MemberNetwork(stacked, k), schedule, own, steps_per_epoch=steps_per_epoch))
+    members = _members(config, configs, stacked, folder, steps_per_epoch, views)
     started = resume and (folder / "checkpoint" / "LATEST").exists()  # killed before its first checkpoint: over
     if not started:
         write_atomic(folder / "config.yaml", dump_config(config))
@@ -155,26 +137,17 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
     generators = [torch.Generator().manual_seed(member.seed + setup.SHUFFLE_STREAM) for member in configs]
     watched = [MemberListeners(members), ParallelCheckpointer(folder / "checkpoint"), Progress(quiet=quiet),
                views.live(folder, config), *listeners]  # report.html: the running members' mean curves
-    loop = ParallelLoop(stacked, optimizer, setup.make_schedule(config, steps_per_epoch), config.loss, splits.train,
-                        splits.valid, config.training.epochs, config.training.batch_size, clipping,
-                        watched, generators, members, lr_scaling(config), config.training.eval_batch_size)
+    step = StackedStep(stacked, generators, members, lr_scaling(config))
+    loop = Loop(LoopSpec(step, optimizer, setup.make_schedule(config, steps_per_epoch), config.loss, splits.train,
+                         splits.valid, config.training.epochs, config.training.batch_size, clipping, watched,
+                         generators[0], config.training.eval_batch_size))
     if started:
         restore(latest_checkpoint(folder / "checkpoint"), loop)
         if not quiet:
             log(f"resuming after epoch {loop.state.epoch} (step {loop.state.step})")
     state = loop.run()
-    results = []
-    for member, network in zip(members, networks, strict=True):
-        network.load_state_dict({k: v.clone() for k, v in member.network.state_dict().items()})
-        test = evaluate(network, splits.test, config.loss, config.training.eval_batch_size) if len(splits.test) else {}
-        member_folder = folder / f"seed-{member.config.seed}"
-        prepare_folder(member_folder, True)  # made at the start (its report.html); resuming rewrites it whole
-        write_atomic(member_folder / "config.yaml", dump_config(member.config))
-        write_atomic(member_folder / "normalization.json", json.dumps(network.normalization.statistics()))
-        write_outputs(member_folder, member.config, network, member.state, test, member.schedule, steps_per_epoch,
-                      views=[lambda m=member, f=member_folder, t=test: views.final(
-                          f, m.config, m.state, t, m.schedule, steps_per_epoch)])
-        results.append(RunResult(member_folder, member.config, member.state, test, network))
+    results = [_write_member(member, network, folder, splits.test, steps_per_epoch, views)
+               for member, network in zip(members, networks, strict=True)]
     write_atomic(folder / "report.md", report(config, folder, results, loop.metric))
     views.final(folder, config, state, {}, loop.schedule, steps_per_epoch)  # finished: no more reloading
     if any(result.state.history for result in results):
@@ -186,6 +159,53 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
         raise Diverged(f"{folder}: seed {', '.join(diverged)} diverged (the loss became NaN or infinite); their "
                        f"folders hold the last good epoch's weights; the other members finished")
     return RunResult(folder, config, state, {}, networks[0], results)
+
+
+def _stacked_members(configs: list[Config], dataset: Any, device: torch.device
+                     ) -> tuple[list[Network], StackedNetwork]:
+    """The members' networks, each built as `run.train` builds a solo run (global seed, then the network),
+    its dropout generator starting where that run's global RNG stands; and their stacked form."""
+    networks, dropout_generators = [], []
+    for member in configs:
+        setup.seed_everything(member.seed)
+        networks.append(setup.make_network(member, dataset.normalization).to(device))
+        dropout_generators.append(torch.Generator().manual_seed(0))
+        dropout_generators[-1].set_state(torch.get_rng_state())
+    return networks, StackedNetwork(networks, dropout_generators)
+
+
+def _members(config: Config, configs: list[Config], stacked: StackedNetwork, folder: Path, steps_per_epoch: int,
+             views: RunViews) -> list[Member]:
+    """Each member with the listeners its solo run would have: its own schedule (a performance schedule's
+    own factor), early stopping, and its report.html after every epoch."""
+    members = []
+    for k, member in enumerate(configs):
+        schedule = setup.make_schedule(member, steps_per_epoch)
+        plateau = schedule_listener(schedule)
+        own: list[Listener] = [plateau] if plateau is not None else []
+        if config.training.early_stopping is not None:
+            own.append(EarlyStopping(**config.training.early_stopping.model_dump()))
+        member_folder = folder / f"seed-{member.seed}"
+        member_folder.mkdir(exist_ok=True)
+        own.append(views.live(member_folder, member))
+        members.append(Member(k, member, MemberNetwork(stacked, k), schedule, own, steps_per_epoch=steps_per_epoch))
+    return members
+
+
+def _write_member(member: Member, network: Network, folder: Path, test_split: Split, steps_per_epoch: int,
+                  views: RunViews) -> RunResult:
+    """A member's run folder, complete as a solo run's (its weights evaluated on the test split)."""
+    config = member.config
+    network.load_state_dict({k: v.clone() for k, v in member.network.state_dict().items()})
+    test = evaluate(network, test_split, config.loss, config.training.eval_batch_size) if len(test_split) else {}
+    member_folder = folder / f"seed-{config.seed}"
+    prepare_folder(member_folder, True)  # made at the start (its report.html); resuming rewrites it whole
+    write_atomic(member_folder / "config.yaml", dump_config(config))
+    write_atomic(member_folder / "normalization.json", json.dumps(network.normalization.statistics()))
+    write_outputs(member_folder, config, network, member.state, test, member.schedule, steps_per_epoch,
+                  views=[lambda: views.final(member_folder, config, member.state, test, member.schedule,
+                                             steps_per_epoch)])
+    return RunResult(member_folder, config, member.state, test, network)
 
 
 def _member_row(result: Any, metric: str) -> dict[str, Any]:
