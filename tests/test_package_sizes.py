@@ -33,9 +33,6 @@ LONG_MODULES = {
 # branches are rewriting for issue #19 (one loop with a pluggable step).
 LONG_FUNCTIONS = {
     "run.py:_train_locked",
-    "train/loop.py:_train_epoch",
-    "train/parallel_loop.py:_train_epoch",
-    "train/parallel_seeds.py:train_members",
 }
 
 # Imports inside functions of modules that `dnnconf --help` does not import (file:function): all in
@@ -47,7 +44,7 @@ INNER_IMPORTS = {
     "train/callbacks.py:_monitored",
     "train/checkpoint.py:restore", "train/checkpoint.py:save",
     "train/distributed.py:tear_down",
-    "train/parallel_seeds.py:plot_members", "train/parallel_seeds.py:train_members",
+    "train/parallel_seeds.py:plot_members",
 }
 
 # Modules kept light by design besides those `dnnconf --help` imports, with the reason.

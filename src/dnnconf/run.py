@@ -40,6 +40,7 @@ from dnnconf.train import distributed as dist
 from dnnconf.train import setup, threads
 from dnnconf.train.callbacks import EarlyStopping, Listener, schedule_listener
 from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, load_checkpoint, restore
+from dnnconf.train.compiled import compiled_forward
 from dnnconf.train.finished import finished_result
 from dnnconf.train.history import HistoryLog
 from dnnconf.train.loop import Loop, LoopSpec, TrainState, evaluate
@@ -240,8 +241,6 @@ def _training_forward(config: Config, network: Network, device: torch.device) ->
     (training.precision; the weights stay float32)."""
     forward: Any = network
     if config.training.compile:
-        from dnnconf.train.compiled import compiled_forward
-
         forward = compiled_forward(network)
     if config.training.precision != "float32":
         forward = mixed_forward(forward, device, config.training.precision)
