@@ -130,7 +130,10 @@ def load_folder(path: Path, name: str, image_prefix: str, lang: str = "en") -> F
         summary = path / "summary.md"
         if not summary.is_file():
             raise RunFolderError(f"{summary}: missing (rerun `dnnconf study {name} --out {path}` to write it)")
-        return Folder(path, name, metadata, _section(summary.read_text().splitlines(), images),
+        written = summary.read_text().splitlines()
+        if lang != "en" and hasattr(module, "folder_summary"):  # the summary in the page's language
+            written = module.folder_summary(path, lang)
+        return Folder(path, name, metadata, _section(written, images),
                       images={copy: path / png for png, copy in images.items()})
     return _framework_folder(path, name, module, metadata, images, lang)
 

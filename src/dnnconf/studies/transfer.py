@@ -234,49 +234,97 @@ def interval(paired: Paired) -> str:
     return f"[{paired.low:+.4f}, {paired.high:+.4f}]" if math.isfinite(paired.low) else "n/a"
 
 
+# the summary's words in each language (`dnnconf study report --lang zh` rebuilds it from results.csv)
+WORDS = {
+    "en": {"title": "# Transfer learning: task B from scratch vs on task A ({data})", "full": "Fashion-MNIST",
+           "quick": "digits analogue (--quick)",
+           "epochs": "Task A trained {epochs} epochs a seed; task B 20 epochs (on A: 4 frozen + 16 unfrozen)",
+           "epochs_quick": "Task A trained {epochs} epochs a seed (digits analogue).",
+           "pairs": "The pairs share the seed and the training images; the 95% intervals are Student's t over the "
+                    "per-seed differences.",
+           "arm": "## Arm `{arm}`: {means}",
+           "header": "| implementation | seeds | task A | B from scratch | B on A | on A − scratch, 95% CI | verdict |",
+           "published": "published (book, one run)",
+           "versus": "dnnconf beside Keras on the {n} seeds both ran (paired by seed; the two draw different initial "
+                     "weights from a seed):",
+           "versus_header": "| measure | dnnconf | Keras | dnnconf − Keras, 95% CI | |",
+           "measures": ("task A", "B from scratch", "B on A", "on A − scratch"),
+           "seed_header": "| arm | implementation | seed | task A | B scratch | B on A | difference |",
+           "plot": "![paired accuracies](transfer.png)",
+           "verdicts": {}, "agreement": {}},
+    "zh": {"title": "# 迁移学习：任务 B 从零训练与基于任务 A 训练（{data}）", "full": "Fashion-MNIST",
+           "quick": "digits 上的类比（--quick）",
+           "epochs": "任务 A 每个种子训练 {epochs} 个 epoch；任务 B 训练 20 个 epoch"
+                     "（基于 A：先冻结 4 个，再解冻 16 个）",
+           "epochs_quick": "任务 A 每个种子训练 {epochs} 个 epoch（digits 上的类比）。",
+           "pairs": "每一对共享种子和训练图像；95% 区间是各种子差值的 Student t 区间。",
+           "arm": "## `{arm}` 组：{means}",
+           "header": "| 实现 | 种子数 | 任务 A | B 从零训练 | B 基于 A | 基于 A − 从零，95% CI | 判定 |",
+           "published": "公布值（原书，一次运行）",
+           "versus": "dnnconf 与 Keras 在两者都运行的 {n} 个种子上对比"
+                     "（按种子配对；两者从同一种子抽取的初始权重不同）：",
+           "versus_header": "| 指标 | dnnconf | Keras | dnnconf − Keras，95% CI | |",
+           "measures": ("任务 A", "B 从零训练", "B 基于 A", "基于 A − 从零"),
+           "seed_header": "| 组 | 实现 | 种子 | 任务 A | B 从零训练 | B 基于 A | 差值 |",
+           "plot": "![按种子配对的准确率](transfer.png)",
+           "verdicts": {"helps": "有帮助", "hurts": "有害", "no clear difference": "无明显差别",
+                        "no clear difference (one seed: no interval)": "无明显差别（一个种子：无区间）"},
+           "agreement": {"within noise": "在噪声范围内", "differs": "有差别",
+                         "one seed: no interval": "一个种子：无区间"}},
+}
+ARM_MEANS_ZH = {"book": "原书的做法（SGD η = 1e-3，不用学习率调度，输入 / 255）：按原书自己的条件检验它的结论",
+                "dnnconf": "dnnconf 的默认配置（Nesterov SGD η = 0.01，performance 调度，按通道标准化）："
+                           "检验在训练得更好的基线上增益是否仍然存在"}
+
+
 def agreement(paired: Paired) -> str:
     if not math.isfinite(paired.low):
         return "one seed: no interval"
     return "within noise" if paired.low <= 0 <= paired.high else "differs"
 
 
-def summary_lines(result: dict[str, Any]) -> list[str]:
-    data = "digits analogue (--quick)" if result["quick"] else "Fashion-MNIST"
-    lines = [f"# Transfer learning: task B from scratch vs on task A ({data})", "",
-             f"Task A trained {result['epochs_a']} epochs a seed; task B 20 epochs (on A: 4 frozen + 16 unfrozen)"
-             if not result["quick"] else f"Task A trained {result['epochs_a']} epochs a seed (digits analogue).",
-             "The pairs share the seed and the training images; the 95% intervals are Student's t over the "
-             "per-seed differences.", ""]
+def summary_lines(result: dict[str, Any], lang: str = "en") -> list[str]:
+    """The study's summary.md (and, in Chinese, its section of the studies page)."""
+    words = WORDS[lang]
+    means = ARM_MEANS_ZH if lang == "zh" else ARM_MEANS
+    data = words["quick"] if result["quick"] else words["full"]
+    lines = [words["title"].format(data=data), "",
+             words["epochs"].format(epochs=result["epochs_a"]) if not result["quick"]
+             else words["epochs_quick"].format(epochs=result["epochs_a"]), words["pairs"], ""]
     for arm, by in result["groups"].items():
-        lines += [f"## Arm `{arm}`: {ARM_MEANS[arm]}", "",
-                  "| implementation | seeds | task A | B from scratch | B on A | on A − scratch, 95% CI | verdict |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [words["arm"].format(arm=arm, means=means[arm]), "", words["header"], "|---|---|---|---|---|---|---|"]
         for implementation, group in by.items():
             paired: Paired = group["paired"]
+            verdict = words["verdicts"].get(paired.verdict, paired.verdict)
             lines.append(f"| {implementation} | {group['n']} | {plus_minus(group['task_a'])} | "
                          f"{plus_minus(group['scratch'])} | {plus_minus(group['on_a'])} | "
-                         f"{paired.mean:+.4f} {interval(paired)} | {paired.verdict} |")
+                         f"{paired.mean:+.4f} {interval(paired)} | {verdict} |")
         if not result["quick"]:
-            lines.append(f"| published (book, one run) | 1 | – | {PUBLISHED['scratch']} | {PUBLISHED['on_a']} | "
+            lines.append(f"| {words['published']} | 1 | – | {PUBLISHED['scratch']} | {PUBLISHED['on_a']} | "
                          f"{PUBLISHED['on_a'] - PUBLISHED['scratch']:+.4f} | |")
         lines.append("")
         if arm in result["versus"]:
             seeds = result["versus"][arm]["seeds"]
-            lines += [f"dnnconf beside Keras on the {len(seeds)} seeds both ran (paired by seed; the two draw "
-                      "different initial weights from a seed):",
-                      "", "| measure | dnnconf | Keras | dnnconf − Keras, 95% CI | |", "|---|---|---|---|---|"]
-            for measure, label in (("task_a", "task A"), ("scratch", "B from scratch"), ("on_a", "B on A"),
-                                   ("difference", "on A − scratch")):
+            lines += [words["versus"].format(n=len(seeds)), "", words["versus_header"], "|---|---|---|---|---|"]
+            for measure, label in zip(("task_a", "scratch", "on_a", "difference"), words["measures"], strict=True):
                 paired = result["versus"][arm][measure]
-                means = [mean_std([by[i]["rows"][s][measure] for s in seeds]) for i in IMPLEMENTATIONS]
-                lines.append(f"| {label} | {plus_minus(means[0])} | {plus_minus(means[1])} | "
-                             f"{paired.mean:+.4f} {interval(paired)} | {agreement(paired)} |")
+                values = [mean_std([by[i]["rows"][s][measure] for s in seeds]) for i in IMPLEMENTATIONS]
+                said = words["agreement"].get(agreement(paired), agreement(paired))
+                lines.append(f"| {label} | {plus_minus(values[0])} | {plus_minus(values[1])} | "
+                             f"{paired.mean:+.4f} {interval(paired)} | {said} |")
             lines.append("")
-    lines += [SEED_HEADER, "|---|---|---|---|---|---|---|",
+    lines += [words["seed_header"], "|---|---|---|---|---|---|---|",
               *[f"| {r['arm']} | {r['implementation']} | {r['seed']} | {r['task_a']:.4f} | {r['scratch']:.4f} | "
                 f"{r['on_a']:.4f} | {r['difference']:+.4f} |" for r in result["rows"]],
-              "", "![paired accuracies](transfer.png)", ""]
+              "", words["plot"], ""]
     return lines
+
+
+def folder_summary(folder: Path, lang: str) -> list[str]:
+    """The summary of a study folder in `lang`, rebuilt from its results.csv and study.json (nothing trained)."""
+    saved = json.loads((folder / "study.json").read_text()) if (folder / "study.json").is_file() else {}
+    quick = bool(saved.get("quick", False))
+    return summary_lines(summarize(read_rows(folder), quick, int(saved.get("epochs_a", 20))), lang)
 
 
 def write_outputs(out: Path, result: dict[str, Any]) -> list[Path]:
