@@ -202,7 +202,9 @@ def glance_cells(comparisons: list[Comparison], lang: str = "en") -> list[tuple[
             digits = 2 if c.metric in CENSORED_METRICS else 4
             reference = c.reference.replace("published", "公布值", 1) if lang == "zh" and c.claim.baseline is None \
                 else c.reference
-            measured = f"{c.claim.variant} vs {reference}: {signed_interval(c.interval, digits)} (n = {c.interval.n})"
+            versus = "对比" if lang == "zh" else "vs"
+            measured = (f"{c.claim.variant} {versus} {reference}: {signed_interval(c.interval, digits)} "
+                        f"(n = {c.interval.n})")
             out.append((c.claim.text(lang), measured, verdict_text(c.verdict, lang)))
             continue
         counts: dict[str, int] = {}
