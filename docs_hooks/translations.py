@@ -15,7 +15,7 @@ from typing import Any
 log = logging.getLogger("mkdocs.hooks.translations")
 
 PENDING_FILE = "translations-pending.txt"
-EXCLUDED_DIRS = ("snippets/",)
+EXCLUDED_DIRS = ("snippets/", "studies-data/")  # as mkdocs.yml's exclude_docs: included pieces, study data
 
 
 def pending(docs_dir: Path) -> set[str]:

@@ -24,28 +24,16 @@ LONG_MARK = "Long: "
 LAZY_MARK = "# lazy:"
 
 # Modules over 400 lines, each with its reason.
-LONG_MODULES = {
-    "nn/layers.py": "being rewritten on another branch (issue #19: batch norm's frozen state and DDP reducer)",
-    "optim/optimizers.py": "being rewritten on another branch (issue #19: optimizer facts as registry metadata)",
-}
+LONG_MODULES: dict[str, str] = {}
 
 # Functions over 60 lines without "Long: " in their docstring (file:function): all in files that other
 # branches are rewriting for issue #19 (one loop with a pluggable step).
-LONG_FUNCTIONS = {
-    "run.py:_train_locked",
-}
+LONG_FUNCTIONS: set[str] = set()
 
 # Imports inside functions of modules that `dnnconf --help` does not import (file:function): all in
 # files that other branches are rewriting for issue #19, many of them only hiding a cycle that the
 # rewrite removes.
-INNER_IMPORTS = {
-    "nn/layers.py:activation", "nn/layers.py:conv2d", "nn/layers.py:dense", "nn/layers.py:resolve_layer",
-    "run.py:_train", "run.py:_train_locked", "run.py:_write_results", "run.py:train",
-    "train/callbacks.py:_monitored",
-    "train/checkpoint.py:restore", "train/checkpoint.py:save",
-    "train/distributed.py:tear_down",
-    "train/parallel_seeds.py:plot_members",
-}
+INNER_IMPORTS: set[str] = set()
 
 # Modules kept light by design besides those `dnnconf --help` imports, with the reason.
 LIGHT_MODULES = {

@@ -32,18 +32,24 @@ import torch
 
 from dnnconf.config import Config, dump_config
 from dnnconf.config.differences import config_differences
+from dnnconf.data import load_data
 from dnnconf.errors import ConfigError, Diverged, RunFolderError
 from dnnconf.nn.build import Network, summary_lines
-from dnnconf.report.run_report import RunReport, write_run_report
+from dnnconf.report.run_report import RunReport, viewers, write_run_report
+from dnnconf.reuse.pretrain import pretrained_network
+from dnnconf.reuse.transfer import build_transferred
 from dnnconf.safe_write import write_atomic
 from dnnconf.train import distributed as dist
 from dnnconf.train import setup, threads
 from dnnconf.train.callbacks import EarlyStopping, Listener, schedule_listener
 from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, load_checkpoint, restore
-from dnnconf.train.compiled import compiled_forward
+from dnnconf.train.compiled import check_compilable, compiled_forward
 from dnnconf.train.finished import finished_result
+from dnnconf.train.freezing import Freezing
 from dnnconf.train.history import HistoryLog
-from dnnconf.train.loop import Loop, LoopSpec, TrainState, evaluate
+from dnnconf.train.layer_stats import LayerGradientNorms, plot_layer_grad_norms
+from dnnconf.train.loop import Loop, LoopSpec, TrainState, denormals_flushed, evaluate
+from dnnconf.train.parallel_seeds import RunViews, check_supported, train_members
 from dnnconf.train.precision import check_precision, mixed_forward
 from dnnconf.train.progress import Progress
 from dnnconf.train.run_folder import lock as run_lock
@@ -64,8 +70,6 @@ def train(config: Config, folder: Path | None = None, *, resume: Path | None = N
     Raises Diverged (exit 1) after rolling the weights back to the last good checkpoint when the loss
     or the weights become NaN or infinite.
     """
-    from dnnconf.train.loop import denormals_flushed
-
     # Flush denormals before any tensor work: the CPU threads torch starts for its first parallel op copy
     # this thread's floating-point mode, and a flag set later reaches this thread only (the design notes
     # measured denormal Adam state at ~40x slower multiplies). Restored at the end for the caller.
@@ -92,8 +96,6 @@ def _check_resume(config: Config, resume: Path, force: bool) -> Path:
 def _train(config: Config, folder: Path | None, *, resume: Path | None, force: bool, quiet: bool, log: Any,
            listeners: tuple[Listener, ...], shared: dist.Distributed | None, device: torch.device,
            plots: bool = True) -> RunResult:
-    from dnnconf.data import load_data
-
     dataset = load_data(config.data)
     config = setup.resolve_with_data(config, dataset)
     if shared is not None:  # before any folder is made
@@ -103,16 +105,12 @@ def _train(config: Config, folder: Path | None, *, resume: Path | None, force: b
                 "pretrain: under torchrun, pretrain with one process first (dnnconf train), then set "
                 "pretrain.reuse_from to that run's pretrain/ folder"))
     if config.training.parallel_seeds > 1:
-        from dnnconf.train.parallel_seeds import check_supported
-
         if shared is not None:
             raise dist.same_on_every_rank(ConfigError(
                 f"training.parallel_seeds: {config.training.parallel_seeds} runs in one process; under torchrun "
                 f"set it to 1"))
         check_supported(config)  # before any folder is made
     if config.training.compile:
-        from dnnconf.train.compiled import check_compilable
-
         check_compilable(device)  # before any folder is made
     check_precision(config.training.precision, device, config.training.parallel_seeds)  # before any folder
     setup.check_fits(config)  # before any folder: a network whose training cannot fit in memory is refused
@@ -147,35 +145,11 @@ def _train_locked(config: Config, dataset: Any, folder: Path, *, resume: Path | 
                 log(f"{folder}: no checkpoint yet; starting the run over")
             resume = None
     if config.training.parallel_seeds > 1:  # K seeds as one batched computation, a run folder per member
-        from dnnconf.train.parallel_seeds import RunViews, train_members
-
         return train_members(config, dataset, folder, device, resume=resume is not None, force=force, quiet=quiet,
                              log=log, listeners=listeners,
                              views=RunViews(RunReport, write_run_report))
     main = dist.main_only(shared)
-    freezing, plan = None, None
-    if config.pretrain is not None:  # the note's section 2: hidden layers pretrained without labels, frozen first
-        from dnnconf.reuse.pretrain import pretrained_network
-        from dnnconf.train.freezing import Freezing
-
-        # its input layer has the unlabeled set's statistics, which the encoder learned on
-        network, plan = pretrained_network(config, folder / "pretrain", device, quiet, log)  # read back if done
-        pretrain = config.pretrain
-        freezing = Freezing(config, plan.groups, pretrain.freeze_epochs, pretrain.unfreeze,
-                            pretrain.unfreeze_lr_factor)
-        freezing.freeze(network)
-    setup.seed_everything(config.seed)  # after pretraining: the run's streams do not depend on whether it ran
-    if config.transfer is not None:  # the note's section 2: reused layers copied from a trained run, frozen first
-        from dnnconf.reuse.transfer import build_transferred
-        from dnnconf.train.freezing import Freezing
-
-        network, plan = build_transferred(config, device, dataset.normalization)  # the source's input layer or own
-        transfer = config.transfer
-        freezing = Freezing(config, plan.groups, transfer.freeze_epochs, transfer.unfreeze,
-                            transfer.unfreeze_lr_factor)
-        freezing.freeze(network)  # before the optimizer: it holds only the trainable parameters
-    elif config.pretrain is None:
-        network = setup.make_network(config, dataset.normalization).to(device)
+    network, freezing, plan = _network(config, dataset, folder, device, quiet, log)
     dist.prepare_network(shared, network, config.training.sync_batch_norm, config.seed)
     splits = setup.to_splits(dataset, device)
     optimizer, clipping = setup.make_optimizer(config, network)
@@ -189,25 +163,7 @@ def _train_locked(config: Config, dataset: Any, folder: Path, *, resume: Path | 
         log(threads.describe())
         for line in summary_lines(network):
             log(line)
-    stateful: list[Listener] = []
-    if config.training.early_stopping is not None:
-        stateful.append(EarlyStopping(**config.training.early_stopping.model_dump()))
-    plateau = schedule_listener(schedule)
-    if plateau is not None:
-        stateful.insert(0, plateau)
-    if freezing is not None:
-        stateful.insert(0, freezing)  # first: the unfreezing happens before the epoch, its state is checkpointed
-    checkpointer = Checkpointer(folder / "checkpoint", stateful, config.training.checkpoint_every)
-    extra = listeners
-    from dnnconf.report.run_report import viewers  # report.html each epoch; training.tensorboard
-
-    own = [HistoryLog(folder / "history.csv"), checkpointer, Progress(quiet=quiet), *viewers(folder, config)] \
-        if main else [checkpointer]
-    listeners = [*stateful, *own, threads.ThreadWatch(), *extra]  # the watch re-chooses threads as load changes
-    if config.training.layer_stats:
-        from dnnconf.train.layer_stats import LayerGradientNorms
-
-        listeners.insert(0, LayerGradientNorms())  # fills the epoch's logs before HistoryLog writes them
+    stateful, checkpointer, listeners = _listeners(config, folder, schedule, freezing, main, quiet, listeners)
     generator = torch.Generator().manual_seed(config.seed + setup.SHUFFLE_STREAM)
     loop = Loop(LoopSpec(SoloStep(network, shared), optimizer, schedule, config.loss, splits.train, splits.valid,
                          config.training.epochs, config.training.batch_size, clipping, listeners, generator,
@@ -236,6 +192,53 @@ def _train_locked(config: Config, dataset: Any, folder: Path, *, resume: Path | 
     return RunResult(folder, config, state, test, network)
 
 
+def _network(config: Config, dataset: Any, folder: Path, device: torch.device, quiet: bool, log: Any
+             ) -> tuple[Network, Freezing | None, Any]:
+    """The run's network, and the freezing of its reused layers with their plan: pretrained (its encoder),
+    transferred (a source run's layers) or new; the seed is set after pretraining, so the run's streams do
+    not depend on whether pretraining ran."""
+    freezing, plan = None, None
+    if config.pretrain is not None:  # the note's section 2: hidden layers pretrained without labels, frozen first
+        # its input layer has the unlabeled set's statistics, which the encoder learned on
+        network, plan = pretrained_network(config, folder / "pretrain", device, quiet, log)  # read back if done
+        pretrain = config.pretrain
+        freezing = Freezing(config, plan.groups, pretrain.freeze_epochs, pretrain.unfreeze,
+                            pretrain.unfreeze_lr_factor)
+        freezing.freeze(network)
+    setup.seed_everything(config.seed)
+    if config.transfer is not None:  # the note's section 2: reused layers copied from a trained run, frozen first
+        network, plan = build_transferred(config, device, dataset.normalization)  # the source's input layer or own
+        transfer = config.transfer
+        freezing = Freezing(config, plan.groups, transfer.freeze_epochs, transfer.unfreeze,
+                            transfer.unfreeze_lr_factor)
+        freezing.freeze(network)  # before the optimizer: it holds only the trainable parameters
+    elif config.pretrain is None:
+        network = setup.make_network(config, dataset.normalization).to(device)
+    return network, freezing, plan
+
+
+def _listeners(config: Config, folder: Path, schedule: Any, freezing: Freezing | None, main: bool, quiet: bool,
+               extra: tuple[Listener, ...]) -> tuple[list[Listener], Checkpointer, list[Listener]]:
+    """The run's listeners in their order: the checkpointed ones (freezing, the plateau record, early
+    stopping), then history, checkpoint, progress and views (the main process only), the thread watch
+    and the caller's; layer statistics first, filling the epoch's logs before the history writes them."""
+    stateful: list[Listener] = []
+    if config.training.early_stopping is not None:
+        stateful.append(EarlyStopping(**config.training.early_stopping.model_dump()))
+    plateau = schedule_listener(schedule)
+    if plateau is not None:
+        stateful.insert(0, plateau)
+    if freezing is not None:
+        stateful.insert(0, freezing)  # first: the unfreezing happens before the epoch, its state is checkpointed
+    checkpointer = Checkpointer(folder / "checkpoint", stateful, config.training.checkpoint_every)
+    own = [HistoryLog(folder / "history.csv"), checkpointer, Progress(quiet=quiet), *viewers(folder, config)] \
+        if main else [checkpointer]
+    listeners = [*stateful, *own, threads.ThreadWatch(), *extra]  # the watch re-chooses threads as load changes
+    if config.training.layer_stats:
+        listeners.insert(0, LayerGradientNorms())
+    return stateful, checkpointer, listeners
+
+
 def _training_forward(config: Config, network: Network, device: torch.device) -> Any:
     """What computes a training batch's output: the network, compiled (training.compile), under bf16 autocast
     (training.precision; the weights stay float32)."""
@@ -253,8 +256,6 @@ def _write_results(config: Config, folder: Path, network: Network, state: TrainS
         write_atomic(folder / "trainable.json", json.dumps({"source": str(plan.source), **freezing.record()},
                                                            indent=1))
     if state.history and config.training.layer_stats and plots:
-        from dnnconf.train.layer_stats import plot_layer_grad_norms
-
         plot_layer_grad_norms(state.history, folder / "plots" / "layer_grad_norms.png", config.name)
     steps = loop.steps_per_epoch
     write_outputs(folder, config, network, state, test, schedule, steps, plots,

@@ -25,8 +25,10 @@ from typing import Any
 
 import torch
 
+from dnnconf.nn.batch_norm import BatchNorm
 from dnnconf.nn.build import LayerInfo, Network
-from dnnconf.nn.layers import AvgPool2d, BatchNorm, GlobalAvgPool2d, GlobalMaxPool2d, MaxPool2d, MCDropout
+from dnnconf.nn.feature_maps import AvgPool2d, GlobalAvgPool2d, GlobalMaxPool2d, MaxPool2d
+from dnnconf.nn.layers import MCDropout
 
 KERNELS = (torch.nn.Linear, torch.nn.Conv2d)
 

@@ -29,7 +29,6 @@ conv2d / pooling layer on raw image data inserts a `ToChannelsFirst` module ((H,
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -38,266 +37,29 @@ import torch.nn.functional as F
 from pydantic import Field, ValidationError, field_validator
 
 from dnnconf.errors import ConfigError
+from dnnconf.nn.activations import ACTIVATIONS
+from dnnconf.nn.batch_norm import BatchNorm
 from dnnconf.nn.constraints import ConstraintConfig, MaxNorm
+from dnnconf.nn.feature_maps import (
+    AvgPool2d,
+    Conv2d,
+    GlobalAvgPool2d,
+    GlobalMaxPool2d,
+    Maps,
+    MaxPool2d,
+    ToChannelsFirst,
+    _pair,
+    _Pool2d,
+    _spatial,
+    _symmetric,
+    keras_shape,
+)
+from dnnconf.nn.initializers import INITIALIZERS
 from dnnconf.nn.regularizers import KernelPenalty, RegularizerConfig
 from dnnconf.registry import Params, Registry, Spec, describe_validation_error
 
 LAYERS = Registry("layers")
 
-
-# --- shapes ---
-
-
-class Maps(tuple):
-    """The shape of channels-first feature maps (C, H, W), as opposed to raw image data (H, W[, C])."""
-
-    def __new__(cls, channels: int, height: int, width: int) -> Maps:
-        return super().__new__(cls, (int(channels), int(height), int(width)))
-
-    def __getnewargs__(self) -> tuple[int, int, int]:  # pickling
-        return tuple(self)  # type: ignore[return-value]
-
-    @property
-    def channels(self) -> int:
-        return self[0]
-
-    @property
-    def spatial(self) -> tuple[int, int]:
-        return self[1], self[2]
-
-    def __repr__(self) -> str:
-        return f"Maps(C={self[0]}, H={self[1]}, W={self[2]})"
-
-
-def keras_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The shape as Keras writes it: feature maps (C, H, W) become (H, W, C); others are unchanged."""
-    if isinstance(shape, Maps):
-        return shape[1], shape[2], shape[0]
-    return tuple(shape)
-
-
-def _pair(value: Any, name: str) -> list[int]:
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer or [height, width]")
-    if isinstance(value, int):
-        value = [value, value]
-    if not isinstance(value, list | tuple) or len(value) != 2 or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        raise ValueError(f"{name} must be an integer or [height, width]")
-    if min(value) < 1:
-        raise ValueError(f"{name} must be >= 1")
-    return [int(v) for v in value]
-
-
-def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow's 'same' padding along one axis: (before, after), the extra pixel after."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
-
-
-def _output_size(size: int, kernel: int, stride: int, padding: str) -> int:
-    if padding == "same":
-        return -(-size // stride)
-    return (size - kernel) // stride + 1
-
-
-def _spatial(shape: Maps, kernel: list[int], strides: list[int], padding: str, kind: str
-             ) -> tuple[tuple[int, int], tuple[int, int, int, int]]:
-    """Output (H, W) and F.pad-style padding (left, right, top, bottom) of a window layer."""
-    (h, w), (kh, kw), (sh, sw) = shape.spatial, kernel, strides
-    if padding == "valid" and (kh > h or kw > w):
-        raise ConfigError(
-            f"model.layers: {kind} with a {kh}×{kw} window does not fit its {h}×{w} input (padding valid); "
-            f"use a smaller window or padding: same"
-        )
-    out = (_output_size(h, kh, sh, padding), _output_size(w, kw, sw, padding))
-    if padding == "valid":
-        return out, (0, 0, 0, 0)
-    top, bottom = _same_padding(h, kh, sh)
-    left, right = _same_padding(w, kw, sw)
-    return out, (left, right, top, bottom)
-
-
-def _symmetric(pad: tuple[int, int, int, int]) -> tuple[int, int] | None:
-    """(top, left) when the padding is the same on both sides of each axis, else None."""
-    left, right, top, bottom = pad
-    return (top, left) if left == right and top == bottom else None
-
-
-# --- modules ---
-
-
-class ToChannelsFirst(torch.nn.Module):
-    """Raw image data to PyTorch's layout: (N, H, W) → (N, 1, H, W), (N, H, W, C) → (N, C, H, W)."""
-
-    def __init__(self, channels_last: bool):
-        super().__init__()
-        self.channels_last = channels_last
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.permute(0, 3, 1, 2) if self.channels_last else x.unsqueeze(1)
-
-    def extra_repr(self) -> str:
-        return "(N, H, W, C) -> (N, C, H, W)" if self.channels_last else "(N, H, W) -> (N, 1, H, W)"
-
-
-class BatchNorm(torch.nn.Module):
-    """Batch normalization with Keras 3's numbers, on (N, F) or per channel on (N, C, H, W).
-
-    Training: y = γ·(x − μ_B)/sqrt(σ²_B + ε) + β with the batch mean μ_B and the biased batch variance
-    σ²_B (PyTorch's fused kernel); the moving averages then take μ ← μ·momentum + μ_B·(1 − momentum) and
-    σ² ← σ²·momentum + σ²_B·(1 − momentum) (biased σ²_B, as Keras). Inference uses the moving averages.
-    `center: false` drops β, `scale: false` drops γ. State: `weight` (γ), `bias` (β), `running_mean`,
-    `running_var`.
-
-    Two settings that are not state (not in the state_dict):
-    - `frozen` (`freeze()`): inference arithmetic, moving averages kept, whatever `train()` says: Keras's
-      `trainable = False` on a BatchNormalization layer (transfer learning's frozen layers).
-    - `reducer`: None, or a differentiable Σ over the processes of a data-parallel run (set by
-      `dnnconf.train.distributed.use_synced_batch_norm`). Given one, μ_B and σ²_B are those of the global
-      batch: per channel the sums [Σx, Σx², n] (float64, so E[x²] − E[x]² keeps its digits) go through
-      it, μ = Σx/n, σ² = max(Σx²/n − μ², 0); gradients flow back through it.
-    """
-
-    def __init__(self, features: int, momentum: float = 0.99, epsilon: float = 1e-3,
-                 center: bool = True, scale: bool = True):
-        super().__init__()
-        self.features = features
-        self.momentum = float(momentum)
-        self.epsilon = float(epsilon)
-        self.register_parameter("weight", torch.nn.Parameter(torch.ones(features)) if scale else None)
-        self.register_parameter("bias", torch.nn.Parameter(torch.zeros(features)) if center else None)
-        self.register_buffer("running_mean", torch.zeros(features))
-        self.register_buffer("running_var", torch.ones(features))
-        self.frozen = False
-        self.reducer: Callable[[torch.Tensor], torch.Tensor] | None = None
-
-    def freeze(self, frozen: bool = True) -> BatchNorm:
-        """Keep (frozen) or stop keeping this layer in inference arithmetic during training."""
-        self.frozen = frozen
-        return self
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.frozen:
-            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0,
-                                self.epsilon)
-        dims = [0, *range(2, x.dim())]
-        if self.reducer is not None:
-            return self._global_batch(x, dims)
-        with torch.no_grad():
-            var, mean = torch.var_mean(x, dim=dims, correction=0)
-            self._update_moving_averages(mean, var)
-        if x.numel() > x.shape[1]:
-            return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.epsilon)
-        # one value per feature (a batch of one example on (N, F)): PyTorch's kernel refuses it; Keras
-        # gives variance 0, so y = β and no gradient reaches x.
-        centered = x - x.mean(dim=dims, keepdim=True)
-        return self._scale_shift(centered * torch.rsqrt(centered.square().mean(dim=dims, keepdim=True)
-                                                        + self.epsilon))
-
-    def _global_batch(self, x: torch.Tensor, dims: list[int]) -> torch.Tensor:
-        """Training arithmetic over the global batch, the sums through `reducer` (see the class docstring)."""
-        wide = x.double()
-        count = torch.full((1,), x.numel() // x.shape[1], dtype=torch.float64, device=x.device)
-        sums = self.reducer(torch.cat([wide.sum(dims), (wide * wide).sum(dims), count]))  # type: ignore[misc]
-        channels = x.shape[1]
-        mean = sums[:channels] / sums[-1]
-        var = (sums[channels:2 * channels] / sums[-1] - mean * mean).clamp_min(0.0)
-        with torch.no_grad():
-            self._update_moving_averages(mean, var)
-        shape = [1, -1] + [1] * (x.dim() - 2)
-        return self._scale_shift((x - mean.to(x.dtype).view(shape)) * torch.rsqrt(var.to(x.dtype) + self.epsilon)
-                                 .view(shape))
-
-    def _update_moving_averages(self, mean: torch.Tensor, var: torch.Tensor) -> None:
-        keep = self.momentum
-        self.running_mean.mul_(keep).add_(mean.to(self.running_mean.dtype), alpha=1.0 - keep)
-        self.running_var.mul_(keep).add_(var.to(self.running_var.dtype), alpha=1.0 - keep)
-
-    def _scale_shift(self, normalized: torch.Tensor) -> torch.Tensor:
-        shape = [1, -1] + [1] * (normalized.dim() - 2)
-        if self.weight is not None:
-            normalized = normalized * self.weight.view(shape)
-        if self.bias is not None:
-            normalized = normalized + self.bias.view(shape)
-        return normalized
-
-    def extra_repr(self) -> str:
-        frozen = ", frozen" if self.frozen else ""
-        return (f"{self.features}, momentum={self.momentum:g}, epsilon={self.epsilon:g}, "
-                f"center={self.bias is not None}, scale={self.weight is not None}{frozen}")
-
-
-class Conv2d(torch.nn.Conv2d):
-    """`torch.nn.Conv2d` that first zero-pads asymmetrically when Keras's 'same' needs it (stride > 1)."""
-
-    def __init__(self, *args: Any, pad: tuple[int, int, int, int] | None = None, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.pad = pad
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.pad is not None:
-            x = F.pad(x, self.pad)
-        return super().forward(x)
-
-    def extra_repr(self) -> str:
-        extra = f", pad(l, r, t, b)={self.pad}" if self.pad is not None else ""
-        return super().extra_repr() + extra
-
-
-class _Pool2d(torch.nn.Module):
-    def __init__(self, kernel: list[int], strides: list[int], pad: tuple[int, int, int, int],
-                 input_size: tuple[int, int]):
-        super().__init__()
-        self.kernel = tuple(kernel)
-        self.strides = tuple(strides)
-        self.pad = pad
-        self.symmetric = _symmetric(pad)
-
-    def extra_repr(self) -> str:
-        return f"pool_size={self.kernel}, strides={self.strides}, pad(l, r, t, b)={self.pad}"
-
-
-class MaxPool2d(_Pool2d):
-    """Max over each window; 'same' padding never wins the max (TF/Keras)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.symmetric is not None:
-            return F.max_pool2d(x, self.kernel, self.strides, self.symmetric)
-        return F.max_pool2d(F.pad(x, self.pad, value=-math.inf), self.kernel, self.strides)
-
-
-class AvgPool2d(_Pool2d):
-    """Mean over each window's real inputs; 'same' padding is not counted (TF/Keras)."""
-
-    def __init__(self, kernel: list[int], strides: list[int], pad: tuple[int, int, int, int],
-                 input_size: tuple[int, int]):
-        super().__init__(kernel, strides, pad, input_size)
-        if self.symmetric is None:
-            # 1 / (share of real inputs in each window), fixed by the shapes
-            ones = F.pad(torch.ones(1, 1, *input_size), pad)
-            self.register_buffer("rescale", 1.0 / F.avg_pool2d(ones, self.kernel, self.strides), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.symmetric is not None:
-            return F.avg_pool2d(x, self.kernel, self.strides, self.symmetric, count_include_pad=False)
-        return F.avg_pool2d(F.pad(x, self.pad), self.kernel, self.strides) * self.rescale
-
-
-class GlobalAvgPool2d(torch.nn.Module):
-    """(N, C, H, W) → (N, C): the mean of each channel."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=(2, 3))
-
-
-class GlobalMaxPool2d(torch.nn.Module):
-    """(N, C, H, W) → (N, C): the max of each channel."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.amax(dim=(2, 3))
 
 
 # --- parameter models ---
@@ -424,9 +186,6 @@ def flatten(shape: tuple[int, ...], generator: torch.Generator | None) -> Built:
 def dense(shape: tuple[int, ...], generator: torch.Generator | None, units: int, activation: Any,
           kernel_initializer: Any, use_bias: bool, kernel_regularizer: dict | None,
           kernel_constraint: dict | None) -> Built:
-    from dnnconf.nn.activations import ACTIVATIONS
-    from dnnconf.nn.initializers import INITIALIZERS
-
     linear = torch.nn.Linear(_features(shape, "dense"), units, bias=use_bias)
     INITIALIZERS.build(kernel_initializer)(linear.weight, generator)
     if linear.bias is not None:
@@ -443,9 +202,6 @@ def dense(shape: tuple[int, ...], generator: torch.Generator | None, units: int,
 def conv2d(shape: tuple[int, ...], generator: torch.Generator | None, filters: int, kernel_size: list[int],
            strides: list[int], padding: str, activation: Any, kernel_initializer: Any, use_bias: bool,
            kernel_regularizer: dict | None, kernel_constraint: dict | None) -> Built:
-    from dnnconf.nn.activations import ACTIVATIONS
-    from dnnconf.nn.initializers import INITIALIZERS
-
     modules, maps = _to_maps(shape, "conv2d")
     (height, width), pad = _spatial(maps, kernel_size, strides, padding, "conv2d")
     symmetric = _symmetric(pad)
@@ -516,8 +272,6 @@ def batch_norm(shape: tuple[int, ...], generator: torch.Generator | None, **para
 @LAYERS.register("activation", "an activation on its own, e.g. after batch norm", ActivationParams)
 def activation(shape: tuple[int, ...], generator: torch.Generator | None, **spec: Any) -> Built:
     """The resolved form is the activation's own spec: `{activation: {name: leaky_relu, alpha: 0.2}}`."""
-    from dnnconf.nn.activations import ACTIVATIONS
-
     return Built([(spec["name"], ACTIVATIONS.build(spec, units=_units(shape)))], shape)
 
 
@@ -550,9 +304,6 @@ def mc_dropout(shape: tuple[int, ...], generator: torch.Generator | None, rate: 
 
 def resolve_layer(entry: Any, path: str) -> dict[str, Any]:
     """Validate one explicit layer `{kind: params}` into `{kind: complete params}`."""
-    from dnnconf.nn.activations import ACTIVATIONS
-    from dnnconf.nn.initializers import INITIALIZERS
-
     if not isinstance(entry, dict) or len(entry) != 1:
         raise ConfigError(
             f"{path}: a layer is a one-key mapping like {{dense: {{units: 100}}}} (received {entry!r}); "

@@ -32,9 +32,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from dnnconf.nn.batch_norm import BatchNorm
 from dnnconf.nn.build import Network
 from dnnconf.nn.constraints import KERAS_EPSILON
-from dnnconf.nn.layers import BatchNorm, MCDropout, ToChannelsFirst
+from dnnconf.nn.feature_maps import ToChannelsFirst
+from dnnconf.nn.layers import MCDropout
 
 SELU_ALPHA = 1.7580993408473766  # λα of SELU: alpha dropout sends dropped units to −λα (torch's constant)
 

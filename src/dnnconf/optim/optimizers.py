@@ -58,102 +58,14 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import torch
-from pydantic import Field, model_validator
 
+from dnnconf.optim import optimizer_params as models
 from dnnconf.optim.facts import ADAGRAD_FACTS, ADAM_FACTS, RMSPROP_FACTS, SGD_FACTS, OptimizerFacts
-from dnnconf.registry import Params, Registry
+from dnnconf.registry import Registry
 
 OPTIMIZERS = Registry("optimizers")
 
 Tensors = list[torch.Tensor]
-
-
-def _rate(default: float) -> Any:
-    return Field(default, gt=0, allow_inf_nan=False)
-
-
-def _fraction(default: float) -> Any:
-    """A decay rate in [0, 1)."""
-    return Field(default, ge=0, lt=1)
-
-
-def _weight_decay(default: float | None) -> Any:
-    return Field(default, ge=0, allow_inf_nan=False)
-
-
-# ---------------------------------------------------------------------------------------------------
-# parameter models (Keras 3's names and defaults)
-
-
-class SGDParams(Params):
-    learning_rate: float = _rate(0.01)
-    momentum: float = _fraction(0.0)
-    nesterov: bool = False
-    weight_decay: float | None = _weight_decay(None)
-
-    @model_validator(mode="after")
-    def _nesterov_needs_momentum(self) -> SGDParams:
-        if self.nesterov and self.momentum == 0:
-            raise ValueError("nesterov: true needs momentum > 0 (the note uses momentum: 0.9)")
-        return self
-
-
-class MomentumParams(Params):
-    """sgd's parameters with the note's momentum (β 0.9) as the default; β must be > 0."""
-
-    learning_rate: float = _rate(0.01)
-    momentum: float = Field(0.9, gt=0, lt=1)
-    weight_decay: float | None = _weight_decay(None)
-
-
-class AdagradParams(Params):
-    learning_rate: float = _rate(0.001)
-    initial_accumulator_value: float = Field(0.1, ge=0, allow_inf_nan=False)
-    epsilon: float = _rate(1e-7)
-    weight_decay: float | None = _weight_decay(None)
-
-
-class RMSpropParams(Params):
-    learning_rate: float = _rate(0.001)
-    rho: float = _fraction(0.9)
-    momentum: float = _fraction(0.0)
-    epsilon: float = _rate(1e-7)
-    centered: bool = False
-    weight_decay: float | None = _weight_decay(None)
-
-
-class AdamParams(Params):
-    learning_rate: float = _rate(0.001)
-    beta_1: float = _fraction(0.9)
-    beta_2: float = _fraction(0.999)
-    epsilon: float = _rate(1e-7)
-    amsgrad: bool = False
-    weight_decay: float | None = _weight_decay(None)
-
-
-class AdamaxParams(Params):
-    learning_rate: float = _rate(0.001)
-    beta_1: float = _fraction(0.9)
-    beta_2: float = _fraction(0.999)
-    epsilon: float = _rate(1e-7)
-    weight_decay: float | None = _weight_decay(None)
-
-
-class NadamParams(AdamaxParams):
-    pass
-
-
-class AdamWParams(Params):
-    learning_rate: float = _rate(0.001)
-    weight_decay: float = _weight_decay(0.004)
-    beta_1: float = _fraction(0.9)
-    beta_2: float = _fraction(0.999)
-    epsilon: float = _rate(1e-7)
-    amsgrad: bool = False
-
-
-# ---------------------------------------------------------------------------------------------------
-# the optimizers
 
 
 class KerasOptimizer(torch.optim.Optimizer):
@@ -217,7 +129,7 @@ class KerasOptimizer(torch.optim.Optimizer):
         return out
 
 
-@OPTIMIZERS.register("sgd", "gradient descent: m ← βm − ηg, θ ← θ + m (nesterov: θ ← θ + βm − ηg)", SGDParams,
+@OPTIMIZERS.register("sgd", "gradient descent: m ← βm − ηg, θ ← θ + m (nesterov: θ ← θ + βm − ηg)", models.SGDParams,
                   facts=SGD_FACTS)
 class SGD(KerasOptimizer):
     def __init__(self, params: Iterable[Any], learning_rate: float = 0.01, momentum: float = 0.0,
@@ -274,13 +186,13 @@ class SGD(KerasOptimizer):
 
 
 OPTIMIZERS.preset("momentum", "momentum optimization (the note's §3): sgd with momentum 0.9, nesterov false",
-                  MomentumParams, "sgd", {"nesterov": False})
+                  models.MomentumParams, "sgd", {"nesterov": False})
 OPTIMIZERS.preset("nesterov", "Nesterov accelerated gradient (the note's §3): sgd with momentum 0.9, nesterov true",
-                  MomentumParams, "sgd", {"nesterov": True})
+                  models.MomentumParams, "sgd", {"nesterov": True})
 
 
 @OPTIMIZERS.register("adagrad", "per-parameter rates from the sum of squared gradients: s ← s + g², "
-                     "θ ← θ − ηg/√(s + ε)", AdagradParams, facts=ADAGRAD_FACTS)
+                     "θ ← θ − ηg/√(s + ε)", models.AdagradParams, facts=ADAGRAD_FACTS)
 class Adagrad(KerasOptimizer):
     def __init__(self, params: Iterable[Any], learning_rate: float = 0.001, initial_accumulator_value: float = 0.1,
                  epsilon: float = 1e-7, weight_decay: float | None = None, fused: bool = True):
@@ -300,7 +212,7 @@ class Adagrad(KerasOptimizer):
 
 
 @OPTIMIZERS.register("rmsprop", "RMSProp, a decaying mean of squared gradients: s ← ρs + (1−ρ)g², "
-                     "θ ← θ − ηg/√(s + ε) (optionally centered, with momentum)", RMSpropParams,
+                     "θ ← θ − ηg/√(s + ε) (optionally centered, with momentum)", models.RMSpropParams,
                      facts=RMSPROP_FACTS)
 class RMSprop(KerasOptimizer):
     def __init__(self, params: Iterable[Any], learning_rate: float = 0.001, rho: float = 0.9, momentum: float = 0.0,
@@ -352,7 +264,7 @@ def _moments(m: Tensors, v: Tensors, grads: Tensors, beta_1: float, beta_2: floa
 
 
 @OPTIMIZERS.register("adam", "adaptive moments: m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², "
-                     "θ ← θ − η·√(1−β₂ᵗ)/(1−β₁ᵗ)·m/(√v + ε)", AdamParams, facts=ADAM_FACTS)
+                     "θ ← θ − η·√(1−β₂ᵗ)/(1−β₁ᵗ)·m/(√v + ε)", models.AdamParams, facts=ADAM_FACTS)
 class Adam(KerasOptimizer):
     def __init__(self, params: Iterable[Any], learning_rate: float = 0.001, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False,
@@ -381,7 +293,7 @@ class Adam(KerasOptimizer):
         torch._foreach_addcdiv_(params, m, _sqrt_plus(v, group["eps"]), value=-alpha)
 
 
-@OPTIMIZERS.register("adamw", "Adam with decoupled weight decay: θ ← θ − ηλθ before each Adam step", AdamWParams,
+@OPTIMIZERS.register("adamw", "Adam with decoupled weight decay: θ ← θ − ηλθ before each Adam step", models.AdamWParams,
                   facts=ADAM_FACTS)
 class AdamW(Adam):
     def __init__(self, params: Iterable[Any], learning_rate: float = 0.001, weight_decay: float = 0.004,
@@ -392,7 +304,7 @@ class AdamW(Adam):
 
 
 @OPTIMIZERS.register("adamax", "Adam with the infinity norm: u ← max(β₂u, abs(g)), θ ← θ − η·m/((1−β₁ᵗ)(u + ε))",
-                     AdamaxParams, facts=ADAM_FACTS)
+                     models.AdamaxParams, facts=ADAM_FACTS)
 class Adamax(KerasOptimizer):
     def __init__(self, params: Iterable[Any], learning_rate: float = 0.001, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-7, weight_decay: float | None = None,
@@ -413,7 +325,7 @@ class Adamax(KerasOptimizer):
 
 
 @OPTIMIZERS.register("nadam", "Adam with Nesterov momentum, on Keras's momentum-cache schedule "
-                     "μₜ = β₁(1 − ½·0.96ᵗ)", NadamParams, facts=ADAM_FACTS)
+                     "μₜ = β₁(1 − ½·0.96ᵗ)", models.NadamParams, facts=ADAM_FACTS)
 class Nadam(KerasOptimizer):
     def __init__(self, params: Iterable[Any], learning_rate: float = 0.001, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-7, weight_decay: float | None = None,

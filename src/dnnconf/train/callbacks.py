@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from dnnconf.errors import ConfigError
 from dnnconf.optim.schedules import Performance, Reductions, Schedule
 
 if TYPE_CHECKING:
@@ -47,8 +48,6 @@ def _initial_best(mode: str, monitor: str) -> float:
 
 def _monitored(logs: dict[str, float], monitor: str) -> float:
     if monitor not in logs:
-        from dnnconf.errors import ConfigError
-
         known = ", ".join(k for k in logs if k not in ("epoch", "time"))
         raise ConfigError(f"monitor: {monitor!r} is not a logged metric; available: {known}")
     return logs[monitor]

@@ -39,8 +39,10 @@ from safetensors.torch import load_file
 
 from dnnconf.errors import RunFolderError
 from dnnconf.safe_write import WriteFailed, reason, write_atomic, write_tensors
+from dnnconf.train import distributed as dist
 from dnnconf.train import optimizer_files
 from dnnconf.train.callbacks import Listener
+from dnnconf.train.loop import EpochProgress
 from dnnconf.train.run_folder import files as run_files
 
 __all__ = ["FILES", "Checkpointer", "latest_checkpoint", "load_checkpoint", "restore", "save", "save_checkpoint",
@@ -234,8 +236,6 @@ class Checkpointer(Listener):
 def save(folder: Path, loop: Any, listeners: list[Any], writer: CheckpointWriter | None = None) -> Path | None:
     """Checkpoint `loop` and the state of `listeners` into `folder`: at once (returns the checkpoint's path), or
     through `writer` in the background (returns None; single process only)."""
-    from dnnconf.train import distributed as dist
-
     shared = getattr(loop, "distributed", None)
     tensors, plain = rng_state(loop.generator)
     if shared is not None:  # each rank's own dropout stream (rank 0's is rng.torch)
@@ -268,8 +268,6 @@ def save(folder: Path, loop: Any, listeners: list[Any], writer: CheckpointWriter
 def restore(path: Path, loop: Any, listeners: list[Any]) -> None:
     """Put a loop and its listeners back exactly where the checkpoint at `path` left them (under torchrun:
     as rank 0 reads it)."""
-    from dnnconf.train import distributed as dist
-
     shared = getattr(loop, "distributed", None)
     def read() -> tuple[Any, Any, Any, Any]:
         model, optimizer, tensors, state = load_checkpoint(path)
@@ -292,8 +290,6 @@ def restore(path: Path, loop: Any, listeners: list[Any]) -> None:
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise RunFolderError(f"{path}: its random generators' state is damaged ({error.__class__.__name__})") from None
     if "progress" in state:
-        from dnnconf.train.loop import EpochProgress
-
         device = next(loop.network.parameters()).device
         loop.progress = EpochProgress.from_plain(state["progress"], tensors["rng.epoch_generator"], device)
         if shared is not None and not shared.main:  # the saved sums are all ranks' together: rank 0 carries them

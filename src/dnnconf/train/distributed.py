@@ -22,6 +22,7 @@ The arithmetic is the same as DDP's: one all-reduce of the gradients per step.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 from collections.abc import Callable, Iterator
@@ -33,7 +34,7 @@ import torch
 import torch.distributed as dist
 
 from dnnconf.errors import ConfigError, DnnconfError
-from dnnconf.nn.layers import BatchNorm
+from dnnconf.nn.batch_norm import BatchNorm
 
 T = TypeVar("T")
 DROPOUT_STREAM = 7_919  # rank r > 0 seeds its dropout masks with seed + r·DROPOUT_STREAM
@@ -126,8 +127,6 @@ def tear_down() -> None:
     `session` imports `torch.distributed.nn` before creating the group, so the destruction here is real;
     the garbage collection frees a group that a reference cycle still holds now rather than at shutdown.
     """
-    import gc
-
     dist.barrier()
     dist.destroy_process_group()
     gc.collect()

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from dnnconf.nn.layers import BatchNorm
+from dnnconf.nn.batch_norm import BatchNorm
 from dnnconf.optim.optimizers import momentum_key
 from dnnconf.train import setup
 from dnnconf.train.callbacks import Listener

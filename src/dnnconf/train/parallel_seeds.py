@@ -46,6 +46,7 @@ from dnnconf.errors import Diverged, NotBatchable
 from dnnconf.nn.build import Network, summary_lines
 from dnnconf.nn.stacked import StackedNetwork, unsupported_layer
 from dnnconf.optim.optimizers import OPTIMIZERS, RateScaling, rate_scaling
+from dnnconf.plots import plt, save_figure
 from dnnconf.safe_write import write_atomic
 from dnnconf.train import setup
 from dnnconf.train.callbacks import EarlyStopping, Listener, schedule_listener
@@ -246,8 +247,6 @@ def report(config: Config, folder: Path, results: list[Any], metric: str) -> str
 
 
 def plot_members(results: list[Any], metric: str, path: Path, title: str) -> Path:
-    from dnnconf.plots import plt, save_figure
-
     fig, ax = plt.subplots(figsize=(7, 4))
     for result in results:
         history = result.state.history
