@@ -19,6 +19,7 @@ import torch
 from torch.ao.quantization import quantize_dynamic
 
 from dnnconf.errors import BadInput
+from dnnconf.nn.build import head_output
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "int8": torch.float32}
 QUANTIZATION = "dynamic_int8"
@@ -48,12 +49,7 @@ class ExportedModel(torch.nn.Module):
         return self.network(x).float()
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.forward(x)
-        if self.head == "softmax":
-            return torch.softmax(logits, dim=-1)
-        if self.head == "sigmoid":
-            return torch.sigmoid(logits)
-        return logits
+        return head_output(self.forward(x), self.head)
 
     def extra_repr(self) -> str:
         return f"dtype={self.dtype_name}, quantization={self.quantization}"

@@ -96,6 +96,15 @@ class LayerInfo:
     parameters: int
 
 
+def head_output(logits: torch.Tensor, head: str) -> torch.Tensor:
+    """The output layer's activation applied to its logits: softmax (classes), sigmoid (binary) or none."""
+    if head == "softmax":
+        return torch.softmax(logits, dim=-1)
+    if head == "sigmoid":
+        return torch.sigmoid(logits)
+    return logits
+
+
 class Network(torch.nn.Module):
     """A sequential network whose `forward` takes raw inputs, normalizes them (`normalization`, the first
     layer) and returns the output layer's pre-activation (logits).
@@ -121,12 +130,7 @@ class Network(torch.nn.Module):
         return self.layers(self.normalization(x))
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.forward(x)
-        if self.head == "softmax":
-            return torch.softmax(logits, dim=-1)
-        if self.head == "sigmoid":
-            return torch.sigmoid(logits)
-        return logits
+        return head_output(self.forward(x), self.head)
 
 
 def build_network(layers: list[dict[str, Any]], input_shape: tuple[int, ...],
