@@ -218,7 +218,8 @@ def glance_cells(comparisons: list[Comparison], lang: str = "en") -> list[tuple[
         labels = (("一致", agreeing), ("不一致", disagreeing)) if lang == "zh" else \
             (("agree", agreeing), ("disagree", disagreeing))
         measured = (f"{len(members)} 项比较，{seeds}" if lang == "zh" else f"{len(members)} comparisons, {seeds}")
-        measured += "".join((f"；{label}：" if lang == "zh" else f"; {label}: ") + ", ".join(names)
-                            for label, names in labels if names)
+        # in Chinese the variants' names are code among the words (the page's prose check skips code)
+        measured += "".join((f"；{label}：" + "、".join(f"`{name}`" for name in names)) if lang == "zh"
+                            else (f"; {label}: " + ", ".join(names)) for label, names in labels if names)
         out.append((members[0].claim.text(lang), measured, counted(counts, lang)))
     return out

@@ -139,27 +139,68 @@ def summarize(rows: list[dict[str, Any]], labels: list[int], quick: bool, epochs
             "per_count": per_count}
 
 
-def summary_lines(result: dict[str, Any]) -> list[str]:
+# the summary's words in each language (`dnnconf study report --lang zh` rebuilds it from results.csv)
+WORDS = {
+    "en": {"title": "# Unsupervised pretraining: few labels from scratch vs pretrained ({data})",
+           "full": "Fashion-MNIST", "quick": "digits analogue (--quick)",
+           "intro": "{seeds} seeds; {method} pretraining, {epochs} epochs on the whole training split without labels, "
+                    "once a seed; the pairs share the seed, the labeled images and the normalization.",
+           "header": "| labels | from scratch | pretrained | difference (95% CI) | verdict |",
+           "note": "Test accuracy, mean ± std over seeds; difference: pretrained − scratch, paired by seed, with its "
+                   "95% t-interval ({df} df).",
+           "seed_header": "| seed | labels | scratch | pretrained | difference |",
+           "plot": "![accuracy against labels](pretraining.png)", "verdicts": {}},
+    "zh": {"title": "# 无监督预训练：标签很少时从零训练与预训练对比（{data}）",
+           "full": "Fashion-MNIST", "quick": "digits 上的类比（--quick）",
+           "intro": "{seeds} 个种子；{method} 预训练，在不带标签的整个训练集上训练 {epochs} 个 epoch，每个种子一次；"
+                    "每一对共享种子、带标签的图像和归一化。",
+           "header": "| 标签数 | 从零训练 | 预训练 | 差值（95% CI） | 判定 |",
+           "note": "测试准确率，各种子的均值 ± 标准差；差值：预训练 − 从零训练，按种子配对，"
+                   "给出 95% t 区间（自由度 {df}）。",
+           "seed_header": "| 种子 | 标签数 | 从零训练 | 预训练 | 差值 |",
+           "plot": "![准确率与标签数](pretraining.png)",
+           "verdicts": {"helps": "有帮助", "hurts": "有害", "no clear difference": "无明显差别",
+                        "no clear difference (one seed: no interval)": "无明显差别（一个种子：无区间）"}},
+}
+
+
+def summary_lines(result: dict[str, Any], lang: str = "en") -> list[str]:
+    """The study's summary.md (and, in Chinese, its section of the studies page)."""
     from dnnconf.studies.stats import plus_minus
 
-    data = "digits analogue (--quick)" if result["quick"] else "Fashion-MNIST"
+    words = WORDS[lang]
+    data = words["quick"] if result["quick"] else words["full"]
     seeds = len({row["seed"] for row in result["rows"]})
-    lines = [f"# Unsupervised pretraining: few labels from scratch vs pretrained ({data})", "",
-             f"{seeds} seeds; {result['method']} pretraining, {result['epochs']} epochs on the whole training split "
-             "without labels, once a seed; the pairs share the seed, the labeled images and the normalization.", "",
-             "| labels | from scratch | pretrained | difference (95% CI) | verdict |", "|---|---|---|---|---|"]
+    lines = [words["title"].format(data=data), "",
+             words["intro"].format(seeds=seeds, method=result["method"], epochs=result["epochs"]), "",
+             words["header"], "|---|---|---|---|---|"]
     for count, stats in result["per_count"].items():
         paired = stats["paired"]
         interval = f"[{paired.low:+.4f}, {paired.high:+.4f}]" if math.isfinite(paired.low) else "n/a"
         scratch, pretrained = plus_minus(stats["scratch"]), plus_minus(stats["pretrained"])
-        lines.append(f"| {count:,} | {scratch} | {pretrained} | {paired.mean:+.4f} {interval} | {paired.verdict} |")
-    lines += ["", "Test accuracy, mean ± std over seeds; difference: pretrained − scratch, paired by seed, with "
-              f"its 95% t-interval ({seeds - 1} df).", "",
-              "| seed | labels | scratch | pretrained | difference |", "|---|---|---|---|---|",
+        verdict = words["verdicts"].get(paired.verdict, paired.verdict)
+        lines.append(f"| {count:,} | {scratch} | {pretrained} | {paired.mean:+.4f} {interval} | {verdict} |")
+    lines += ["", words["note"].format(df=seeds - 1), "", words["seed_header"], "|---|---|---|---|---|",
               *[f"| {r['seed']} | {r['labels']} | {r['scratch']:.4f} | {r['pretrained']:.4f} | {r['difference']:+.4f} |"
                 for r in result["rows"]],
-              "", "![accuracy against labels](pretraining.png)", ""]
+              "", words["plot"], ""]
     return lines
+
+
+def folder_summary(folder: Path, lang: str) -> list[str]:
+    """The summary of a study folder in `lang`, rebuilt from its results.csv and study.json (nothing trained)."""
+    import csv
+    import json
+
+    saved = json.loads((folder / "study.json").read_text()) if (folder / "study.json").is_file() else {}
+    with (folder / "results.csv").open() as handle:
+        rows = [{"seed": int(r["seed"]), "labels": int(r["labels"]), "scratch": float(r["scratch"]),
+                 "pretrained": float(r["pretrained"]), "difference": float(r["difference"])}
+                for r in csv.DictReader(handle)]
+    labels = sorted({row["labels"] for row in rows})
+    result = summarize(rows, labels, bool(saved.get("quick", False)), int(saved.get("pretrain_epochs", 10)),
+                       str(saved.get("method", "autoencoder")))
+    return summary_lines(result, lang)
 
 
 def write_outputs(out: Path, result: dict[str, Any]) -> list[Path]:
