@@ -19,15 +19,13 @@ section. Numbers the note does not give are marked "dnnconf default" with their 
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass, fields
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
 from dnnconf.advice import recommend_choices as choices
+from dnnconf.advice.recommend_choices import Options, Task  # noqa: F401 - their home is the choices' module
 from dnnconf.errors import BadInput
-
-Task = Literal["classification", "binary", "regression"]
 
 DATASETS: dict[str, dict[str, Any]] = {
     "fashion_mnist": {
@@ -48,39 +46,6 @@ DATASETS: dict[str, dict[str, Any]] = {
     "csv": {"input_shape": None, "valid_size": 0.1, "why": "your own data: set data.path to the .csv file",
             "valid_why": "10% held out for validation (dnnconf default)", "shape_why": "null: inferred from the data"},
 }
-
-
-@dataclass(frozen=True)
-class Options:
-    """What `dnnconf recommend` is asked for (its flags)."""
-
-    deep: bool = False
-    self_normalizing: bool = False
-    regularize: bool = False
-    sparse: bool = False
-    low_latency: bool = False
-    risk_sensitive: bool = False
-    schedule: Literal["performance", "one_cycle"] = "performance"
-    optimizer: Literal["nesterov", "adamw"] = "nesterov"
-    task: Task = "classification"
-    dataset: str = "fashion_mnist"
-    input_shape: tuple[int, ...] | None = None
-    classes: int | None = None
-    hidden: tuple[int, ...] | None = None
-    name: str | None = None
-
-    def flags(self) -> str:
-        """The command line that asks for these options."""
-        parts = ["dnnconf recommend"]
-        for item in fields(self):
-            value = getattr(self, item.name)
-            flag = "--" + item.name.replace("_", "-")
-            if value is True:
-                parts.append(flag)
-            elif value not in (False, None, item.default):
-                text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
-                parts.append(f"{flag} {text}")
-        return " ".join(parts)
 
 
 def validate(options: Options) -> None:

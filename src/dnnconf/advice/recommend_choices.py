@@ -4,14 +4,47 @@ dotted key path). `recommend.recommendation` calls them in the config's order.""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, fields
+from typing import Any, Literal
 
 from dnnconf.errors import BadInput
 
-if TYPE_CHECKING:
-    from dnnconf.advice.recommend import Options
-
+Task = Literal["classification", "binary", "regression"]
 Comments = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Options:
+    """What `dnnconf recommend` is asked for (its flags)."""
+
+    deep: bool = False
+    self_normalizing: bool = False
+    regularize: bool = False
+    sparse: bool = False
+    low_latency: bool = False
+    risk_sensitive: bool = False
+    schedule: Literal["performance", "one_cycle"] = "performance"
+    optimizer: Literal["nesterov", "adamw"] = "nesterov"
+    task: Task = "classification"
+    dataset: str = "fashion_mnist"
+    input_shape: tuple[int, ...] | None = None
+    classes: int | None = None
+    hidden: tuple[int, ...] | None = None
+    name: str | None = None
+
+    def flags(self) -> str:
+        """The command line that asks for these options."""
+        parts = ["dnnconf recommend"]
+        for item in fields(self):
+            value = getattr(self, item.name)
+            flag = "--" + item.name.replace("_", "-")
+            if value is True:
+                parts.append(flag)
+            elif value not in (False, None, item.default):
+                text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+                parts.append(f"{flag} {text}")
+        return " ".join(parts)
+
 
 
 def header(options: Options, exceptions: bool) -> list[str]:
