@@ -22,6 +22,7 @@ from dnnconf.nn.initializers import INITIALIZERS
 from dnnconf.nn.layers import LAYERS
 from dnnconf.optim.optimizers import OPTIMIZERS
 from dnnconf.optim.schedules import SCHEDULES
+from dnnconf.safe_write import write_atomic
 
 BEGIN, END = "<!-- reference:begin -->", "<!-- reference:end -->"
 RULES_BEGIN, RULES_END = "<!-- rules:begin -->", "<!-- rules:end -->"
@@ -115,7 +116,7 @@ def update_readme(path: str) -> None:
     for (begin, end), section in generated_sections().items():
         start, stop = text.index(begin), text.index(end) + len(end)
         text = text[:start] + section + text[stop:]
-    Path(path).write_text(text)
+    write_atomic(Path(path), text)
 
 
 if __name__ == "__main__":

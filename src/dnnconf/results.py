@@ -26,6 +26,7 @@ from dnnconf.diagnosis.report import DiagnosisReport
 from dnnconf.exporting.report import ExportResult
 from dnnconf.lr_finder.finder import LRFindResult
 from dnnconf.lr_finder.outputs import plot_lr_find
+from dnnconf.safe_write import write_atomic
 from dnnconf.train.run_folder.result import RunResult
 
 HTML_ROWS = 60  # rows a notebook table shows before it elides the middle
@@ -294,7 +295,7 @@ class Recommendation:
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        path.write_text(self.yaml, encoding="utf-8")
+        write_atomic(path, self.yaml)
         return path
 
     def __str__(self) -> str:

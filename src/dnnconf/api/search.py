@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from dnnconf.api.inputs import as_config, optional_path, silenced, silent
 from dnnconf.errors import BadInput, RunFolderError
 from dnnconf.registry import nearest
+from dnnconf.safe_write import write_atomic
 
 if TYPE_CHECKING:
     from dnnconf.results import StudySummary, SweepSummary
@@ -49,11 +50,11 @@ def sweep(config: Any, space: str | Path | dict, trials: int, *, overrides: Sequ
             raise RunFolderError(f"out (--out) {folder}: cannot create the folder ({error.strerror})") from None
     if config_path is None:
         config_path = str(folder / "base.yaml")
-        Path(config_path).write_text(dump_config(resolved), encoding="utf-8")
+        write_atomic(Path(config_path), dump_config(resolved))
         overrides = ()  # applied already
     if space_path is None:
         space_path = str(folder / "space.yaml")
-        Path(space_path).write_text(yaml.safe_dump(space, sort_keys=False), encoding="utf-8")
+        write_atomic(Path(space_path), yaml.safe_dump(space, sort_keys=False))
     options = SweepOptions(config=config_path, space=space_path, trials=trials, out=folder, storage=storage,
                            study_name=study_name, jobs=jobs, sets=list(overrides), metric=metric,
                            direction=direction, pruner=pruner, threshold=threshold, seed=seed,

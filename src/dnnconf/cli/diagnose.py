@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dnnconf.arguments import whole_number
+from dnnconf.safe_write import write_atomic
 
 if TYPE_CHECKING:
     from dnnconf.diagnosis.diagnostics import DiagnosisReport, LayerRow
@@ -83,7 +84,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     from dnnconf.diagnosis.plots import write_plots
 
     report.plots = [str(path) for path in write_plots(report, folder)]
-    (folder / "report.json").write_text(report.to_json() + "\n", encoding="utf-8")
+    write_atomic(folder / "report.json", report.to_json() + "\n")
     if args.format == "json":
         print(report.to_json())
     else:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dnnconf.arguments import whole_number
+from dnnconf.safe_write import write_atomic
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -63,7 +64,6 @@ def add_command(subparsers: Any) -> None:
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     from dnnconf.advice.recommend import Options, recommend
-    from dnnconf.errors import BadInput
 
     options = Options(deep=args.deep, self_normalizing=args.self_normalizing, regularize=args.regularize,
                       sparse=args.sparse, low_latency=args.low_latency, risk_sensitive=args.risk_sensitive,
@@ -73,9 +73,6 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     if not args.out:
         print(text, end="")
         return 0
-    try:
-        Path(args.out).write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise BadInput(f"--out {args.out}: cannot write ({error.strerror or error})") from None
+    write_atomic(Path(args.out), text)  # a failure names the file; the user's previous file stays whole
     print(f"wrote {args.out}")
     return 0

@@ -17,6 +17,7 @@ import numpy as np
 
 from dnnconf.data import limits
 from dnnconf.errors import DataError
+from dnnconf.safe_write import write_atomic
 
 DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _TYPE_BYTES = {np.dtype(code).newbyteorder("="): byte for byte, code in DTYPES.items()}
@@ -90,4 +91,4 @@ def write_idx(path: str | Path, array: np.ndarray, gzip: bool = False) -> None:
         raise DataError(f"{path}: IDX cannot store shape {array.shape} (at most 255 dimensions below 2**32)")
     header = bytes([0, 0, type_byte, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     payload = header + np.ascontiguousarray(array, dtype=DTYPES[type_byte]).tobytes()
-    Path(path).write_bytes(_gzip.compress(payload) if gzip else payload)
+    write_atomic(Path(path), _gzip.compress(payload) if gzip else payload)

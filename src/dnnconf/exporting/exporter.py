@@ -20,7 +20,6 @@ folded/pruned model; TorchScript-based exporter, which needs only the `onnx` pac
 from __future__ import annotations
 
 import json
-import shutil
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -257,7 +256,7 @@ def _write_model(source: Path, target: Path, export_cfg: Any, stored: torch.nn.M
     write_atomic(target / "config.yaml", dump_config(export_cfg))
     write_tensors(target / "model.safetensors", stored.state_dict())
     if (source / "normalization.json").is_file():
-        shutil.copyfile(source / "normalization.json", target / "normalization.json")
+        write_atomic(target / "normalization.json", (source / "normalization.json").read_bytes())
         files.append(target / "normalization.json")
     return files
 

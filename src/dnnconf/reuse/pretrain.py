@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from dnnconf.config.schema import Config
 from dnnconf.data import load_data
@@ -43,7 +43,7 @@ from dnnconf.optim.schedules import SCHEDULES
 from dnnconf.plots import learning_curves
 from dnnconf.reuse import autoencoder as ae
 from dnnconf.reuse.transfer import TransferPlan, layer_groups
-from dnnconf.safe_write import write_atomic
+from dnnconf.safe_write import write_atomic, write_tensors
 from dnnconf.train import setup
 from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, restore
 from dnnconf.train.history import HistoryLog, history_csv
@@ -166,7 +166,7 @@ def pretrain(config: Config, folder: Path, device: torch.device, quiet: bool = T
                             f"{config.name}: {settings.method} pretraining, validation inputs")
     encoder_state = {f"{name}.{key}": value.detach().cpu().contiguous() for group in groups for name in group
                      for key, value in modules[name].state_dict().items()}
-    save_file(encoder_state, str(folder / "encoder.safetensors"))  # last: marks the pretraining finished
+    write_tensors(folder / "encoder.safetensors", encoder_state)  # last: marks the pretraining finished
 
 
 def _autoencoder(layers: list[dict[str, Any]], input_shape: tuple[int, ...], config: Config, index: int,
@@ -216,4 +216,4 @@ def fit_autoencoder(network: Network, loss: str, x_train: torch.Tensor, x_valid:
                        f"pretrain.optimizer.learning_rate")
     write_atomic(folder / "history.csv", history_csv(state.history))
     learning_curves(state.history, folder / "learning_curves.png", title=f"{config.name}: pretraining")
-    save_file({k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}, str(finished))
+    write_tensors(finished, network.state_dict())

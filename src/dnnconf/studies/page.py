@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -315,7 +314,7 @@ def write_page(folders: list[Path], out: Path, template: Path | None = None, lan
             target = out.parent / copy
             target.parent.mkdir(parents=True, exist_ok=True)
             if not target.is_file() or target.read_bytes() != source.read_bytes():
-                shutil.copyfile(source, target)
+                write_atomic(target, source.read_bytes(), durable=False)
             written.append(target)
     write_atomic(out, text)
     return [out, *written]

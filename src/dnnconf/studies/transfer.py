@@ -38,6 +38,7 @@ from typing import Any
 from dnnconf.arguments import at_most
 from dnnconf.csv_text import csv_text
 from dnnconf.limits import MAX_STUDY_SEEDS
+from dnnconf.safe_write import write_atomic
 from dnnconf.studies.stats import Paired, mean_std, paired_difference, plus_minus, t_critical  # noqa: F401 - re-exported
 
 HELP = "transfer learning: task B from scratch vs on task A's layers, over seeds (note §2)"
@@ -125,7 +126,7 @@ def check_study_options(out: Path, options: dict[str, Any]) -> None:
         if saved != options:
             raise ConfigError(f"--out {out}: holds a study run with {saved}, not {options}; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(options))
+    write_atomic(path, json.dumps(options))
 
 
 def run_study(out: Path, seeds: int, epochs_a: int | None = None, quick: bool = False, log: Any = print,

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dnnconf.config import dump_config, load_config
 from dnnconf.plots import plt  # matplotlib with the Agg backend
+from dnnconf.safe_write import write_atomic, write_figure
 from dnnconf.sweeps.space import yaml_text
 from dnnconf.sweeps.trials import format_params
 from dnnconf.train.run_folder.loading import load_run_config
@@ -30,10 +30,9 @@ def best_trial_of(study: Any) -> Any | None:
 
 
 def write_atomic_text(path: Path, text: str) -> None:
-    """Write via a temporary name unique to this process: several sweeps may write the same summary."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Several sweeps may write the same summary: each write goes through its own unguessable temporary
+    (`dnnconf.safe_write.write_atomic`), so readers see one whole version."""
+    write_atomic(path, text, durable=False)
 
 
 def best_config_yaml(study: Any, best: Any, options: SweepOptions, params: list[Param]) -> str:
@@ -113,7 +112,7 @@ def write_plots(study: Any, folder: Path, metric: str = "") -> tuple[list[Path],
             figure.set_size_inches(8, 5)
             figure.tight_layout()
             path = folder / f"{name}.png"
-            figure.savefig(path, dpi=110)
+            write_figure(figure, path, dpi=110)
             plt.close(figure)
             written.append(path)
         except Exception as error:  # noqa: BLE001 - a plot that cannot be drawn is a note, not a failed sweep

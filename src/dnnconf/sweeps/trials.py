@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from dnnconf.config import load_config
 from dnnconf.errors import BadInput, ConfigError, Diverged, DnnconfError
 from dnnconf.run import train
+from dnnconf.safe_write import write_atomic
 from dnnconf.sweeps.study import SweepOptions, open_study, resolve_direction
 from dnnconf.train import threads
 from dnnconf.train.callbacks import Listener
@@ -106,7 +107,7 @@ class Objective:
             raise optuna.TrialPruned(f"diverged: {error}") from None
         finally:
             if folder.is_dir():
-                (folder / "train.log").write_text(captured.getvalue())
+                write_atomic(folder / "train.log", captured.getvalue(), durable=False)
         history = result.state.history
         value, epoch = best_of(history, options.metric, self.direction)
         trial.set_user_attr("epochs", result.state.epoch)
