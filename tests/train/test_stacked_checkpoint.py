@@ -1,0 +1,44 @@
+"""A parallel-seeds run's checkpoint goes through the one `dnnconf.train.checkpoint`; one written by the
+dnnconf of before (state.json with a `members` list, tests/fixtures/parallel-seeds-cut-after-epoch-1,
+made by its make_fixture.py) still resumes, bit for bit."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from dnnconf.run import train
+from dnnconf.train.run_folder.loading import load_run_config
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "parallel-seeds-cut-after-epoch-1"
+
+
+@pytest.fixture(autouse=True)
+def denormal_mode_restored():
+    from dnnconf.train.loop import denormals_flushed
+
+    flushing = denormals_flushed()
+    yield
+    torch.set_flush_denormal(flushing)
+
+
+def quiet_train(config, folder=None, **options):
+    return train(config, folder, quiet=True, log=lambda *_: None, **options)
+
+
+def test_a_checkpoint_of_the_former_parallel_format_resumes_exactly(tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE / "run", run)
+    config = load_run_config(run)
+    resumed = quiet_train(config, resume=run)
+    whole = quiet_train(config, tmp_path / "whole")
+    before = load_file(str(FIXTURE / "uninterrupted-final-weights.safetensors"))
+    for a, b in zip(whole.members, resumed.members, strict=True):
+        assert a.state.epoch == b.state.epoch == 2
+        drop_time = [{k: v for k, v in row.items() if k != "time"} for row in a.state.history]
+        assert drop_time == [{k: v for k, v in row.items() if k != "time"} for row in b.state.history]
+        for name, value in b.network.state_dict().items():
+            assert torch.equal(value, a.network.state_dict()[name]), name
+            assert torch.equal(value, before[f"{b.config.seed}.{name}"]), name
