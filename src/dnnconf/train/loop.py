@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 import torch
@@ -36,22 +36,12 @@ from dnnconf.optim.schedules import Schedule
 from dnnconf.train import distributed as dist
 from dnnconf.train.callbacks import Listener
 from dnnconf.train.losses import loss_function, metric_name, metric_sum
+from dnnconf.train.state import TrainState
 
 GRAD_NORM_EVERY = 16  # steps between samples of the global gradient norm logged per epoch (and each
 # epoch's first step: an epoch shorter than that still logs one)
 FINITE_CHECK_EVERY = 64  # steps between checks that the loss is still finite
 DIVERGED = "the loss became NaN or infinite"  # the stop reason of a diverged run (metrics.json, history)
-
-
-@dataclass
-class TrainState:
-    epoch: int = 0  # epochs completed
-    step: int = 0  # optimizer steps taken
-    stop: bool = False
-    stop_reason: str = ""
-    diverged: bool = False
-    restored_epoch: int | None = None
-    history: list[dict[str, float]] = field(default_factory=list)
 
 
 @dataclass
