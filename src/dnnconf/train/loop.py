@@ -30,12 +30,13 @@ import torch
 
 from dnnconf.nn.build import Network
 from dnnconf.nn.regularizers import total_penalty
+from dnnconf.nn.stacked import StackedNetwork
 from dnnconf.optim.clipping import Clipping
 from dnnconf.optim.optimizers import momentum_key
 from dnnconf.optim.schedules import Schedule
 from dnnconf.train import distributed as dist
 from dnnconf.train.callbacks import Listener
-from dnnconf.train.losses import loss_function, metric_name, metric_sum
+from dnnconf.train.losses import loss_function, member_loss, member_metric_sum, metric_name, metric_sum
 from dnnconf.train.state import TrainState
 
 GRAD_NORM_EVERY = 16  # steps between samples of the global gradient norm logged per epoch (and each
@@ -258,26 +259,52 @@ class EpochProgress:
                    scalar(plain["grad_norm_sum"]), int(plain["grad_norm_count"]))
 
 
-@torch.inference_mode()
 def evaluate(network: Network, split: Split, loss: str, batch_size: int = 4096,
              distributed: dist.Distributed | None = None) -> dict[str, float]:
-    """Loss (with the l1/l2 penalty, as Keras reports it) and metric over a split, in inference mode.
-    Under torchrun each rank evaluates its contiguous part and the sums are reduced (a collective)."""
+    """Loss (with the l1/l2 penalty, as Keras reports it) and metric of one network over a split
+    (`split_metrics`)."""
+    return {name: value.item() for name, value in split_metrics(network, split, loss, batch_size,
+                                                                distributed).items()}
+
+
+def evaluate_members(network: StackedNetwork, split: Split, loss: str, batch_size: int = 4096
+                     ) -> dict[str, list[float]]:
+    """Each member's loss (with its own l1/l2 penalty, as its solo run reports it) and metric over a split
+    (`split_metrics`)."""
+    return {name: value.tolist() for name, value in split_metrics(network, split, loss, batch_size).items()}
+
+
+@torch.inference_mode()
+def split_metrics(network: Network | StackedNetwork, split: Split, loss: str, batch_size: int = 4096,
+                  distributed: dist.Distributed | None = None) -> dict[str, torch.Tensor]:
+    """Loss (mean over the split, plus the l1/l2 penalty, as Keras reports it) and metric over a split, in
+    inference mode, as float64 tensors: of shape () for one network, (K,) for the K members of a stacked
+    one (every member sees the whole split). Each batch's mean loss times its size and its metric sum are
+    accumulated in float64 on the host. Under torchrun each rank evaluates its contiguous part and the
+    sums are reduced (a collective)."""
+    stacked = isinstance(network, StackedNetwork)
+    if stacked:
+        losses, metrics = member_loss(loss), member_metric_sum(loss)
+        shape: tuple[int, ...] = (network.size,)
+    else:
+        losses, metrics, shape = loss_function(loss), metric_sum(loss), ()
     was_training = network.training
     network.eval()
-    loss_fn, summed = loss_function(loss), metric_sum(loss)
-    loss_total, metric_total = 0.0, 0.0
+    loss_total = torch.zeros(shape, dtype=torch.float64)
+    metric_total = torch.zeros(shape, dtype=torch.float64)
     begin, end = (0, len(split)) if distributed is None else dist.shard_range(len(split), distributed)
     for start in range(begin, end, batch_size):
         stop = min(start + batch_size, end)
         xb, yb = split.x[start:stop], split.y[start:stop]
-        output = network(xb)
-        loss_total += loss_fn(output, yb).item() * len(yb)
-        metric_total += summed(output, yb).item()
-    loss_total, metric_total = dist.all_reduce_sum(distributed, [loss_total, metric_total])
+        output = network(xb, shared=True) if stacked else network(xb)
+        targets = yb.expand(network.size, *yb.shape) if stacked else yb
+        loss_total += losses(output, targets).double().cpu() * len(yb)
+        metric_total += metrics(output, targets).double().cpu()
     network.train(was_training)
+    if distributed is not None:  # both sums in one collective
+        sums = dist.all_reduce_sum(distributed, torch.stack([loss_total, metric_total]).reshape(-1).tolist())
+        loss_total, metric_total = torch.tensor(sums, dtype=torch.float64).reshape(2, *shape).unbind()
     n = max(len(split), 1)
-    penalty = total_penalty(network.penalties)
-    result = {"loss": loss_total / n + (penalty.item() if penalty is not None else 0.0)}
-    result[metric_name(loss)] = metric_total / n
-    return result
+    penalty = network.member_penalties() if stacked else total_penalty(network.penalties)
+    loss_values = loss_total / n + (penalty.detach().double().cpu() if penalty is not None else 0.0)
+    return {"loss": loss_values, metric_name(loss): metric_total / n}

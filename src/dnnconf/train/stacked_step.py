@@ -35,8 +35,8 @@ from dnnconf.optim.clipping import member_norms
 from dnnconf.optim.optimizers import RateScaling
 from dnnconf.optim.schedules import Performance, Schedule
 from dnnconf.train.callbacks import Listener
-from dnnconf.train.loop import DIVERGED, Batch, EpochProgress, Loop, Split, TrainState
-from dnnconf.train.losses import member_loss, member_metric_sum, metric_name
+from dnnconf.train.loop import DIVERGED, Batch, EpochProgress, Loop, Split, TrainState, evaluate_members
+from dnnconf.train.losses import member_loss, member_metric_sum
 
 
 @dataclass
@@ -211,26 +211,3 @@ class StackedStep:
 def _finite_members(params: list[torch.Tensor]) -> list[bool]:
     finite = torch.stack([torch.isfinite(p.detach().reshape(p.shape[0], -1)).all(dim=1) for p in params])
     return finite.all(dim=0).tolist()
-
-
-@torch.inference_mode()
-def evaluate_members(network: StackedNetwork, split: Split, loss: str, batch_size: int = 4096
-                     ) -> dict[str, list[float]]:
-    """Each member's loss (with its l1/l2 penalty, as a solo run reports it) and metric over a split."""
-    was_training = network.training
-    network.eval()
-    losses, metrics = member_loss(loss), member_metric_sum(loss)
-    size = network.size
-    loss_total = torch.zeros(size, dtype=torch.float64)
-    metric_total = torch.zeros(size, dtype=torch.float64)
-    for start in range(0, len(split), batch_size):
-        xb, yb = split.x[start:start + batch_size], split.y[start:start + batch_size]
-        output = network(xb, shared=True)
-        targets = yb.expand(size, *yb.shape)
-        loss_total += losses(output, targets).double().cpu() * len(yb)
-        metric_total += metrics(output, targets).double().cpu()
-    network.train(was_training)
-    n = max(len(split), 1)
-    penalties = network.member_penalties()
-    loss_values = loss_total / n + (penalties.double().cpu() if penalties is not None else 0.0)
-    return {"loss": loss_values.tolist(), metric_name(loss): (metric_total / n).tolist()}
