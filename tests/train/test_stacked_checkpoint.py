@@ -42,3 +42,35 @@ def test_a_checkpoint_of_the_former_parallel_format_resumes_exactly(tmp_path):
         for name, value in b.network.state_dict().items():
             assert torch.equal(value, a.network.state_dict()[name]), name
             assert torch.equal(value, before[f"{b.config.seed}.{name}"]), name
+
+
+class InterruptAtStep:
+    """Raises KeyboardInterrupt after optimizer step `step` (after that step's checkpoint, if any)."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def __getattr__(self, event):
+        return lambda loop, *args: None
+
+    def on_batch_end(self, loop):
+        if loop.state.step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_a_batched_run_cut_in_the_middle_of_an_epoch_resumes_exactly(tmp_path):
+    config = load_run_config(FIXTURE / "run")
+    training = config.training.model_copy(update={"epochs": 3, "checkpoint_every": 10})
+    config = config.model_copy(update={"training": training})
+    whole = quiet_train(config, tmp_path / "whole")
+    with pytest.raises(KeyboardInterrupt):  # epoch 2 is steps 40-78: the last checkpoint is step 50's
+        quiet_train(config, tmp_path / "cut", listeners=(InterruptAtStep(55),))
+    latest = (tmp_path / "cut" / "checkpoint" / "LATEST").read_text().strip()
+    assert latest.startswith("step-000000050-")
+    resumed = quiet_train(config, resume=tmp_path / "cut")
+    for a, b in zip(whole.members, resumed.members, strict=True):
+        assert a.state.epoch == b.state.epoch == 3
+        drop_time = [{k: v for k, v in row.items() if k != "time"} for row in a.state.history]
+        assert drop_time == [{k: v for k, v in row.items() if k != "time"} for row in b.state.history]
+        for name, value in b.network.state_dict().items():
+            assert torch.equal(value, a.network.state_dict()[name]), name

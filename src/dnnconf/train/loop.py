@@ -24,6 +24,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import torch
@@ -110,6 +111,16 @@ class Step(Protocol):
     def end_epoch(self, loop: Loop, progress: EpochProgress, common: dict[str, float]) -> dict[str, float] | None:
         """The epoch's logs from its sums (validation included; `common`: lr and momentum; the time:
         `loop.epoch_time()`), or None when the run diverged."""
+
+    def checkpoint_state(self, loop: Loop) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """What a checkpoint must hold of this step beyond the loop's own state (`dnnconf.train.checkpoint`):
+        tensors (state.safetensors, under names of the step's own) and plain data (state.json's
+        `step_state`); at an epoch's end or, when `loop.progress` is set, in the middle of one."""
+
+    def restore_checkpoint_state(self, loop: Loop, tensors: dict[str, torch.Tensor], plain: Any, path: Path
+                                 ) -> None:
+        """Put the step back where `checkpoint_state` found it (`plain`: state.json's `step_state`, None when
+        absent; `path`: the checkpoint, for RunFolderError's one line)."""
 
 
 class Loop:
@@ -243,20 +254,24 @@ class EpochProgress:
         zero = torch.zeros(shape, device=device)
         return cls(generator_state, 0, zero.clone(), zero.clone(), zero.clone(), 0)
 
-    def to_plain(self, distributed: dist.Distributed | None = None) -> dict[str, float]:
-        """The counters, with the loss and metric sums over all ranks (a collective under torchrun)."""
-        loss_sum, metric_total = dist.all_reduce_sum(distributed, [self.loss_sum.item(), self.metric_sum.item()])
+    def to_plain(self, distributed: dist.Distributed | None = None) -> dict[str, Any]:
+        """The counters, with the loss and metric sums over all ranks (a collective under torchrun); a sum
+        of a stacked run is a list, one number a member (float32 values: exact through JSON)."""
+        count = self.loss_sum.numel()
+        sums = dist.all_reduce_sum(distributed, [*self.loss_sum.reshape(-1).tolist(),
+                                                 *self.metric_sum.reshape(-1).tolist()])
+        loss_sum, metric_total = (sums[:count], sums[count:]) if self.loss_sum.dim() else sums
         return {"samples": self.samples, "loss_sum": loss_sum, "metric_sum": metric_total,
-                "grad_norm_sum": self.grad_norm_sum.item(), "grad_norm_count": self.grad_norm_count}
+                "grad_norm_sum": self.grad_norm_sum.tolist(), "grad_norm_count": self.grad_norm_count}
 
     @classmethod
-    def from_plain(cls, plain: dict[str, float], generator_state: torch.Tensor, device: torch.device
+    def from_plain(cls, plain: dict[str, Any], generator_state: torch.Tensor, device: torch.device
                    ) -> EpochProgress:
-        def scalar(value: float) -> torch.Tensor:
+        def sums(value: float | list[float]) -> torch.Tensor:
             return torch.tensor(value, dtype=torch.float32, device=device)
 
-        return cls(generator_state, int(plain["samples"]), scalar(plain["loss_sum"]), scalar(plain["metric_sum"]),
-                   scalar(plain["grad_norm_sum"]), int(plain["grad_norm_count"]))
+        return cls(generator_state, int(plain["samples"]), sums(plain["loss_sum"]), sums(plain["metric_sum"]),
+                   sums(plain["grad_norm_sum"]), int(plain["grad_norm_count"]))
 
 
 def evaluate(network: Network, split: Split, loss: str, batch_size: int = 4096,
