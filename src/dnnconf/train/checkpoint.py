@@ -3,11 +3,16 @@
 Layout: `checkpoint/step-NNNNNNNNN-SSSSSS/` (optimizer steps taken, then a serial number) holds
 `model.safetensors` (weights), `optimizer.safetensors` + `optimizer.json` (the optimizer's state_dict, its
 tensors and the rest: `dnnconf.train.optimizer_files`; no pickle, no `torch.load`), `state.safetensors`
-(RNG states and the early-stopping best weights),
-`state.json` (counters, listener states, history, and how far a mid-epoch checkpoint's epoch got) and
-`manifest.json` (SHA-256 of each file). A checkpoint is written to a temporary folder under a name never
-used before, flushed, renamed, and only then named in `checkpoint/LATEST` (itself replaced atomically);
-older checkpoints are removed afterwards, so the previous good one stays until the new one is complete.
+(RNG states, the early-stopping best weights and the step's own tensors),
+`state.json` (counters, listener states, history, how far a mid-epoch checkpoint's epoch got, and the
+step's own part, `step_state`) and `manifest.json` (SHA-256 of each file). A checkpoint is written to a
+temporary folder under a name never used before, flushed, renamed, and only then named in
+`checkpoint/LATEST` (itself replaced atomically); older checkpoints are removed afterwards, so the previous
+good one stays until the new one is complete.
+
+One checkpointer serves every step: what the loop owns is saved here, and the step adds what is its own
+(`Step.checkpoint_state` / `restore_checkpoint_state`: nothing for one network, the members for a stacked
+step, `dnnconf.train.stacked_step`).
 
 Writing happens on a background thread (`CheckpointWriter`): the training thread copies the state (a few
 MB for the note's MLP, microseconds to milliseconds) and goes on while the copy is serialized, hashed and

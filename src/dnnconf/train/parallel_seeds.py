@@ -27,10 +27,10 @@ adding its members' part (`StackedStep.checkpoint_state`); `--resume OUT` contin
 exactly, from an epoch's end or the middle of one. A member folder has none: it continues only within its
 batched run.
 
-Not supported (one config error naming the key, exit 2): `transfer`, `training.layer_stats`,
-layers without a batched form (conv2d, pooling,
-prelu, trainable swish, mc_dropout), and the `performance` schedule with an optimizer whose step is not
-linear in the learning rate given its state (sgd with momentum and weight decay, rmsprop with momentum).
+Not supported (one config error naming the key, exit 2): `transfer`, `training.layer_stats`, layers without
+a batched form (conv2d, pooling, prelu, trainable swish, mc_dropout), and the `performance` schedule with an
+optimizer whose step is not linear in the learning rate given its state (sgd with momentum and weight
+decay, rmsprop with momentum).
 """
 
 from __future__ import annotations
@@ -135,8 +135,10 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
         for line in summary_lines(networks[0]):
             log(line)
     generators = [torch.Generator().manual_seed(member.seed + setup.SHUFFLE_STREAM) for member in configs]
-    checkpointer = Checkpointer(folder / "checkpoint", [], config.training.checkpoint_every)  # after the members'
-    watched = [MemberListeners(members), checkpointer, Progress(quiet=quiet),  # listeners: their decisions saved
+    # the checkpointer after the members' listeners, so an epoch's checkpoint holds their decisions; its own
+    # listener list is empty: the members' states are the stacked step's part of the checkpoint
+    checkpointer = Checkpointer(folder / "checkpoint", [], config.training.checkpoint_every)
+    watched = [MemberListeners(members), checkpointer, Progress(quiet=quiet),
                views.live(folder, config), *listeners]  # report.html: the running members' mean curves
     step = StackedStep(stacked, generators, members, lr_scaling(config))
     loop = Loop(LoopSpec(step, optimizer, setup.make_schedule(config, steps_per_epoch), config.loss, splits.train,
