@@ -130,7 +130,6 @@ def test_member_folders_are_complete_run_folders(tmp_path, capsys):
 @pytest.mark.parametrize(("sections", "named"), [
     ({"training": {"parallel_seeds": 0}}, "training.parallel_seeds"),
     ({"training": {"parallel_seeds": 2, "layer_stats": True}}, "training.layer_stats"),
-    ({"training": {"parallel_seeds": 2, "checkpoint_every": 5}}, "training.checkpoint_every"),
     ({"training": {"parallel_seeds": 2}, "pretrain": {"epochs": 1}}, "pretrain"),
     ({"training": {"parallel_seeds": 2}, "model": {"hidden": [8], "activation": "prelu"}}, "prelu"),
     ({"training": {"parallel_seeds": 2}, "schedule": {"name": "performance"},

@@ -88,6 +88,24 @@ class StackedNetwork:
         """Member k's state dict (views into the stacked tensors)."""
         return {name: tensor[k].detach() for name, tensor in self.tensors.items()}
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Every stacked tensor under its members' state-dict name ([K, …]; dense kernels [K, out, in]), what a
+        checkpoint keeps."""
+        return {name: tensor.detach() for name, tensor in self.tensors.items()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Copy `state` (as `state_dict` gives it) into the stacked tensors; KeyError or RuntimeError when its
+        names or shapes differ."""
+        if state.keys() != self.tensors.keys():
+            unexpected, missing = sorted(state.keys() - self.tensors.keys()), sorted(self.tensors.keys() - state.keys())
+            raise KeyError(f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+        for name, tensor in self.tensors.items():  # copy_ would broadcast a [1, …] tensor to every member
+            if state[name].shape != tensor.shape:
+                raise RuntimeError(f"{name}: shape {list(state[name].shape)}, this network's is {list(tensor.shape)}")
+        with torch.no_grad():
+            for name, tensor in self.tensors.items():
+                tensor.copy_(state[name])
+
     def load_member_state(self, k: int, state: dict[str, torch.Tensor]) -> None:
         with torch.no_grad():
             for name, tensor in self.tensors.items():

@@ -8,25 +8,32 @@ set `loop.state.stop`. `state_dict`/`load_state_dict` let checkpoints resume a l
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from dnnconf.errors import ConfigError
 from dnnconf.optim.schedules import Performance, Reductions, Schedule
+from dnnconf.train.state import TrainState
 
-if TYPE_CHECKING:
-    from dnnconf.train.loop import Loop
+
+class LoopView(Protocol):
+    """What a listener may read and write on what it listens to: a `dnnconf.train.loop.Loop`, or a member of
+    a stacked run (`dnnconf.train.stacked_step.Member`), whose own listeners see it as their loop. A protocol,
+    not the class: the loop imports its listeners, so they must not import it, even for annotations."""
+
+    state: TrainState
+    network: Any  # has state_dict() and load_state_dict(): what early stopping keeps and restores
 
 
 class Listener:
-    def on_train_begin(self, loop: Loop) -> None: ...
+    def on_train_begin(self, loop: LoopView) -> None: ...
 
-    def on_epoch_begin(self, loop: Loop) -> None: ...
+    def on_epoch_begin(self, loop: LoopView) -> None: ...
 
-    def on_batch_end(self, loop: Loop) -> None: ...
+    def on_batch_end(self, loop: LoopView) -> None: ...
 
-    def on_epoch_end(self, loop: Loop, logs: dict[str, float]) -> None: ...
+    def on_epoch_end(self, loop: LoopView, logs: dict[str, float]) -> None: ...
 
-    def on_train_end(self, loop: Loop) -> None: ...
+    def on_train_end(self, loop: LoopView) -> None: ...
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -78,7 +85,7 @@ class EarlyStopping(Listener):
         self.wait = 0
         self.best_weights: dict[str, Any] | None = None
 
-    def on_epoch_end(self, loop: Loop, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, loop: LoopView, logs: dict[str, float]) -> None:
         current = _monitored(logs, self.monitor)
         missing = self.restore_best_weights and self.best_weights is None  # e.g. resumed without them
         if _is_better(self.mode, self.monitor, current, self.best, self.min_delta) or missing:
@@ -94,7 +101,7 @@ class EarlyStopping(Listener):
                 f"(best {self.best:.4f} at epoch {self.best_epoch})"
             )
 
-    def on_train_end(self, loop: Loop) -> None:
+    def on_train_end(self, loop: LoopView) -> None:
         if self.restore_best_weights and self.best_weights is not None and not loop.state.diverged:
             loop.network.load_state_dict(self.best_weights)
             loop.state.restored_epoch = self.best_epoch
@@ -130,7 +137,7 @@ class ReduceOnPlateau(Listener):
         self.wait = 0
         self.cooldown_left = 0
 
-    def on_epoch_end(self, loop: Loop, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, loop: LoopView, logs: dict[str, float]) -> None:
         current = _monitored(logs, self.monitor)
         if self.cooldown_left > 0:
             self.cooldown_left -= 1

@@ -3,11 +3,16 @@
 Layout: `checkpoint/step-NNNNNNNNN-SSSSSS/` (optimizer steps taken, then a serial number) holds
 `model.safetensors` (weights), `optimizer.safetensors` + `optimizer.json` (the optimizer's state_dict, its
 tensors and the rest: `dnnconf.train.optimizer_files`; no pickle, no `torch.load`), `state.safetensors`
-(RNG states and the early-stopping best weights),
-`state.json` (counters, listener states, history, and how far a mid-epoch checkpoint's epoch got) and
-`manifest.json` (SHA-256 of each file). A checkpoint is written to a temporary folder under a name never
-used before, flushed, renamed, and only then named in `checkpoint/LATEST` (itself replaced atomically);
-older checkpoints are removed afterwards, so the previous good one stays until the new one is complete.
+(RNG states, the early-stopping best weights and the step's own tensors),
+`state.json` (counters, listener states, history, how far a mid-epoch checkpoint's epoch got, and the
+step's own part, `step_state`) and `manifest.json` (SHA-256 of each file). A checkpoint is written to a
+temporary folder under a name never used before, flushed, renamed, and only then named in
+`checkpoint/LATEST` (itself replaced atomically); older checkpoints are removed afterwards, so the previous
+good one stays until the new one is complete.
+
+One checkpointer serves every step: what the loop owns is saved here, and the step adds what is its own
+(`Step.checkpoint_state` / `restore_checkpoint_state`: nothing for one network, the members for a stacked
+step, `dnnconf.train.stacked_step`).
 
 Writing happens on a background thread (`CheckpointWriter`): the training thread copies the state (a few
 MB for the note's MLP, microseconds to milliseconds) and goes on while the copy is serialized, hashed and
@@ -243,6 +248,8 @@ def save(folder: Path, loop: Any, listeners: list[Any], writer: CheckpointWriter
         torch.distributed.all_gather_object(states, torch.get_rng_state())
         tensors.update({f"rng.torch.rank{rank}": state for rank, state in enumerate(states) if rank})
     tensors.update(listener_tensors(listeners, "best."))
+    step_tensors, step_plain = loop.step.checkpoint_state(loop)  # a stacked step's members, say
+    tensors.update(step_tensors)
     state = {
         "epoch": loop.state.epoch,
         "step": loop.state.step,
@@ -255,6 +262,8 @@ def save(folder: Path, loop: Any, listeners: list[Any], writer: CheckpointWriter
         "stop_reason": loop.state.stop_reason,
         "finished": bool(loop.state.stop or loop.state.epoch >= loop.epochs) and loop.progress is None,
     }
+    if step_plain:
+        state["step_state"] = step_plain
     if loop.progress is not None:  # mid-epoch: how far the epoch got, and its batch order
         state["progress"] = loop.progress.to_plain(shared)
         tensors["rng.epoch_generator"] = loop.progress.generator_state
@@ -266,12 +275,16 @@ def save(folder: Path, loop: Any, listeners: list[Any], writer: CheckpointWriter
 
 
 def restore(path: Path, loop: Any, listeners: list[Any]) -> None:
-    """Put a loop and its listeners back exactly where the checkpoint at `path` left them (under torchrun:
-    as rank 0 reads it)."""
+    """Put a loop, its step and its listeners back exactly where the checkpoint at `path` left them (under
+    torchrun: as rank 0 reads it). A parallel-seeds checkpoint of the former layout (`former_parallel_state`)
+    is read too."""
     shared = getattr(loop, "distributed", None)
     def read() -> tuple[Any, Any, Any, Any]:
         model, optimizer, tensors, state = load_checkpoint(path)
-        run_files.check_solo_state(path / "state.json", state)
+        if "members" in state and "rng" not in state:
+            state = former_parallel_state(path, state)
+        else:
+            run_files.check_solo_state(path / "state.json", state)
         check_listeners(path, state, listeners)
         return model, optimizer, tensors, state
 
@@ -285,22 +298,47 @@ def restore(path: Path, loop: Any, listeners: list[Any]) -> None:
     loop.state.epoch, loop.state.step = state["epoch"], state["step"]
     loop.state.history = state["history"]
     loop.state.stop, loop.state.stop_reason = state.get("stop", False), state.get("stop_reason", "")
-    try:
-        set_rng_state(loop.generator, tensors, state["rng"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise RunFolderError(f"{path}: its random generators' state is damaged ({error.__class__.__name__})") from None
+    if "rng" in state:
+        try:
+            set_rng_state(loop.generator, tensors, state["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise RunFolderError(f"{path}: its random generators' state is damaged ({error.__class__.__name__})"
+                                 ) from None
+    loop.step.restore_checkpoint_state(loop, tensors, state.get("step_state"), path)
     if "progress" in state:
-        device = next(loop.network.parameters()).device
-        loop.progress = EpochProgress.from_plain(state["progress"], tensors["rng.epoch_generator"], device)
-        if shared is not None and not shared.main:  # the saved sums are all ranks' together: rank 0 carries them
-            loop.progress.loss_sum.zero_()
-            loop.progress.metric_sum.zero_()
+        _restore_progress(path, loop, state["progress"], tensors, shared)
     load_listeners(path, listeners, state["listeners"], tensors, "best.")
     # after the listeners: one may rebuild the optimizer (freezing: the unfrozen layers' parameters)
     try:
         loop.optimizer.load_state_dict(optimizer)
     except (RuntimeError, ValueError, KeyError) as error:
         raise RunFolderError(f"{path}: does not fit this model ({str(error).splitlines()[0]})") from None
+
+
+def _restore_progress(path: Path, loop: Any, plain: dict[str, Any], tensors: dict[str, torch.Tensor],
+                      shared: Any) -> None:
+    """The epoch a mid-epoch checkpoint was written in: how far it got, its sums, its batch order."""
+    device = next(iter(loop.network.parameters())).device
+    if "rng.epoch_generator" not in tensors:
+        raise RunFolderError(f"{path}: a mid-epoch checkpoint without its batch order (rng.epoch_generator)")
+    loop.progress = EpochProgress.from_plain(plain, tensors["rng.epoch_generator"], device)
+    if tuple(loop.progress.loss_sum.shape) != tuple(loop.step.shape):
+        raise RunFolderError(f"{path / 'state.json'}: 'progress' holds sums of shape "
+                             f"{list(loop.progress.loss_sum.shape)}, this run's are {list(loop.step.shape)}")
+    if shared is not None and not shared.main:  # the saved sums are all ranks' together: rank 0 carries them
+        loop.progress.loss_sum.zero_()
+        loop.progress.metric_sum.zero_()
+
+
+def former_parallel_state(path: Path, state: dict[str, Any]) -> dict[str, Any]:
+    """state.json of a parallel-seeds checkpoint as dnnconf wrote it before one checkpointer served every step
+    (at epoch ends only; `members` at the top level; the batched run kept no RNG of the process and no
+    listeners of its own), in today's layout. Its tensors already have today's names (`rng.order.<k>`,
+    `rng.dropout.<k>`, `best.<k>.`, `snapshot.<k>.`; `last_good.<k>.` absent: the weights, at an epoch end)."""
+    run_files.check_former_parallel_state(path / "state.json", state)
+    return {"epoch": state["epoch"], "step": state["step"], "history": state["history"], "stop": state["stop"],
+            "stop_reason": state["stop_reason"], "listeners": [], "listener_kinds": [],
+            "step_state": {"members": state["members"]}}
 
 
 def listener_tensors(listeners: list[Any], prefix: str) -> dict[str, torch.Tensor]:

@@ -23,35 +23,27 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import torch
 
 from dnnconf.nn.build import Network
 from dnnconf.nn.regularizers import total_penalty
+from dnnconf.nn.stacked import StackedNetwork
 from dnnconf.optim.clipping import Clipping
 from dnnconf.optim.optimizers import momentum_key
 from dnnconf.optim.schedules import Schedule
 from dnnconf.train import distributed as dist
 from dnnconf.train.callbacks import Listener
-from dnnconf.train.losses import loss_function, metric_name, metric_sum
+from dnnconf.train.losses import loss_function, member_loss, member_metric_sum, metric_name, metric_sum
+from dnnconf.train.state import TrainState
 
 GRAD_NORM_EVERY = 16  # steps between samples of the global gradient norm logged per epoch (and each
 # epoch's first step: an epoch shorter than that still logs one)
 FINITE_CHECK_EVERY = 64  # steps between checks that the loss is still finite
 DIVERGED = "the loss became NaN or infinite"  # the stop reason of a diverged run (metrics.json, history)
-
-
-@dataclass
-class TrainState:
-    epoch: int = 0  # epochs completed
-    step: int = 0  # optimizer steps taken
-    stop: bool = False
-    stop_reason: str = ""
-    diverged: bool = False
-    restored_epoch: int | None = None
-    history: list[dict[str, float]] = field(default_factory=list)
 
 
 @dataclass
@@ -119,6 +111,16 @@ class Step(Protocol):
     def end_epoch(self, loop: Loop, progress: EpochProgress, common: dict[str, float]) -> dict[str, float] | None:
         """The epoch's logs from its sums (validation included; `common`: lr and momentum; the time:
         `loop.epoch_time()`), or None when the run diverged."""
+
+    def checkpoint_state(self, loop: Loop) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """What a checkpoint must hold of this step beyond the loop's own state (`dnnconf.train.checkpoint`):
+        tensors (state.safetensors, under names of the step's own) and plain data (state.json's
+        `step_state`); at an epoch's end or, when `loop.progress` is set, in the middle of one."""
+
+    def restore_checkpoint_state(self, loop: Loop, tensors: dict[str, torch.Tensor], plain: Any, path: Path
+                                 ) -> None:
+        """Put the step back where `checkpoint_state` found it (`plain`: state.json's `step_state`, None when
+        absent; `path`: the checkpoint, for RunFolderError's one line)."""
 
 
 class Loop:
@@ -252,42 +254,72 @@ class EpochProgress:
         zero = torch.zeros(shape, device=device)
         return cls(generator_state, 0, zero.clone(), zero.clone(), zero.clone(), 0)
 
-    def to_plain(self, distributed: dist.Distributed | None = None) -> dict[str, float]:
-        """The counters, with the loss and metric sums over all ranks (a collective under torchrun)."""
-        loss_sum, metric_total = dist.all_reduce_sum(distributed, [self.loss_sum.item(), self.metric_sum.item()])
+    def to_plain(self, distributed: dist.Distributed | None = None) -> dict[str, Any]:
+        """The counters, with the loss and metric sums over all ranks (a collective under torchrun); a sum
+        of a stacked run is a list, one number a member (float32 values: exact through JSON)."""
+        count = self.loss_sum.numel()
+        sums = dist.all_reduce_sum(distributed, [*self.loss_sum.reshape(-1).tolist(),
+                                                 *self.metric_sum.reshape(-1).tolist()])
+        loss_sum, metric_total = (sums[:count], sums[count:]) if self.loss_sum.dim() else sums
         return {"samples": self.samples, "loss_sum": loss_sum, "metric_sum": metric_total,
-                "grad_norm_sum": self.grad_norm_sum.item(), "grad_norm_count": self.grad_norm_count}
+                "grad_norm_sum": self.grad_norm_sum.tolist(), "grad_norm_count": self.grad_norm_count}
 
     @classmethod
-    def from_plain(cls, plain: dict[str, float], generator_state: torch.Tensor, device: torch.device
+    def from_plain(cls, plain: dict[str, Any], generator_state: torch.Tensor, device: torch.device
                    ) -> EpochProgress:
-        def scalar(value: float) -> torch.Tensor:
+        def sums(value: float | list[float]) -> torch.Tensor:
             return torch.tensor(value, dtype=torch.float32, device=device)
 
-        return cls(generator_state, int(plain["samples"]), scalar(plain["loss_sum"]), scalar(plain["metric_sum"]),
-                   scalar(plain["grad_norm_sum"]), int(plain["grad_norm_count"]))
+        return cls(generator_state, int(plain["samples"]), sums(plain["loss_sum"]), sums(plain["metric_sum"]),
+                   sums(plain["grad_norm_sum"]), int(plain["grad_norm_count"]))
+
+
+def evaluate(network: Network, split: Split, loss: str, batch_size: int = 4096,
+             distributed: dist.Distributed | None = None) -> dict[str, float]:
+    """Loss (with the l1/l2 penalty, as Keras reports it) and metric of one network over a split
+    (`split_metrics`)."""
+    return {name: value.item() for name, value in split_metrics(network, split, loss, batch_size,
+                                                                distributed).items()}
+
+
+def evaluate_members(network: StackedNetwork, split: Split, loss: str, batch_size: int = 4096
+                     ) -> dict[str, list[float]]:
+    """Each member's loss (with its own l1/l2 penalty, as its solo run reports it) and metric over a split
+    (`split_metrics`)."""
+    return {name: value.tolist() for name, value in split_metrics(network, split, loss, batch_size).items()}
 
 
 @torch.inference_mode()
-def evaluate(network: Network, split: Split, loss: str, batch_size: int = 4096,
-             distributed: dist.Distributed | None = None) -> dict[str, float]:
-    """Loss (with the l1/l2 penalty, as Keras reports it) and metric over a split, in inference mode.
-    Under torchrun each rank evaluates its contiguous part and the sums are reduced (a collective)."""
+def split_metrics(network: Network | StackedNetwork, split: Split, loss: str, batch_size: int = 4096,
+                  distributed: dist.Distributed | None = None) -> dict[str, torch.Tensor]:
+    """Loss (mean over the split, plus the l1/l2 penalty, as Keras reports it) and metric over a split, in
+    inference mode, as float64 tensors: of shape () for one network, (K,) for the K members of a stacked
+    one (every member sees the whole split). Each batch's mean loss times its size and its metric sum are
+    accumulated in float64 on the host. Under torchrun each rank evaluates its contiguous part and the
+    sums are reduced (a collective)."""
+    stacked = isinstance(network, StackedNetwork)
+    if stacked:
+        losses, metrics = member_loss(loss), member_metric_sum(loss)
+        shape: tuple[int, ...] = (network.size,)
+    else:
+        losses, metrics, shape = loss_function(loss), metric_sum(loss), ()
     was_training = network.training
     network.eval()
-    loss_fn, summed = loss_function(loss), metric_sum(loss)
-    loss_total, metric_total = 0.0, 0.0
+    loss_total = torch.zeros(shape, dtype=torch.float64)
+    metric_total = torch.zeros(shape, dtype=torch.float64)
     begin, end = (0, len(split)) if distributed is None else dist.shard_range(len(split), distributed)
     for start in range(begin, end, batch_size):
         stop = min(start + batch_size, end)
         xb, yb = split.x[start:stop], split.y[start:stop]
-        output = network(xb)
-        loss_total += loss_fn(output, yb).item() * len(yb)
-        metric_total += summed(output, yb).item()
-    loss_total, metric_total = dist.all_reduce_sum(distributed, [loss_total, metric_total])
+        output = network(xb, shared=True) if stacked else network(xb)
+        targets = yb.expand(network.size, *yb.shape) if stacked else yb
+        loss_total += losses(output, targets).double().cpu() * len(yb)
+        metric_total += metrics(output, targets).double().cpu()
     network.train(was_training)
+    if distributed is not None:  # both sums in one collective
+        sums = dist.all_reduce_sum(distributed, torch.stack([loss_total, metric_total]).reshape(-1).tolist())
+        loss_total, metric_total = torch.tensor(sums, dtype=torch.float64).reshape(2, *shape).unbind()
     n = max(len(split), 1)
-    penalty = total_penalty(network.penalties)
-    result = {"loss": loss_total / n + (penalty.item() if penalty is not None else 0.0)}
-    result[metric_name(loss)] = metric_total / n
-    return result
+    penalty = network.member_penalties() if stacked else total_penalty(network.penalties)
+    loss_values = loss_total / n + (penalty.detach().double().cpu() if penalty is not None else 0.0)
+    return {"loss": loss_values, metric_name(loss): metric_total / n}

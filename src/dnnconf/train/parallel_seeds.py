@@ -21,13 +21,16 @@ parallel_seeds 1 (trains it alone), normalization.json, model.safetensors, histo
 member's own last epoch), metrics.json, report.md, plots/. `dnnconf evaluate|predict OUT/seed-<s>` work
 as on any run.
 
-Checkpoints: `OUT/checkpoint/` after every epoch; `--resume OUT` continues the batched run exactly
-(`dnnconf.train.parallel_checkpoint`). A member folder has none: it continues only within its batched run.
+Checkpoints: `OUT/checkpoint/`, written by the one `dnnconf.train.checkpoint.Checkpointer` (in the
+background, at the start, after every epoch and every `training.checkpoint_every` steps), the stacked step
+adding its members' part (`StackedStep.checkpoint_state`); `--resume OUT` continues the batched run
+exactly, from an epoch's end or the middle of one. A member folder has none: it continues only within its
+batched run.
 
-Not supported (one config error naming the key, exit 2): `transfer`, `training.layer_stats`,
-`training.checkpoint_every` (mid-epoch checkpoints), layers without a batched form (conv2d, pooling,
-prelu, trainable swish, mc_dropout), and the `performance` schedule with an optimizer whose step is not
-linear in the learning rate given its state (sgd with momentum and weight decay, rmsprop with momentum).
+Not supported (one config error naming the key, exit 2): `transfer`, `training.layer_stats`, layers without
+a batched form (conv2d, pooling, prelu, trainable swish, mc_dropout), and the `performance` schedule with an
+optimizer whose step is not linear in the learning rate given its state (sgd with momentum and weight
+decay, rmsprop with momentum).
 """
 
 from __future__ import annotations
@@ -50,9 +53,8 @@ from dnnconf.plots import plt, save_figure
 from dnnconf.safe_write import write_atomic
 from dnnconf.train import setup
 from dnnconf.train.callbacks import EarlyStopping, Listener, schedule_listener
-from dnnconf.train.checkpoint import latest_checkpoint
+from dnnconf.train.checkpoint import Checkpointer, latest_checkpoint, restore
 from dnnconf.train.loop import Loop, LoopSpec, Split, evaluate
-from dnnconf.train.parallel_checkpoint import ParallelCheckpointer, restore
 from dnnconf.train.progress import Progress
 from dnnconf.train.run_folder.naming import prepare_folder
 from dnnconf.train.run_folder.result import RunResult
@@ -94,9 +96,6 @@ def check_supported(config: Config) -> None:
     if config.training.compile:
         raise NotBatchable(f"training.compile: not available with training.parallel_seeds: {k} (the members' "
                            f"batched step is not a module torch.compile takes); set it false")
-    if config.training.checkpoint_every is not None:
-        raise NotBatchable(f"training.checkpoint_every: no mid-epoch checkpoints with training.parallel_seeds: {k} "
-                           f"(it checkpoints at each epoch end); set it null")
     optimizer = config.optimizer.name
     if not OPTIMIZERS.get(optimizer, "optimizer.name").facts.batchable:
         raise NotBatchable(f"optimizer: {optimizer} has no batched form for training.parallel_seeds: {k}; use "
@@ -136,17 +135,24 @@ def train_members(config: Config, dataset: Any, folder: Path, device: torch.devi
         for line in summary_lines(networks[0]):
             log(line)
     generators = [torch.Generator().manual_seed(member.seed + setup.SHUFFLE_STREAM) for member in configs]
-    watched = [MemberListeners(members), ParallelCheckpointer(folder / "checkpoint"), Progress(quiet=quiet),
+    # the checkpointer after the members' listeners, so an epoch's checkpoint holds their decisions; its own
+    # listener list is empty: the members' states are the stacked step's part of the checkpoint
+    checkpointer = Checkpointer(folder / "checkpoint", [], config.training.checkpoint_every)
+    watched = [MemberListeners(members), checkpointer, Progress(quiet=quiet),
                views.live(folder, config), *listeners]  # report.html: the running members' mean curves
     step = StackedStep(stacked, generators, members, lr_scaling(config))
     loop = Loop(LoopSpec(step, optimizer, setup.make_schedule(config, steps_per_epoch), config.loss, splits.train,
                          splits.valid, config.training.epochs, config.training.batch_size, clipping, watched,
                          generators[0], config.training.eval_batch_size))
     if started:
-        restore(latest_checkpoint(folder / "checkpoint"), loop)
+        restore(latest_checkpoint(folder / "checkpoint"), loop, [])
         if not quiet:
             log(f"resuming after epoch {loop.state.epoch} (step {loop.state.step})")
-    state = loop.run()
+    try:
+        state = loop.run()
+    except BaseException:
+        checkpointer.abandon()  # no checkpoint thread outlives the run (a full disk, Ctrl-C)
+        raise
     results = [_write_member(member, network, folder, splits.test, steps_per_epoch, views)
                for member, network in zip(members, networks, strict=True)]
     write_atomic(folder / "report.md", report(config, folder, results, loop.metric))

@@ -26,17 +26,22 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import torch
 
 from dnnconf.config.schema import Config
+from dnnconf.errors import RunFolderError
 from dnnconf.nn.stacked import StackedNetwork
 from dnnconf.optim.clipping import member_norms
 from dnnconf.optim.optimizers import RateScaling
 from dnnconf.optim.schedules import Performance, Schedule
 from dnnconf.train.callbacks import Listener
-from dnnconf.train.loop import DIVERGED, Batch, EpochProgress, Loop, Split, TrainState
-from dnnconf.train.losses import member_loss, member_metric_sum, metric_name
+from dnnconf.train.checkpoint import listener_tensors, load_listeners
+from dnnconf.train.loop import DIVERGED, Batch, EpochProgress, Loop, Split, TrainState, evaluate_members
+from dnnconf.train.losses import member_loss, member_metric_sum
+from dnnconf.train.run_folder import files as run_files
 
 
 @dataclass
@@ -124,6 +129,7 @@ class StackedStep:
                           for k in range(network.size)]  # each member's weights after its last finite epoch
         self.grad_scale: torch.Tensor | None = None
         self.step_scale: torch.Tensor | None = None
+        self.epoch_order_states = [g.get_state() for g in generators]  # before the epoch's permutations
 
     def bind(self, loop: Loop) -> None:
         self.member_loss, self.metric_sum = member_loss(loop.loss_name), member_metric_sum(loop.loss_name)
@@ -138,6 +144,7 @@ class StackedStep:
 
     def batches(self, loop: Loop, skip: int) -> Iterator[Batch]:
         train, size, device = loop.train, self.network.size, loop.train.x.device
+        self.epoch_order_states = [g.get_state() for g in self.generators]  # a mid-epoch checkpoint's
         orders = torch.stack([torch.randperm(len(train), generator=g) for g in self.generators]).to(device)
         self.grad_scale, self.step_scale = self._scales(device)  # fixed for the epoch: set between epochs
         return self._gather(train, orders, loop.batch_size, skip, size)
@@ -179,6 +186,60 @@ class StackedStep:
             network.apply_max_norm()
         return output, objectives, norm
 
+    def checkpoint_state(self, loop: Loop) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Each member's batch-order generator (as the epoch under way began, if one is: resuming draws its
+        permutation again), dropout generator, listeners' states and early-stopping best weights
+        (`best.<k>.`), stop snapshot (`snapshot.<k>.`), weights after its last finite epoch (`last_good.<k>.`)
+        and its TrainState (state.json's `step_state.members`)."""
+        orders = self.epoch_order_states if loop.progress is not None else [g.get_state() for g in self.generators]
+        tensors = {f"rng.order.{k}": state for k, state in enumerate(orders)}
+        tensors.update({f"rng.dropout.{k}": g.get_state() for k, g in enumerate(self.network.generators)})
+        members = []
+        for member in self.members:
+            k, state = member.index, member.state
+            tensors.update(listener_tensors(member.listeners, f"best.{k}."))
+            tensors.update({f"snapshot.{k}.{name}": value for name, value in (member.snapshot or {}).items()})
+            tensors.update({f"last_good.{k}.{name}": value for name, value in self.last_good[k].items()})
+            members.append({"epoch": state.epoch, "step": state.step, "stop": state.stop,
+                            "stop_reason": state.stop_reason, "diverged": state.diverged, "history": state.history,
+                            "listeners": [listener.state_dict() for listener in member.listeners]})
+        return tensors, {"members": members}
+
+    def restore_checkpoint_state(self, loop: Loop, tensors: dict[str, torch.Tensor], plain: Any, path: Path
+                                 ) -> None:
+        """Put every member back where `checkpoint_state` found it (`plain` checked here: state.json's
+        `step_state`)."""
+        saved = run_files.check_member_states(path / "state.json", plain)
+        if len(saved) != len(self.members):
+            raise RunFolderError(f"{path}: does not fit this model ({len(saved)} members, this config has "
+                                 f"{len(self.members)}: training.parallel_seeds cannot change when resuming)")
+        try:
+            for k, generator in enumerate(self.generators):
+                generator.set_state(tensors[f"rng.order.{k}"])
+            for k, generator in enumerate(self.network.generators):
+                generator.set_state(tensors[f"rng.dropout.{k}"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise RunFolderError(f"{path}: the members' random generators' state is damaged "
+                                 f"({error.__class__.__name__})") from None
+        self.epoch_order_states = [g.get_state() for g in self.generators]
+        for member, record in zip(self.members, saved, strict=True):
+            self._restore_member(member, record, tensors, path)
+
+    def _restore_member(self, member: Member, record: dict[str, Any], tensors: dict[str, torch.Tensor],
+                        path: Path) -> None:
+        k, state = member.index, member.state
+        state.epoch, state.step, state.stop = record["epoch"], record["step"], record["stop"]
+        state.stop_reason, state.diverged, state.history = record["stop_reason"], record["diverged"], record["history"]
+        if len(record["listeners"]) != len(member.listeners):
+            raise RunFolderError(f"{path / 'state.json'}: saved with {len(record['listeners'])} stateful callbacks "
+                                 f"a member, this config has {len(member.listeners)}; early stopping and a "
+                                 f"performance schedule cannot be added or removed when resuming: start a new run")
+        load_listeners(path, member.listeners, record["listeners"], tensors, f"best.{k}.")
+        member.snapshot = _prefixed(tensors, f"snapshot.{k}.") or None
+        # a checkpoint written before `last_good.<k>.` was kept is an epoch end's, where they are its weights
+        self.last_good[k] = _prefixed(tensors, f"last_good.{k}.") or {
+            name: value.clone() for name, value in self.network.member_state(k).items()}
+
     def finite(self, loop: Loop, progress: EpochProgress) -> bool:
         return True  # a member whose loss or weights are not finite stops alone, at the epoch's end
 
@@ -208,29 +269,10 @@ class StackedStep:
         return summary
 
 
+def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {name.removeprefix(prefix): value for name, value in tensors.items() if name.startswith(prefix)}
+
+
 def _finite_members(params: list[torch.Tensor]) -> list[bool]:
     finite = torch.stack([torch.isfinite(p.detach().reshape(p.shape[0], -1)).all(dim=1) for p in params])
     return finite.all(dim=0).tolist()
-
-
-@torch.inference_mode()
-def evaluate_members(network: StackedNetwork, split: Split, loss: str, batch_size: int = 4096
-                     ) -> dict[str, list[float]]:
-    """Each member's loss (with its l1/l2 penalty, as a solo run reports it) and metric over a split."""
-    was_training = network.training
-    network.eval()
-    losses, metrics = member_loss(loss), member_metric_sum(loss)
-    size = network.size
-    loss_total = torch.zeros(size, dtype=torch.float64)
-    metric_total = torch.zeros(size, dtype=torch.float64)
-    for start in range(0, len(split), batch_size):
-        xb, yb = split.x[start:start + batch_size], split.y[start:start + batch_size]
-        output = network(xb, shared=True)
-        targets = yb.expand(size, *yb.shape)
-        loss_total += losses(output, targets).double().cpu() * len(yb)
-        metric_total += metrics(output, targets).double().cpu()
-    network.train(was_training)
-    n = max(len(split), 1)
-    penalties = network.member_penalties()
-    loss_values = loss_total / n + (penalties.double().cpu() if penalties is not None else 0.0)
-    return {"loss": loss_values.tolist(), metric_name(loss): (metric_total / n).tolist()}

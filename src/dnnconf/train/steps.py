@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -79,6 +80,13 @@ class SoloStep:
         if network.constraints:
             apply_constraints(network.constraints)
         return output, objective, norm
+
+    def checkpoint_state(self, loop: Loop) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        return {}, {}  # the network, optimizer, RNG and listeners: the loop's part of a checkpoint is all of it
+
+    def restore_checkpoint_state(self, loop: Loop, tensors: dict[str, torch.Tensor], plain: Any, path: Path
+                                 ) -> None:
+        pass
 
     def finite(self, loop: Loop, progress: EpochProgress) -> bool:
         return not dist.any_rank(self.distributed, not torch.isfinite(progress.loss_sum))

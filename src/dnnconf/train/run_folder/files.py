@@ -151,30 +151,52 @@ def checkpoint_folders(folder: Path) -> list[Path]:
 
 
 def check_solo_state(path: Path, state: Any) -> dict[str, Any]:
-    """state.json of a run's checkpoint (`checkpoint.save`)."""
+    """state.json of a run's checkpoint (`checkpoint.save`; a step's own part, `step_state`, is the step's to
+    check)."""
     require(path, state, {"epoch": WHOLE, "step": WHOLE, "history": list, "rng": dict, "listeners": list,
-                          "progress": dict, "stop": bool, "stop_reason": str, "listener_kinds": list},
-            optional=("progress", "stop", "stop_reason", "listener_kinds"))
+                          "progress": dict, "stop": bool, "stop_reason": str, "listener_kinds": list,
+                          "step_state": dict},
+            optional=("progress", "stop", "stop_reason", "listener_kinds", "step_state"))
     require_list_of_objects(path, state["history"], "history")
     require_list_of_objects(path, state["listeners"], "listeners")
     require(path, state["rng"], {"python": list, "numpy": list}, "rng")
     if len(state["rng"]["python"]) != 3 or len(state["rng"]["numpy"]) != 5:
         raise RunFolderError(f"{path}: 'rng' is not the random generators' state dnnconf saves")
     if "progress" in state:
-        require(path, state["progress"], {"samples": WHOLE, "loss_sum": NUMBER, "metric_sum": NUMBER,
-                                          "grad_norm_sum": NUMBER, "grad_norm_count": WHOLE}, "progress")
+        sums = ("loss_sum", "metric_sum", "grad_norm_sum")
+        require(path, state["progress"], {"samples": WHOLE, "grad_norm_count": WHOLE, **dict.fromkeys(sums,
+                (int, float, list))}, "progress")
+        for key in sums:  # a number, or (a stacked run's) one number a member
+            value = state["progress"][key]
+            if isinstance(value, bool) or isinstance(value, list) and not all(
+                    isinstance(item, int | float) and not isinstance(item, bool) for item in value):
+                raise RunFolderError(f"{path}: 'progress.{key}' must be a number or a list of numbers")
     return state
 
 
-def check_parallel_state(path: Path, state: Any) -> dict[str, Any]:
-    """state.json of a parallel-seeds run's checkpoint (`parallel_checkpoint.save`)."""
+def check_member_states(path: Path, plain: Any, where: str = "step_state") -> list[dict[str, Any]]:
+    """The members' part of a parallel-seeds run's checkpoint (state.json's `step_state`: `members`, each
+    member's counters, history and listener states)."""
+    if plain is None:
+        raise RunFolderError(f"{path}: has no member states ({where!r}): a checkpoint of a run without "
+                             f"training.parallel_seeds cannot be resumed with it")
+    require(path, plain, {"members": list}, where)
+    members = f"{where}.members" if where else "members"
+    require_list_of_objects(path, plain["members"], members)
+    for k, member in enumerate(plain["members"]):
+        require(path, member, {"epoch": WHOLE, "step": WHOLE, "stop": bool, "stop_reason": str, "diverged": bool,
+                               "history": list, "listeners": list}, f"{members}[{k}]")
+        require_list_of_objects(path, member["listeners"], f"{members}[{k}].listeners")
+    return plain["members"]
+
+
+def check_former_parallel_state(path: Path, state: Any) -> dict[str, Any]:
+    """state.json of a parallel-seeds checkpoint as dnnconf wrote it before one checkpointer served every
+    step: the loop's counters and the `members` list at the top level, no RNG or listener states."""
     require(path, state, {"epoch": WHOLE, "step": WHOLE, "stop": bool, "stop_reason": str, "history": list,
                           "members": list})
-    require_list_of_objects(path, state["members"], "members")
-    for k, member in enumerate(state["members"]):
-        require(path, member, {"epoch": WHOLE, "step": WHOLE, "stop": bool, "stop_reason": str, "diverged": bool,
-                               "history": list, "listeners": list}, f"members[{k}]")
-        require_list_of_objects(path, member["listeners"], f"members[{k}].listeners")
+    require_list_of_objects(path, state["history"], "history")
+    check_member_states(path, {"members": state["members"]}, "")
     return state
 
 
