@@ -88,7 +88,7 @@ def test_quick_study_end_to_end_then_resumed(tmp_path, monkeypatch):
     page = tmp_path / "page" / "studies.md"  # the page's how-measured table shows the commands and the time
     assert main(["study", "report", str(out), "--out", str(page)]) == 0
     assert re.search(r"^\| transfer \| `dnnconf study transfer --seeds 2 --epochs-a 5 --arm book --quick`<br>`dnnconf "
-                     r"study transfer --seeds 3 --epochs-a 5 --arm book --quick` \| – \| \d{4}-.* UTC \| \d+\.\d min "
+                     r"study transfer --seeds 3 --epochs-a 5 --arm book --quick` \| 9 \| \d{4}-.* UTC \| \d+\.\d min "
                      r"\(2 invocations\) \| ", page.read_text(), re.M)
     with pytest.raises(ConfigError, match="holds a study run with"):
         run_study(out, seeds=1, epochs_a=2, quick=True)

@@ -217,7 +217,7 @@ def how_measured(folders: list[Folder], lang: str = "en") -> list[str]:
         if not trained:  # no record, or only invocations that read every run back: their times are not the runs'
             command = next((f"`{_shown_command(call['command'])}`" for call in calls if "command" in call),
                            unknown)
-            lines.append(f"| {folder.name} | {command} | {len(folder.runs) or '–'} | "
+            lines.append(f"| {folder.name} | {command} | {_run_count(folder) or '–'} | "
                          + " | ".join([unknown] * 3) + " |")
             continue
         commands = list(dict.fromkeys(f"`{_shown_command(call['command'])}`" for call in trained if "command" in call))
@@ -241,7 +241,7 @@ def how_measured(folders: list[Folder], lang: str = "en") -> list[str]:
             ("torch", "torch "), ("dnnconf", "dnnconf ")) if key in machine)
         jobs, threads = trained[-1].get("jobs", "?"), trained[-1].get("threads", "?")
         threads = comma + (f"进程 {jobs} × 线程 {threads}" if lang == "zh" else f"jobs {jobs} × threads {threads}")
-        lines.append(f"| {folder.name} | {'<br>'.join(commands)} | {len(folder.runs) or '–'} | {ran} | {wall} | "
+        lines.append(f"| {folder.name} | {'<br>'.join(commands)} | {_run_count(folder) or '–'} | {ran} | {wall} | "
                      f"{where or unknown}{threads} |")
         total += seconds
         recorded += 1
@@ -249,9 +249,16 @@ def how_measured(folders: list[Folder], lang: str = "en") -> list[str]:
         missing = f" ({len(folders) - recorded} {unknown})" if recorded < len(folders) else ""
         keras = (f"；Keras 3：{keras_total / 60:.1f} 分钟" if lang == "zh" else
                  f"; Keras 3: {keras_total / 60:.1f} min") if keras_total else ""
-        lines.append(f"| {_say('all', lang)} | | {sum(len(folder.runs) for folder in folders)} | | "
+        lines.append(f"| {_say('all', lang)} | | {sum(_run_count(folder) for folder in folders)} | | "
                      f"{total / 60:.1f} {_say('min', lang)}{missing}{keras} | |")
     return lines
+
+
+def _run_count(folder: Folder) -> int:
+    """The folder's dnnconf runs: its results.csv's rows, or for a study of its own kind (transfer,
+    pretraining: a row per seed, not per run) what its last recorded invocation counted (0: not recorded)."""
+    calls = [call for call in folder.metadata.get("invocations", []) if isinstance(call.get("runs"), int)]
+    return len(folder.runs) or (calls[-1]["runs"] if calls else 0)
 
 
 def _measured(call: dict[str, Any]) -> bool:
