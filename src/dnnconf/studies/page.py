@@ -199,7 +199,7 @@ HOW_MEASURED = {"en": "| study | command | runs | ran (UTC) | wall time | machin
 GLANCE = {"en": "| the note's claim | study | what we measured (paired by seed, 95% t interval) | verdict |",
           "zh": "| 笔记的结论 | 研究 | 实测（按种子配对，95% t 区间） | 判定 |"}
 WORDS = {"zh": {"not recorded": "未记录", "interrupted": "中断", "invocations": "次调用", "all": "全部",
-                "min": "分钟", "runs": "次运行"}}
+                "min": "分钟"}}
 
 
 def _say(text: str, lang: str) -> str:
@@ -227,13 +227,13 @@ def how_measured(folders: list[Folder], lang: str = "en") -> list[str]:
         seconds = sum(call.get("seconds") or 0 for call in trained)
         wall = f"{seconds / 60:.1f} {_say('min', lang)}" + (
             f" ({len(trained)} {_say('invocations', lang)})" if len(trained) > 1 else "")
-        keras = [_reference(call) for call in trained if "seconds" in _reference(call)]
-        if keras:  # the Keras part's time and runs (`--reference keras`, recorded since it records them)
-            keras_seconds = sum(part["seconds"] or 0 for part in keras)
+        keras = [_reference(call) for call in trained if isinstance(_reference(call).get("seconds"), (int, float))]
+        if keras:  # `--reference keras`: its part's time and runs (folders from before this record: none said)
+            keras_seconds = sum(part["seconds"] for part in keras)
+            keras_runs = sum(part.get("trained") or 0 for part in keras)
             keras_total += keras_seconds
-            wall += (f"；Keras 3：{keras_seconds / 60:.1f} 分钟，{sum(p.get('trained', 0) for p in keras)} 次运行"
-                     if lang == "zh" else f"; Keras 3: {keras_seconds / 60:.1f} min, "
-                     f"{sum(p.get('trained', 0) for p in keras)} runs")
+            wall += (f"；Keras 3：{keras_seconds / 60:.1f} 分钟，{keras_runs} 次运行" if lang == "zh" else
+                     f"; Keras 3: {keras_seconds / 60:.1f} min, {keras_runs} runs")
         machine = trained[-1].get("machine", {})
         comma = "，" if lang == "zh" else ", "  # a Chinese comma: the zh page's cell is not one English run
         where = comma.join(f"{label}{machine[key]}" for key, label in (
