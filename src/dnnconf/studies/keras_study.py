@@ -12,7 +12,7 @@ t-interval ("within noise" when the interval holds 0, else "differs"). A variant
 row does not depend on J or on which process trains it. study.json's invocation records the Keras part
 (`metadata.record_reference`): its time, the runs trained and read back, the variants refused and why.
 `dnnconf study report` puts the side-by-side table on the studies page from OUT/reference-keras/results.csv
-(`page_lines`, in English or Chinese).
+(`page_part`, in English or Chinese).
 """
 
 from __future__ import annotations
@@ -128,17 +128,17 @@ def run_reference(study: Any, options: Any, rows: list[dict[str, Any]], log: Cal
         record_reference(options.out, metadata, {"implementation": "keras", "runs": len(tasks), "jobs": options.jobs,
                                                  "started": now(), "finished": None})
     started = time.perf_counter()
-    keras_rows_, refused, trained = keras_rows(tasks, out, options.jobs, log)
+    theirs, refused, trained = keras_rows(tasks, out, options.jobs, log)
     if recording:
         record_reference(options.out, metadata, {"finished": now(), "seconds": round(time.perf_counter() - started, 1),
-                                                 "trained": trained, "read_back": len(keras_rows_) - trained,
+                                                 "trained": trained, "read_back": len(theirs) - trained,
                                                  "refused": refused})
     ours = [{**row, "implementation": "dnnconf"} for row in rows]
     labels = list(dict.fromkeys(k for v in study.variants for k in v.labels))
     columns = ["variant", *labels, "implementation", "seed", "epochs_run", "final_val_accuracy", "best_val_accuracy",
                "test_accuracy", "diverged"]
-    write_atomic(out / "results.csv", csv_text([{k: r.get(k) for k in columns} for r in ours + keras_rows_], columns))
-    lines = summary_lines(study, ours, keras_rows_, refused)
+    write_atomic(out / "results.csv", csv_text([{k: r.get(k) for k in columns} for r in ours + theirs], columns))
+    lines = summary_lines(study, ours, theirs, refused)
     write_atomic(out / "summary.md", "\n".join(lines) + "\n")
     log(f"wrote {out / 'results.csv'}, {out / 'summary.md'}")
     return lines
