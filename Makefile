@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= examples/fashion_mnist_default.yaml
 
-.PHONY: studies-page setup data postgresql browser demo test lint clean docs docs-serve
+.PHONY: studies-page studies-keep setup data postgresql browser demo test lint clean docs docs-serve
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,18 @@ docs: setup
 
 # docs/studies.md and docs/studies.zh.md from the kept study folders (docs/studies-data/: each study's
 # results.csv, study.json, summary.md and plots; tests/docs/test_studies_page.py checks they agree)
+# Keep a finished study folder for the page: make studies-keep FROM=runs/optimizers-full STUDY=optimizers
+# copies what the page reads (results.csv, study.json, summary.md, lr-find.json, the plots, and with
+# --reference keras reference-keras/results.csv) into docs/studies-data/STUDY/; not the runs, nor Keras's per-seed files.
+studies-keep:
+	@test -n "$(FROM)" -a -n "$(STUDY)" -a -f "$(FROM)/results.csv" \
+	  || { echo "usage: make studies-keep FROM=<study folder with a results.csv> STUDY=<study name>"; exit 2; }
+	@for file in results.csv study.json summary.md lr-find.json reference-keras/results.csv; do \
+	  if [ -f "$(FROM)/$$file" ]; then mkdir -p "$$(dirname docs/studies-data/$(STUDY)/$$file)" \
+	    && cp "$(FROM)/$$file" "docs/studies-data/$(STUDY)/$$file" && echo "kept $$file"; fi; \
+	done
+	@for png in "$(FROM)"/*.png; do [ -f "$$png" ] && cp "$$png" docs/studies-data/$(STUDY)/ && echo "kept $$png"; done; true
+
 studies-page: setup
 	$(BIN)/dnnconf study report docs/studies-data/* --template docs/snippets/studies-template.md --out docs/studies.md
 	$(BIN)/dnnconf study report docs/studies-data/* --lang zh --template docs/snippets/studies-template.zh.md --out docs/studies.zh.md

@@ -54,3 +54,9 @@ def test_the_kept_folders_hold_only_small_text_and_plots():
     for path in DATA.rglob("*"):
         if path.is_file():
             assert path.suffix in (".csv", ".json", ".md", ".png") and path.stat().st_size < 512 * 1024, path
+
+
+def test_a_kept_keras_reference_is_its_results_file_only():
+    """`make studies-keep` keeps reference-keras/results.csv (what the page reads), not Keras's per-seed files."""
+    for reference in DATA.glob("*/reference-keras"):
+        assert sorted(p.name for p in reference.iterdir()) == ["results.csv"], reference

@@ -36,3 +36,36 @@ def test_schedules_reference_lists_what_keras_cannot_express(run_quick):
     implementations = {(r["variant"], r["implementation"]) for r in read(out / "reference-keras" / "results.csv")}
     assert ("performance", "keras") in implementations and ("power", "keras") in implementations
     assert ("one_cycle", "keras") not in implementations and ("one_cycle", "dnnconf") in implementations
+
+
+def test_the_invocation_records_the_keras_part_and_jobs_give_the_same_runs(run_quick):
+    import json
+
+    code, one, _ = run_quick("optimizers", "--reference", "keras")
+    assert code == 0
+    call = json.loads((one / "study.json").read_text())["invocations"][-1]
+    assert call["command"].endswith(" --quick --reference keras --out " + str(one))
+    keras = call["reference"]
+    assert (keras["implementation"], keras["runs"], keras["trained"], keras["read_back"], keras["jobs"]) == \
+        ("keras", 6, 6, 0, 1)
+    assert keras["seconds"] >= 0 and keras["finished"] and keras["refused"] == {}
+    code, two, _ = run_quick("optimizers", "--reference", "keras", "--jobs", "2")
+    assert code == 0
+    assert json.loads((two / "study.json").read_text())["invocations"][-1]["reference"]["jobs"] == 2
+    for variant in ("sgd", "momentum", "adam"):  # Keras seeds each run itself: the process does not matter
+        for seed in (0, 1):
+            path = f"reference-keras/{variant}/seed-{seed}.json"
+            assert json.loads((two / path).read_text()) == json.loads((one / path).read_text()), path
+    assert run_quick("optimizers", "--reference", "keras", "--jobs", "2")[0] == 0  # again: all read back
+    again = json.loads((two / "study.json").read_text())["invocations"][-1]["reference"]
+    assert (again["trained"], again["read_back"]) == (0, 6)
+
+
+def test_the_variants_keras_cannot_express_are_recorded(run_quick):
+    import json
+
+    code, out, _ = run_quick("schedules", "--reference", "keras", "--seeds", "1", "--jobs", "2")
+    assert code == 0
+    refused = json.loads((out / "study.json").read_text())["invocations"][-1]["reference"]["refused"]
+    assert "one_cycle" in refused and refused["one_cycle"].startswith("schedule: 'one_cycle'")
+    assert "performance" not in refused and "power" not in refused

@@ -2,6 +2,7 @@
 
 import argparse
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -51,6 +52,12 @@ def test_quick_study_writes_its_outputs_then_resumes(tmp_path, monkeypatch):
     again = run_study(out, seeds=1, labels=[30, 60], quick=True, log=lambda *_: None)
     assert trained == [out / "seed-0" / "scratch-60", out / "seed-0" / "pretrained-60"] and pretrained == []
     assert again["rows"][0] == result["rows"][0]
+    calls = json.loads((out / "study.json").read_text())["invocations"]
+    assert [call["command"] for call in calls] == [
+        f"dnnconf study pretraining --seeds 2 --labels 30 --pretrain-epochs 3 --method autoencoder --quick --out {out}",
+        f"dnnconf study pretraining --seeds 1 --labels 30,60 --pretrain-epochs 3 --method autoencoder --quick --out "
+        f"{out}"]
+    assert [(call["runs"], call["trained"]) for call in calls] == [(6, 6), (5, 2)]  # 1 pretraining + 2 a label count
     with pytest.raises(ConfigError, match="holds a study run with"):
         run_study(out, seeds=1, pretrain_epochs=2, quick=True)
 

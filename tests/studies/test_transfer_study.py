@@ -1,16 +1,20 @@
 """`dnnconf study transfer --quick`: the digits analogue end to end, resumable; the statistics."""
 
 import argparse
+import json
 import math
+import re
 from pathlib import Path
 
 import pytest
 
+from dnnconf.cli import main
 from dnnconf.cli.study import add_command
 from dnnconf.config import config_from_dict, load_config
 from dnnconf.errors import ConfigError
 from dnnconf.studies import STUDIES, get_study
-from dnnconf.studies.transfer import configs, on_a, paired_difference, run_study, t_critical
+from dnnconf.studies.stats import paired_difference, t_critical
+from dnnconf.studies.transfer import configs, on_a, run_study
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "transfer"
 
@@ -63,6 +67,11 @@ def test_quick_study_end_to_end_then_resumed(tmp_path, monkeypatch):
     assert "## Arm `book`" in summary and "on A − scratch, 95% CI" in summary and "Keras" not in summary
     assert (out / "transfer.png").stat().st_size > 1000
     assert (out / "book" / "seed-1" / "b-on-a" / "trainable.json").is_file()
+    saved = json.loads((out / "study.json").read_text())
+    assert (saved["study"], saved["quick"], saved["epochs_a"], saved["layout"]) == ("transfer", True, 5, "arms")
+    call = saved["invocations"][-1]
+    assert call["command"] == f"dnnconf study transfer --seeds 2 --epochs-a 5 --arm book --quick --out {out}"
+    assert (call["runs"], call["trained"], call["jobs"]) == (6, 6, 1) and call["seconds"] >= 0 and call["finished"]
 
     # an interrupted run resumes from its checkpoint; finished runs are read back, not retrained
     (out / "book" / "seed-1" / "b-on-a" / "metrics.json").unlink()
@@ -74,6 +83,13 @@ def test_quick_study_end_to_end_then_resumed(tmp_path, monkeypatch):
     again = run_study(out, seeds=3, quick=True, log=lambda *_: None)
     assert trained == [out / "book" / "seed-1" / "b-on-a", None, None, None]  # the resumed run, then seed 2's three
     assert again["rows"][:2] == result["rows"] and len(again["rows"]) == 3
+    calls = json.loads((out / "study.json").read_text())["invocations"]
+    assert len(calls) == 2 and (calls[-1]["runs"], calls[-1]["trained"]) == (9, 4)  # the resumed run, seed 2's three
+    page = tmp_path / "page" / "studies.md"  # the page's how-measured table shows the commands and the time
+    assert main(["study", "report", str(out), "--out", str(page)]) == 0
+    assert re.search(r"^\| transfer \| `dnnconf study transfer --seeds 2 --epochs-a 5 --arm book --quick`<br>`dnnconf "
+                     r"study transfer --seeds 3 --epochs-a 5 --arm book --quick` \| 9 \| \d{4}-.* UTC \| \d+\.\d min "
+                     r"\(2 invocations\) \| ", page.read_text(), re.M)
     with pytest.raises(ConfigError, match="holds a study run with"):
         run_study(out, seeds=1, epochs_a=2, quick=True)
 
@@ -106,6 +122,19 @@ def test_quick_keras_reference_side_by_side(tmp_path, monkeypatch):
     for measure in ("task A", "B from scratch", "B on A", "on A − scratch"):
         assert f"| {measure} | " in summary
     assert "| keras | 2 |" in summary and "| dnnconf | 2 |" in summary
+    call = json.loads((out / "study.json").read_text())["invocations"][-1]
+    assert call["command"].endswith(" --arm book --reference keras --quick --out " + str(out))
+    assert (call["trained"], call["reference"]["trained"], call["reference"]["read_back"]) == (6, 6, 0)
+    assert call["reference"]["seconds"] >= 0
+
+
+def test_a_folder_of_the_former_study_json_is_continued_and_gains_the_record(tmp_path):
+    out = tmp_path / "study"
+    out.mkdir()
+    (out / "study.json").write_text(json.dumps({"quick": True, "epochs_a": 5, "layout": "arms"}))  # before the record
+    run_study(out, seeds=1, quick=True, log=lambda *_: None)
+    saved = json.loads((out / "study.json").read_text())
+    assert (saved["epochs_a"], len(saved["invocations"]), saved["invocations"][0]["trained"]) == (5, 1, 3)
 
 
 def test_the_study_command_registers_each_study():

@@ -5,8 +5,12 @@ runs would not be comparable). Since the paired-interval release study.json also
 study's name), `quick`, `parameters` (the study's own options, e.g. selu-deep's depth) and
 `invocations`: one entry per `dnnconf study NAME` call, appended when it starts and completed when it
 ends, with the equivalent command line, start and end time (UTC), seconds, runs trained and read back,
-jobs/threads, and the machine (CPU count, platform, Python, torch and dnnconf versions). `dnnconf study
-report` reads it; folders written before it have only the profile, and the report says what is missing.
+jobs/threads, and the machine (CPU count, platform, Python, torch and dnnconf versions). With
+`--reference keras` the invocation also holds `reference`: the Keras part's start and end, seconds, Keras
+runs trained and read back, jobs, and the variants Keras cannot express with the reason
+(`record_reference`). Studies of their own kind (transfer, pretraining) record their invocations here too,
+with a profile of their own keys (`check_profile` compares the keys it is given). `dnnconf study report`
+reads it; folders written before it have only the profile, and the report says what is missing.
 """
 
 from __future__ import annotations
@@ -39,11 +43,12 @@ def read_metadata(folder: Path) -> dict[str, Any]:
 
 
 def check_profile(folder: Path, profile: dict[str, Any]) -> dict[str, Any]:
-    """The folder's metadata; refuses (ConfigError, exit 2) a folder that holds runs of another profile."""
+    """The folder's metadata; refuses (ConfigError, exit 2) a folder that holds runs of another profile: one
+    whose values of `profile`'s keys (the framework's PROFILE_KEYS, or a study's own) differ."""
     from dnnconf.errors import ConfigError
 
     saved = read_metadata(folder)
-    held = {key: saved[key] for key in PROFILE_KEYS if key in saved}
+    held = {key: saved[key] for key in profile if key in saved}
     if saved and held != profile:
         raise ConfigError(f"--out {folder}: holds a study run with {held}, not {profile}; choose another --out")
     return saved
@@ -84,4 +89,12 @@ def start_invocation(folder: Path, profile: dict[str, Any], header: dict[str, An
 def finish_invocation(folder: Path, metadata: dict[str, Any], seconds: float, trained: int) -> None:
     last = metadata["invocations"][-1]
     last.update({"finished": now(), "seconds": round(seconds, 1), "trained": trained})
+    write_metadata(folder, metadata)
+
+
+def record_reference(folder: Path, metadata: dict[str, Any], record: dict[str, Any]) -> None:
+    """Merge `record` into the last invocation's `reference` (the Keras part, run after the dnnconf runs:
+    written when it starts, with `finished` None, and again when it ends)."""
+    last = metadata["invocations"][-1]
+    last["reference"] = {**last.get("reference", {}), **record}
     write_metadata(folder, metadata)

@@ -29,6 +29,7 @@ from dnnconf.safe_write import write_atomic
 from dnnconf.studies import STUDIES, get_study
 from dnnconf.studies.claims import compare, glance_cells
 from dnnconf.studies.framework import RUN_COLUMNS, Options
+from dnnconf.studies.keras_study import REFERENCE_FOLDER, page_part
 from dnnconf.studies.language import check_language
 from dnnconf.studies.metadata import read_metadata
 from dnnconf.studies.report import judged_claims, summary_lines
@@ -160,8 +161,31 @@ def _framework_folder(path: Path, name: str, module: Any, metadata: dict[str, An
     study.variants = [v for v in study.variants if v.name in present]
     lines = summary_lines(study, options, rows, lang)
     glance = glance_cells(compare(judged_claims(study, options), study.variants, rows), lang)
+    reference = path / REFERENCE_FOLDER / "results.csv"
+    if reference.is_file():  # `--reference keras`: dnnconf beside Keras, after the study's own block
+        part, cell = page_part(study, _reference_rows(reference, study), metadata, lang)
+        while lines and not lines[-1].strip():
+            lines.pop()
+        lines += ["", *part]
+        glance.append(cell)
     return Folder(path, name, metadata, _section(lines, images), glance,
                   {copy: path / png for png, copy in images.items()}, rows)
+
+
+def _reference_rows(path: Path, study: Any) -> list[dict[str, Any]]:
+    """reference-keras/results.csv's rows (both implementations); a file of another study is a RunFolderError."""
+    header = path.read_text().splitlines()[:1]
+    columns = header[0].split(",") if header else []
+    if "implementation" not in columns or "variant" not in columns:
+        raise RunFolderError(f"{path}: no variant and implementation columns (rerun `dnnconf study {study.name} "
+                             "--reference keras` there with this version)")
+    rows = read_rows(path, set(columns) - {"variant", *RUN_COLUMNS})
+    known = {v.name for v in study.variants}
+    for row in rows:
+        if row["variant"] not in known or row["implementation"] not in ("dnnconf", "keras"):
+            raise RunFolderError(f"{path}: row {row['variant']!r}, {row['implementation']!r} is not a variant of "
+                                 f"study {study.name} ({', '.join(sorted(known))}) run by dnnconf or keras")
+    return rows
 
 
 def _shown_command(command: str) -> str:
@@ -185,22 +209,30 @@ def how_measured(folders: list[Folder], lang: str = "en") -> list[str]:
     """One line a folder: the command, when and how long it ran, where; what study.json did not record, said."""
     lines = [HOW_MEASURED[lang], "|---|---|---|---|---|---|"]
     unknown = _say("not recorded", lang)
-    total, recorded = 0.0, 0
+    total, recorded, keras_total = 0.0, 0, 0.0
     for folder in folders:
         calls = folder.metadata.get("invocations", [])
-        trained = [call for call in calls if call.get("trained") or call.get("finished") is None]
+        trained = [call for call in calls if _measured(call)]
         if not trained:  # no record, or only invocations that read every run back: their times are not the runs'
             command = next((f"`{_shown_command(call['command'])}`" for call in calls if "command" in call),
                            unknown)
-            lines.append(f"| {folder.name} | {command} | {len(folder.runs) or '–'} | "
+            lines.append(f"| {folder.name} | {command} | {_run_count(folder) or '–'} | "
                          + " | ".join([unknown] * 3) + " |")
             continue
         commands = list(dict.fromkeys(f"`{_shown_command(call['command'])}`" for call in trained if "command" in call))
-        finished = [call.get("finished") for call in trained]
-        ran = f"{trained[0].get('started', '?')} – " + (finished[-1] or _say("interrupted", lang))
+        last = trained[-1]  # the Keras part, when there is one, ends the invocation
+        finished = _reference(last)["finished"] if "finished" in _reference(last) else last.get("finished")
+        ran = f"{trained[0].get('started', '?')} – " + (finished or _say("interrupted", lang))
         seconds = sum(call.get("seconds") or 0 for call in trained)
         wall = f"{seconds / 60:.1f} {_say('min', lang)}" + (
             f" ({len(trained)} {_say('invocations', lang)})" if len(trained) > 1 else "")
+        keras = [_reference(call) for call in trained if isinstance(_reference(call).get("seconds"), (int, float))]
+        if keras:  # `--reference keras`: its part's time and runs (folders from before this record: none said)
+            keras_seconds = sum(part["seconds"] for part in keras)
+            keras_runs = sum(part.get("trained") or 0 for part in keras)
+            keras_total += keras_seconds
+            wall += (f"；Keras 3：{keras_seconds / 60:.1f} 分钟，{keras_runs} 次运行" if lang == "zh" else
+                     f"; Keras 3: {keras_seconds / 60:.1f} min, {keras_runs} runs")
         machine = trained[-1].get("machine", {})
         comma = "，" if lang == "zh" else ", "  # a Chinese comma: the zh page's cell is not one English run
         where = comma.join(f"{label}{machine[key]}" for key, label in (
@@ -208,15 +240,38 @@ def how_measured(folders: list[Folder], lang: str = "en") -> list[str]:
             ("torch", "torch "), ("dnnconf", "dnnconf ")) if key in machine)
         jobs, threads = trained[-1].get("jobs", "?"), trained[-1].get("threads", "?")
         threads = comma + (f"进程 {jobs} × 线程 {threads}" if lang == "zh" else f"jobs {jobs} × threads {threads}")
-        lines.append(f"| {folder.name} | {'<br>'.join(commands)} | {len(folder.runs) or '–'} | {ran} | {wall} | "
+        lines.append(f"| {folder.name} | {'<br>'.join(commands)} | {_run_count(folder) or '–'} | {ran} | {wall} | "
                      f"{where or unknown}{threads} |")
         total += seconds
         recorded += 1
     if len(folders) > 1:
         missing = f" ({len(folders) - recorded} {unknown})" if recorded < len(folders) else ""
-        lines.append(f"| {_say('all', lang)} | | {sum(len(folder.runs) for folder in folders)} | | "
-                     f"{total / 60:.1f} {_say('min', lang)}{missing} | |")
+        keras = (f"；Keras 3：{keras_total / 60:.1f} 分钟" if lang == "zh" else
+                 f"; Keras 3: {keras_total / 60:.1f} min") if keras_total else ""
+        lines.append(f"| {_say('all', lang)} | | {sum(_run_count(folder) for folder in folders)} | | "
+                     f"{total / 60:.1f} {_say('min', lang)}{missing}{keras} | |")
     return lines
+
+
+def _run_count(folder: Folder) -> int:
+    """The folder's dnnconf runs: its results.csv's rows, or for a study of its own kind (transfer,
+    pretraining: a row per seed, not per run) what its last recorded invocation counted (0: not recorded)."""
+    calls = [call for call in folder.metadata.get("invocations", []) if isinstance(call.get("runs"), int)]
+    return len(folder.runs) or (calls[-1]["runs"] if calls else 0)
+
+
+def _measured(call: dict[str, Any]) -> bool:
+    """Whether an invocation trained runs (dnnconf's or Keras's), or was interrupted doing so: its time is the
+    runs' time (one that read every run back took seconds for nothing measured)."""
+    keras = _reference(call)
+    return bool(call.get("trained") or call.get("finished") is None or keras.get("trained")
+                or ("finished" in keras and keras["finished"] is None))
+
+
+def _reference(call: dict[str, Any]) -> dict[str, Any]:
+    """An invocation's record of its Keras part ({} when it had none, or was written before it was recorded)."""
+    part = call.get("reference")
+    return part if isinstance(part, dict) else {}
 
 
 def glance(folders: list[Folder], lang: str = "en") -> list[str]:

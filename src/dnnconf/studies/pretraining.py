@@ -10,7 +10,7 @@ all_train`, in both arms), so the pretraining is the only difference. Both arms 
 5,000-image validation split, which a real 100-label setting would not have (it favours neither arm).
 
 Reports, per label count, mean ± std of the test accuracies, the paired difference (pretrained −
-scratch) with its 95% t-interval and a verdict (`studies.transfer.paired_difference`); plots accuracy
+scratch) with its 95% t-interval and a verdict (`studies.stats.paired_difference`); plots accuracy
 against the number of labels, both arms with error bars, and the differences with their intervals.
 
 Writes into --out (default runs/study-pretraining): seed-S/pretrain/ (the pretraining),
@@ -96,11 +96,19 @@ def pretrain_once(raw: dict[str, Any], folder: Path, log: Any) -> None:
         pretrained_network(config_from_dict(raw, raw["name"]), folder)
 
 
+def finished(folder: Path) -> bool:
+    """Whether the run (or the pretraining) in `folder` has finished: its final file is written."""
+    return (folder / ("encoder.safetensors" if folder.name == "pretrain" else "metrics.json")).is_file()
+
+
 def run_study(out: Path, seeds: int, labels: list[int] | None = None, pretrain_epochs: int | None = None,
               method: str = "autoencoder", quick: bool = False, log: Any = print) -> dict[str, Any]:
     """Run (or resume) the study; returns rows, statistics per label count and the written files."""
+    import time
+
     from dnnconf.errors import ConfigError
-    from dnnconf.studies.transfer import check_study_options, train_or_load
+    from dnnconf.studies.metadata import finish_invocation, start_invocation
+    from dnnconf.studies.transfer import train_or_load
 
     if seeds < 1:
         raise ConfigError(f"--seeds: {seeds} must be at least 1")
@@ -108,7 +116,15 @@ def run_study(out: Path, seeds: int, labels: list[int] | None = None, pretrain_e
     epochs = pretrain_epochs if pretrain_epochs is not None else (3 if quick else 10)
     if epochs < 1:
         raise ConfigError(f"--pretrain-epochs: {epochs} must be at least 1")
-    check_study_options(out, {"quick": quick, "pretrain_epochs": epochs, "method": method})
+    command = (f"dnnconf study pretraining --seeds {seeds} --labels {','.join(map(str, labels))} --pretrain-epochs "
+               f"{epochs} --method {method}" + (" --quick" if quick else "") + f" --out {out}")
+    folders = [out / f"seed-{seed}" / name for seed in range(seeds)
+               for name in ("pretrain", *(f"{arm}-{count}" for count in labels for arm in ("scratch", "pretrained")))]
+    before = sum(finished(folder) for folder in folders)
+    metadata = start_invocation(out, {"quick": quick, "pretrain_epochs": epochs, "method": method},
+                                {"study": "pretraining"}, {"command": command, "seeds": seeds, "runs": len(folders),
+                                                           "jobs": 1, "threads": 1})
+    started = time.perf_counter()
     rows = []
     for seed in range(seeds):
         base = out / f"seed-{seed}"
@@ -121,6 +137,8 @@ def run_study(out: Path, seeds: int, labels: list[int] | None = None, pretrain_e
             rows.append({"seed": seed, "labels": count, "scratch": scratch, "pretrained": pretrained,
                          "difference": pretrained - scratch})
             log(f"seed {seed}, {count} labels: scratch {scratch:.4f}, pretrained {pretrained:.4f}")
+    trained = sum(finished(folder) for folder in folders) - before
+    finish_invocation(out, metadata, time.perf_counter() - started, trained)
     result = summarize(rows, labels, quick, epochs, method)
     files = write_outputs(out, result)
     return {**result, "files": files}

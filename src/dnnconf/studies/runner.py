@@ -17,25 +17,29 @@ from dnnconf.studies.metadata import finish_invocation, start_invocation
 from dnnconf.studies.report import summary_table, write_outputs
 
 
-def command_line(study: Study, options: Options) -> str:
-    """The `dnnconf study` command equivalent to this invocation (every option spelled out)."""
+def command_line(study: Study, options: Options, reference: str | None = None) -> str:
+    """The `dnnconf study` command equivalent to this invocation (every option spelled out, `--reference`
+    when given)."""
     size = options.train_size if options.train_size is not None else "all"
     own = "".join(f" --{key.replace('_', '-')} {value}" for key, value in study.parameters.items())
     return (f"dnnconf study {study.name} --seeds {options.seeds} --epochs {options.epochs} --dataset "
             f"{options.dataset} --train-size {size}{own} --jobs {options.jobs} --threads {options.threads}"
             + (" --vectorize" if options.vectorize else "") + (" --quick" if options.quick else "")
+            + (f" --reference {reference}" if reference else "")
             + f" --out {options.out}")
 
 
-def run_study(study: Study, options: Options, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+def run_study(study: Study, options: Options, log: Callable[[str], None] = print, reference: str | None = None
+              ) -> list[dict[str, Any]]:
     """Run (or resume) every variant × seed, then write results.csv, summary.md and the plots; study.json
-    records the invocation (`dnnconf.studies.metadata`)."""
+    records the invocation (`dnnconf.studies.metadata`; `reference`: the Keras part that follows, which
+    `keras_study.run_reference` records)."""
     tasks = tasks_of(study, options)
     profile = {"epochs": options.epochs, "dataset": options.dataset, "train_size": options.train_size}
     finished_before = sum((Path(task.folder) / ROW_FILE).is_file() for task in tasks)
     metadata = start_invocation(options.out, profile, {"study": study.name, "quick": options.quick,
                                                        "parameters": study.parameters},
-                                {"command": command_line(study, options), "seeds": options.seeds,
+                                {"command": command_line(study, options, reference), "seeds": options.seeds,
                                  "runs": len(tasks), "jobs": options.jobs, "threads": options.threads,
                                  "vectorize": options.vectorize})
     log(f"study {study.name}: {len(study.variants)} variants × {options.seeds} seeds = {len(tasks)} runs, "
@@ -68,7 +72,7 @@ def run_command(args: Any, build: Callable[[Options], Study], full: Profile, qui
     reference = getattr(args, "reference", None)  # --reference keras (dnnconf.studies.keras_study)
     if reference:
         import_keras()  # a missing Keras is one line before the dnnconf runs, not after them
-    rows = run_study(study, options)
+    rows = run_study(study, options, reference=reference)
     print("\n".join(summary_table(study, rows)))
     if reference:
         print("\n".join(run_reference(study, options, rows)))

@@ -38,8 +38,7 @@ from typing import Any
 from dnnconf.arguments import at_most
 from dnnconf.csv_text import csv_text
 from dnnconf.limits import MAX_STUDY_SEEDS
-from dnnconf.safe_write import write_atomic
-from dnnconf.studies.stats import Paired, mean_std, paired_difference, plus_minus, t_critical  # noqa: F401 - re-exported
+from dnnconf.studies.stats import Paired, mean_std, paired_difference, plus_minus
 
 HELP = "transfer learning: task B from scratch vs on task A's layers, over seeds (note §2)"
 PUBLISHED = {"scratch": 0.9185, "on_a": 0.9385}  # the book's notebook, one run, TF 2 (±1 point)
@@ -117,22 +116,14 @@ def train_or_load(raw: dict[str, Any], folder: Path, log: Any) -> float:
     return result.test["accuracy"]
 
 
-def check_study_options(out: Path, options: dict[str, Any]) -> None:
-    from dnnconf.errors import ConfigError
-
-    path = out / "study.json"
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        if saved != options:
-            raise ConfigError(f"--out {out}: holds a study run with {saved}, not {options}; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(options))
-
-
 def run_study(out: Path, seeds: int, epochs_a: int | None = None, quick: bool = False, log: Any = print,
               arms: tuple[str, ...] = ("book",), reference: str | None = None) -> dict[str, Any]:
-    """Run (or resume) the study for `arms` (and their Keras reference); returns rows, statistics and files."""
+    """Run (or resume) the study for `arms` (and their Keras reference); returns rows, statistics and files.
+    study.json holds the profile (quick, epochs_a) and a record of the invocation (`studies.metadata`)."""
+    import time
+
     from dnnconf.errors import ConfigError
+    from dnnconf.studies.metadata import finish_invocation, record_reference, start_invocation
 
     if seeds < 1:
         raise ConfigError(f"--seeds: {seeds} must be at least 1")
@@ -143,18 +134,42 @@ def run_study(out: Path, seeds: int, epochs_a: int | None = None, quick: bool = 
         from dnnconf.studies.keras_reference import import_keras
 
         import_keras()  # a missing Keras is one line before hours of dnnconf runs, not after
-    check_study_options(out, {"quick": quick, "epochs_a": epochs_a, "layout": "arms"})
-    rows = []
+    arm = "both" if len(arms) > 1 else arms[0]
+    command = (f"dnnconf study transfer --seeds {seeds} --epochs-a {epochs_a} --arm {arm}"
+               + (f" --reference {reference}" if reference else "") + (" --quick" if quick else "") + f" --out {out}")
+    runs = 3 * len(arms) * seeds  # task A, B from scratch, B on A
+    before = finished_runs(out, arms, seeds)
+    metadata = start_invocation(out, {"quick": quick, "epochs_a": epochs_a, "layout": "arms"}, {"study": "transfer"},
+                                {"command": command, "seeds": seeds, "runs": runs, "jobs": 1, "threads": 1})
+    rows, started, keras_seconds = [], time.perf_counter(), 0.0
     for arm in arms:
         for seed in range(seeds):
             rows.append(dnnconf_row(out, arm, seed, quick, epochs_a, log))
             if reference == "keras":
+                begun = time.perf_counter()
                 rows.append(keras_row(out, arm, seed, quick, epochs_a, log))
+                keras_seconds += time.perf_counter() - begun
+    after = finished_runs(out, arms, seeds)
+    if reference == "keras":  # the Keras runs are interleaved with dnnconf's: their time is summed apart
+        record_reference(out, metadata, {"implementation": "keras", "runs": runs, "jobs": 1,
+                                         "seconds": round(keras_seconds, 1), "trained": after[1] - before[1],
+                                         "read_back": before[1]})
+    finish_invocation(out, metadata, time.perf_counter() - started - keras_seconds, after[0] - before[0])
     rows += [row for row in read_rows(out) if (row["arm"], row["implementation"], row["seed"])
              not in {(r["arm"], r["implementation"], r["seed"]) for r in rows}]  # other arms' earlier rows
     result = summarize(rows, quick, epochs_a)
     files = write_outputs(out, result)
     return {**result, "files": files}
+
+
+def finished_runs(out: Path, arms: tuple[str, ...], seeds: int) -> tuple[int, int]:
+    """(dnnconf runs, Keras runs) of these arms and seeds finished in `out`: 3 a seed each (task A, B from
+    scratch, B on A; Keras's three are one file)."""
+    ours = sum((out / arm / f"seed-{seed}" / run / "metrics.json").is_file() for arm in arms for seed in range(seeds)
+               for run in ("task-a", "b-scratch", "b-on-a"))
+    theirs = sum((out / "reference-keras" / arm / f"seed-{seed}.json").is_file() for arm in arms
+                 for seed in range(seeds))
+    return ours, 3 * theirs
 
 
 def dnnconf_row(out: Path, arm: str, seed: int, quick: bool, epochs_a: int, log: Any) -> dict[str, Any]:
