@@ -12,6 +12,11 @@ each member equals its solo run within float rounding and lands in the same `see
 variant whose config cannot be batched (see `dnnconf.train.parallel_seeds.check_supported`) runs its seeds
 one by one, as without the option.
 
+A study may measure more of each finished run (`Study.measure`, a `RunMeasure`): a function of the run
+folder that returns more columns of its row (e.g. MC dropout's test metrics). It runs where the run
+trained (in the --jobs worker, after the batched run with --vectorize), is skipped for diverged runs
+(empty cells), and its columns are kept in study-row.json, so a finished run is measured once.
+
 A study lists the note's claims as data (`Study.claims`, `dnnconf.studies.claims`): summary.md reports
 each comparison's difference, paired by seed, with its 95% interval and verdict. study.json holds the
 folder's profile and a record of every invocation (`dnnconf.studies.metadata`), which `dnnconf study
@@ -88,6 +93,15 @@ class Variant:
     published_metric: str | None = None  # when not the study's (e.g. a published test accuracy)
 
 
+@dataclass(frozen=True)
+class RunMeasure:
+    """More columns of a finished run's row: `function(folder)` returns {column: value} for `columns`
+    (a module-level function: --jobs pickles it into its worker processes)."""
+
+    columns: tuple[str, ...]
+    function: Callable[[Path], dict[str, Any]]
+
+
 @dataclass
 class Study:
     name: str
@@ -105,6 +119,7 @@ class Study:
     extra_summary: Callable[..., list[str]] | None = None  # (study, rows, lang="en") → more summary lines
     claims: list[Claim] = field(default_factory=list)  # the note's comparisons (`dnnconf.studies.claims`)
     parameters: dict[str, Any] = field(default_factory=dict)  # the study's own options, saved in study.json
+    measure: RunMeasure | None = None  # more columns of each finished run (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -117,6 +132,7 @@ class Task:
     folder: str
     target: float | None
     chance: float
+    measure: RunMeasure | None = None
 
 
 def add_common_arguments(parser: Any, full: Profile, quick: Profile, out: str) -> None:
@@ -201,7 +217,8 @@ def run_config(study: Study, variant: Variant, seed: int, options: Options, thre
 
 def tasks_of(study: Study, options: Options) -> list[Task]:
     return [Task(study.name, v.name, v.labels, seed, run_config(study, v, seed, options, options.threads),
-                 str(options.out / v.name / f"seed-{seed}"), study.target, 1 / CLASSES[options.dataset])
+                 str(options.out / v.name / f"seed-{seed}"), study.target, 1 / CLASSES[options.dataset],
+                 study.measure)
             for seed in range(options.seeds) for v in study.variants]  # seed-major: load drift spreads evenly
 
 
@@ -216,7 +233,12 @@ def run_one(task: Task) -> tuple[dict[str, Any], bool]:
 
     folder = Path(task.folder)
     if (folder / ROW_FILE).is_file():
-        return json.loads((folder / ROW_FILE).read_text()), False
+        row = json.loads((folder / ROW_FILE).read_text())
+        if task.measure is None or all(column in row for column in task.measure.columns):
+            return row, False
+        row = measured(task, folder, row)  # finished before the study measured this: measured now, not retrained
+        write_atomic(folder / ROW_FILE, json.dumps(row))
+        return row, False
     config = config_from_dict(task.raw, task.raw["name"])
     resume = folder if (folder / "checkpoint" / "LATEST").is_file() else None
     diverged = False
@@ -225,9 +247,17 @@ def run_one(task: Task) -> tuple[dict[str, Any], bool]:
             train(config, None if resume else folder, resume=resume, force=True, quiet=True, plots=False)
     except Diverged:
         diverged = True
-    row = row_of(task, folder, diverged)
+    row = measured(task, folder, row_of(task, folder, diverged))
     write_atomic(folder / ROW_FILE, json.dumps(row))
     return row, True
+
+
+def measured(task: Task, folder: Path, row: dict[str, Any]) -> dict[str, Any]:
+    """`row` with the task's `RunMeasure` columns (empty for a diverged run: its weights say nothing)."""
+    if task.measure is None:
+        return row
+    values = {} if row.get("diverged") else task.measure.function(folder)
+    return {**row, **{column: values.get(column) for column in task.measure.columns}}
 
 
 def run_group(tasks: list[Task]) -> list[tuple[dict[str, Any], bool]]:
@@ -259,7 +289,7 @@ def run_group(tasks: list[Task]) -> list[tuple[dict[str, Any], bool]]:
     for task in tasks:
         member = Path(task.folder)
         metrics = json.loads((member / "metrics.json").read_text())
-        row = row_of(task, member, metrics.get("stop_reason") == DIVERGED)
+        row = measured(task, member, row_of(task, member, metrics.get("stop_reason") == DIVERGED))
         write_atomic(member / ROW_FILE, json.dumps(row))
         out.append((row, True))
     return out
