@@ -36,3 +36,18 @@ def test_schedules_reference_lists_what_keras_cannot_express(run_quick):
     implementations = {(r["variant"], r["implementation"]) for r in read(out / "reference-keras" / "results.csv")}
     assert ("performance", "keras") in implementations and ("power", "keras") in implementations
     assert ("one_cycle", "keras") not in implementations and ("one_cycle", "dnnconf") in implementations
+
+
+def test_a_studys_run_measure_is_measured_on_the_keras_runs_too(run_quick):
+    from dnnconf.studies.mc_dropout import COLUMNS
+
+    code, out, _ = run_quick("mc-dropout", "--reference", "keras")
+    both = read(out / "reference-keras" / "results.csv")
+    assert code == 0 and {(r["implementation"], r["seed"]) for r in both} == {(i, s) for i in ("dnnconf", "keras")
+                                                                                for s in "01"}
+    for row in both:
+        assert 0 <= float(row["mc_test_accuracy"]) <= 1 and float(row["mc_test_nll"]) > 0, row
+        assert 0 <= float(row["test_ece"]) <= 1 and 0 <= float(row["mc_test_ece"]) <= 1, row
+    assert all(column in both[0] for column in COLUMNS)
+    summary = (out / "reference-keras" / "summary.md").read_text()
+    assert "| dnnconf MC test acc | Keras MC test acc | dnnconf − Keras |" in summary and "Not compared" not in summary

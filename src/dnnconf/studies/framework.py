@@ -96,10 +96,12 @@ class Variant:
 @dataclass(frozen=True)
 class RunMeasure:
     """More columns of a finished run's row: `function(folder)` returns {column: value} for `columns`
-    (a module-level function: --jobs pickles it into its worker processes)."""
+    (a module-level function: --jobs pickles it into its worker processes). `keras`, when given, measures
+    the same columns of a `--reference keras` run from `keras_reference.train_run`'s result."""
 
     columns: tuple[str, ...]
     function: Callable[[Path], dict[str, Any]]
+    keras: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 @dataclass

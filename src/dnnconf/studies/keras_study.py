@@ -5,7 +5,9 @@ Writes OUT/reference-keras/: <variant>/seed-<s>.json (one finished Keras run eac
 results.csv (dnnconf's rows and Keras's, an `implementation` column), summary.md: per variant, both
 implementations' mean final validation and test accuracy, and dnnconf − Keras paired by seed with its 95%
 t-interval ("within noise" when the interval holds 0, else "differs"). A variant Keras cannot express
-(e.g. 1cycle) is listed with the one-line reason and left out, the others still run.
+(e.g. 1cycle) is listed with the one-line reason and left out, the others still run. A study's per-run
+measurement (`framework.RunMeasure`) is compared too when it has a Keras form (`RunMeasure.keras`), else
+the summary says its columns were not measured in Keras.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ def keras_study_row(task: Any, folder: Path) -> dict[str, Any]:
            "epochs_run": len(history.get("loss", [])), "final_val_accuracy": accuracies[-1] if accuracies else None,
            "best_val_accuracy": max(accuracies, default=None),
            "test_accuracy": None if diverged else result["test_accuracy"], "diverged": int(diverged)}
+    measure = getattr(task, "measure", None)
+    if measure is not None:
+        values = measure.keras(result) if measure.keras is not None and not diverged else {}
+        row.update({column: values.get(column) for column in measure.columns})
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(row))
     return row
@@ -71,7 +77,7 @@ def run_reference(study: Any, options: Any, rows: list[dict[str, Any]], log: Cal
     ours = [{**row, "implementation": "dnnconf"} for row in rows]
     labels = list(dict.fromkeys(k for v in study.variants for k in v.labels))
     columns = ["variant", *labels, "implementation", "seed", "epochs_run", "final_val_accuracy", "best_val_accuracy",
-               "test_accuracy", "diverged"]
+               "test_accuracy", "diverged", *(study.measure.columns if study.measure else ())]
     write_atomic(out / "results.csv", csv_text([{k: r.get(k) for k in columns} for r in ours + keras_rows], columns))
     lines = summary_lines(study, ours, keras_rows, refused)
     write_atomic(out / "summary.md", "\n".join(lines) + "\n")
@@ -81,15 +87,20 @@ def run_reference(study: Any, options: Any, rows: list[dict[str, Any]], log: Cal
 
 def summary_lines(study: Any, ours: list[dict[str, Any]], theirs: list[dict[str, Any]],
                   refused: dict[str, str]) -> list[str]:
+    from dnnconf.studies.claims import METRIC_NAMES
     from dnnconf.studies.stats import mean_std, paired_difference, plus_minus
+
+    measure = getattr(study, "measure", None)
+    measures = MEASURES + tuple((column, METRIC_NAMES.get(column, column.replace("_", " ")))
+                                for column in (measure.columns if measure is not None and measure.keras else ()))
 
     lines = [f"# {study.title}: dnnconf beside Keras 3", "",
              "The same configs, data splits, input scaling and seeds; Keras draws its own initial weights and batch "
              "order from a seed, so the pairs share data, not randomness. dnnconf − Keras: mean of the per-seed "
              "differences with its 95% t-interval.", "",
              "| variant | seeds | " + " | ".join(f"dnnconf {label} | Keras {label} | dnnconf − Keras" for _, label in
-                                              MEASURES) + " | |",
-             "|---|---|" + "---|---|---|" * len(MEASURES) + "---|"]
+                                              measures) + " | |",
+             "|---|---|" + "---|---|---|" * len(measures) + "---|"]
     for variant in dict.fromkeys(row["variant"] for row in ours):
         mine = {r["seed"]: r for r in ours if r["variant"] == variant}
         other = {r["seed"]: r for r in theirs if r["variant"] == variant}
@@ -97,7 +108,7 @@ def summary_lines(study: Any, ours: list[dict[str, Any]], theirs: list[dict[str,
             lines.append(f"| {variant} | – | not expressible in Keras: {refused[variant]} |")
             continue
         cells, verdicts = [], []
-        for key, _ in MEASURES:
+        for key, _ in measures:
             seeds = [s for s in sorted(mine) if mine[s].get(key) is not None and other.get(s, {}).get(key) is not None]
             a, b = [other[s][key] for s in seeds], [mine[s][key] for s in seeds]
             cells += [plus_minus(mean_std(b)), plus_minus(mean_std(a))]
@@ -109,4 +120,6 @@ def summary_lines(study: Any, ours: list[dict[str, Any]], theirs: list[dict[str,
             verdicts.append(paired.low <= 0 <= paired.high)
         verdict = "within noise" if verdicts and all(verdicts) else ("differs" if verdicts else "too few seeds")
         lines.append(f"| {variant} | {len(mine)} | " + " | ".join(cells) + f" | {verdict} |")
+    if measure is not None and measure.keras is None:
+        lines += ["", f"Not compared: {', '.join(measure.columns)} (this study measures them in dnnconf only)."]
     return lines
