@@ -178,6 +178,15 @@ def comparison_lines(comparisons: list[Comparison], target: float | None = None,
     return lines
 
 
+def _reference_zh(c: Comparison) -> str:
+    """What the variant was compared with, in Chinese words (the published number; the baseline's column)."""
+    if c.claim.baseline is None:
+        return c.reference.replace("published", "公布值", 1)
+    if c.claim.baseline_metric is not None:
+        return f"{c.claim.baseline}（{ZH_METRICS.get(c.claim.baseline_metric, c.claim.baseline_metric)}）"
+    return c.reference
+
+
 def _comparison_lines_zh(comparisons: list[Comparison], target: float | None) -> list[str]:
     lines = ["## 笔记的结论，实测", "", ZH_INTRO + (ZH_CENSORED if any(c.censored for c in comparisons) else "")]
     groups: dict[str, list[Comparison]] = {}
@@ -192,7 +201,7 @@ def _comparison_lines_zh(comparisons: list[Comparison], target: float | None) ->
                 metric = f"达到 {target:g} 的 epoch 数"
             digits = 2 if c.metric in CENSORED_METRICS else 4
             censored = f"（{c.censored} 次删失）" if c.censored else ""
-            reference = c.reference.replace("published", "公布值", 1) if c.claim.baseline is None else c.reference
+            reference = _reference_zh(c)
             lines.append(f"| {c.claim.variant} | {reference} | {metric} | {_expectation(c.claim, 'zh')} | "
                          f"{c.interval.n} | {signed_interval(c.interval, digits)}{censored} | "
                          f"{verdict_text(c.verdict, 'zh')} |")
@@ -209,8 +218,7 @@ def glance_cells(comparisons: list[Comparison], lang: str = "en") -> list[tuple[
         if len(members) == 1:
             c = members[0]
             digits = 2 if c.metric in CENSORED_METRICS else 4
-            reference = c.reference.replace("published", "公布值", 1) if lang == "zh" and c.claim.baseline is None \
-                else c.reference
+            reference = _reference_zh(c) if lang == "zh" else c.reference
             versus = "对比" if lang == "zh" else "vs"
             measured = (f"{c.claim.variant} {versus} {reference}: {signed_interval(c.interval, digits)} "
                         f"(n = {c.interval.n})")
