@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from dnnconf.studies.framework import RunMeasure, Task, measured
+from dnnconf.studies.framework import Task
 from dnnconf.studies.mc_dropout import COLUMNS
+from dnnconf.studies.run_measure import RunMeasure, measured
 from dnnconf.uncertainty.calibration import calibration_metrics, reliability_bins
 
 

@@ -12,10 +12,7 @@ each member equals its solo run within float rounding and lands in the same `see
 variant whose config cannot be batched (see `dnnconf.train.parallel_seeds.check_supported`) runs its seeds
 one by one, as without the option.
 
-A study may measure more of each finished run (`Study.measure`, a `RunMeasure`): a function of the run
-folder that returns more columns of its row (e.g. MC dropout's test metrics). It runs where the run
-trained (in the --jobs worker, after the batched run with --vectorize), is skipped for diverged runs
-(empty cells), and its columns are kept in study-row.json, so a finished run is measured once.
+A study may measure more of each finished run (`Study.measure`: `dnnconf.studies.run_measure`).
 
 A study lists the note's claims as data (`Study.claims`, `dnnconf.studies.claims`): summary.md reports
 each comparison's difference, paired by seed, with its 95% interval and verdict. study.json holds the
@@ -47,6 +44,7 @@ from typing import Any
 from dnnconf.arguments import at_most
 from dnnconf.limits import MAX_JOBS, MAX_STUDY_SEEDS, MAX_THREADS
 from dnnconf.studies.claims import Claim
+from dnnconf.studies.run_measure import RunMeasure, measured
 
 ROW_FILE = "study-row.json"
 DATASETS = ("fashion_mnist", "digits")
@@ -91,17 +89,6 @@ class Variant:
     overrides: dict[str, Any] = field(default_factory=dict)
     published: float | None = None
     published_metric: str | None = None  # when not the study's (e.g. a published test accuracy)
-
-
-@dataclass(frozen=True)
-class RunMeasure:
-    """More columns of a finished run's row: `function(folder)` returns {column: value} for `columns`
-    (a module-level function: --jobs pickles it into its worker processes). `keras`, when given, measures
-    the same columns of a `--reference keras` run from `keras_reference.train_run`'s result."""
-
-    columns: tuple[str, ...]
-    function: Callable[[Path], dict[str, Any]]
-    keras: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 @dataclass
@@ -252,14 +239,6 @@ def run_one(task: Task) -> tuple[dict[str, Any], bool]:
     row = measured(task, folder, row_of(task, folder, diverged))
     write_atomic(folder / ROW_FILE, json.dumps(row))
     return row, True
-
-
-def measured(task: Task, folder: Path, row: dict[str, Any]) -> dict[str, Any]:
-    """`row` with the task's `RunMeasure` columns (empty for a diverged run: its weights say nothing)."""
-    if task.measure is None:
-        return row
-    values = {} if row.get("diverged") else task.measure.function(folder)
-    return {**row, **{column: values.get(column) for column in task.measure.columns}}
 
 
 def run_group(tasks: list[Task]) -> list[tuple[dict[str, Any], bool]]:

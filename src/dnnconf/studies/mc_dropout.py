@@ -33,9 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from dnnconf.studies.claims import Claim, against_published
-from dnnconf.studies.framework import Options, Profile, RunMeasure, Study, Variant, add_common_arguments
+from dnnconf.studies.framework import Options, Profile, Study, Variant, add_common_arguments
 from dnnconf.studies.keras_study import add_reference_argument
 from dnnconf.studies.language import BOOK_NOTEBOOK_ZH
+from dnnconf.studies.run_measure import RunMeasure
 from dnnconf.studies.runner import run_command
 
 HELP = "MC dropout: 100 stochastic passes vs eval mode, accuracy, NLL and ECE of the book's dropout MLP (note §5.4)"
