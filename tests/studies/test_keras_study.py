@@ -51,3 +51,5 @@ def test_a_studys_run_measure_is_measured_on_the_keras_runs_too(run_quick):
     assert all(column in both[0] for column in COLUMNS)
     summary = (out / "reference-keras" / "summary.md").read_text()
     assert "| dnnconf MC test acc | Keras MC test acc | dnnconf − Keras |" in summary and "Not compared" not in summary
+    claims = summary.split("## The note's claims, on the Keras runs")[1]  # judged on the Keras rows alone
+    assert "| dropout | dropout (test ECE) | MC test ECE | < 0 | 2 |" in claims

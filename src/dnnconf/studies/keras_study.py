@@ -7,7 +7,8 @@ implementations' mean final validation and test accuracy, and dnnconf − Keras 
 t-interval ("within noise" when the interval holds 0, else "differs"). A variant Keras cannot express
 (e.g. 1cycle) is listed with the one-line reason and left out, the others still run. A study's per-run
 measurement (`framework.RunMeasure`) is compared too when it has a Keras form (`RunMeasure.keras`), else
-the summary says its columns were not measured in Keras.
+the summary says its columns were not measured in Keras. The study's paired claims (variant against a
+baseline, by seed) are then judged on the Keras runs alone, as summary.md judges them on dnnconf's.
 """
 
 from __future__ import annotations
@@ -79,10 +80,19 @@ def run_reference(study: Any, options: Any, rows: list[dict[str, Any]], log: Cal
     columns = ["variant", *labels, "implementation", "seed", "epochs_run", "final_val_accuracy", "best_val_accuracy",
                "test_accuracy", "diverged", *(study.measure.columns if study.measure else ())]
     write_atomic(out / "results.csv", csv_text([{k: r.get(k) for k in columns} for r in ours + keras_rows], columns))
-    lines = summary_lines(study, ours, keras_rows, refused)
+    lines = summary_lines(study, ours, keras_rows, refused) + keras_claims(study, keras_rows)
     write_atomic(out / "summary.md", "\n".join(lines) + "\n")
     log(f"wrote {out / 'results.csv'}, {out / 'summary.md'}")
     return lines
+
+
+def keras_claims(study: Any, keras_rows: list[dict[str, Any]]) -> list[str]:
+    """The study's paired claims judged on the Keras runs (`claims.comparison_lines`), under their own heading."""
+    from dnnconf.studies.claims import compare, comparison_lines
+
+    paired = [claim for claim in study.claims if claim.baseline is not None]
+    lines = comparison_lines(compare(paired, study.variants, keras_rows), study.target)
+    return ["", "## The note's claims, on the Keras runs", *lines[1:]] if lines else []
 
 
 def summary_lines(study: Any, ours: list[dict[str, Any]], theirs: list[dict[str, Any]],
