@@ -110,3 +110,27 @@ def test_the_page_is_written_from_the_folder(quick_study, tmp_path, capsys):
     assert main(["study", "report", str(out), "--out", str(tmp_path / "bad.md")]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "column mc_test_ece holds 'lots', not a number" in error[0]
+
+
+@pytest.mark.parametrize("mode", [("--vectorize",), ("--jobs", "2")], ids=["vectorize", "jobs"])
+def test_batched_seeds_and_worker_processes_measure_the_same(quick_study, run_quick, tmp_path, mode):
+    import os
+
+    if mode[0] == "--jobs" and (os.cpu_count() or 1) < 2:
+        pytest.skip("--jobs 2 needs two cores")
+    _, rows = quick_study
+    code, _, other = run_quick("mc-dropout", *mode, "--out", str(tmp_path / "other"))
+    assert code == 0
+    same = ("seed", "test_accuracy", *COLUMNS)
+    assert [{k: r[k] for k in same} for r in other] == [{k: r[k] for k in same} for r in rows]
+
+
+def test_the_keras_summary_says_which_columns_it_did_not_compare():
+    from dnnconf.studies.framework import Study, Variant
+    from dnnconf.studies.keras_study import summary_lines
+
+    study = Study("toy", "toy", {}, [Variant("a", {})], measure=RunMeasure(("extra",), lambda folder: {}))
+    row = {"variant": "a", "seed": 0, "final_val_accuracy": 0.5, "test_accuracy": 0.5}
+    lines = summary_lines(study, [row], [row], {})
+    assert lines[-1] == "Not compared: extra (this study measures them in dnnconf only)."
+    assert "extra" not in lines[4]  # the table's header: the framework's two measures only
