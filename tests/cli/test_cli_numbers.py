@@ -29,6 +29,7 @@ CASES = [
     (["study", "init", "--jobs", HUGE], "--jobs", "accepted: 1..256"),
     (["study", "init", "--epochs", "1.5"], "--epochs", "expected a whole number"),
     (["study", "selu-deep", "--depth", "5000"], "--depth", "accepted: 1..1000"),
+    (["study", "mc-dropout", "--mc-samples", "99999"], "--mc-samples", "accepted: 1..10000"),
 ]
 
 

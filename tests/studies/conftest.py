@@ -35,10 +35,11 @@ def check_outputs():
 
 
 def _check_outputs(out: Path, rows: list[dict[str, str]], study: str, labels: list[str], variants: int,
-                  seeds: int = 2) -> None:
-    """Columns, one row a run, no NaN, numbers in range, distinct seeds per variant, summary and plots."""
+                  seeds: int = 2, measured: tuple[str, ...] = ()) -> None:
+    """Columns (`measured`: a study's `RunMeasure` columns, last), one row a run, no NaN, numbers in range,
+    distinct seeds per variant, summary and plots."""
     header = (out / "results.csv").read_text().splitlines()[0].split(",")
-    assert header == ["study", "variant", *labels, *RUN_COLUMNS]
+    assert header == ["study", "variant", *labels, *RUN_COLUMNS, *measured]
     assert len(rows) == variants * seeds
     assert all(cell.lower() not in ("nan", "inf", "-inf") for row in rows for cell in row.values())
     for row in rows:

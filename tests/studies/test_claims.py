@@ -61,6 +61,15 @@ def test_compare_pairs_by_seed_and_skips_absent_variants():
     assert only.verdict == "agrees" and only.reference == "a"
 
 
+def test_compare_two_columns_of_the_same_runs_pairs_them_by_seed():
+    rows = [{"variant": "a", "seed": seed, "test_nll": plain, "mc_test_nll": mc, "diverged": 0, "epochs_run": 10}
+            for seed, (plain, mc) in enumerate([(0.40, 0.37), (0.50, 0.46), (0.30, 0.28)])]
+    (result,) = compare([Claim("MC lowers the NLL", "a", "a", "lower", "mc_test_nll", baseline_metric="test_nll")],
+                        [], rows)
+    assert result.interval.mean == pytest.approx(-0.03) and result.interval.n == 3
+    assert result.reference == "a (test NLL)" and result.verdict == "agrees"
+
+
 def test_compare_with_the_published_number_of_the_variant():
     variants = [Variant("adam", {}, {}, published=0.87), Variant("sgd", {}, {})]
     claims = against_published(variants, "the table")

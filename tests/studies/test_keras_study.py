@@ -69,3 +69,20 @@ def test_the_variants_keras_cannot_express_are_recorded(run_quick):
     refused = json.loads((out / "study.json").read_text())["invocations"][-1]["reference"]["refused"]
     assert "one_cycle" in refused and refused["one_cycle"].startswith("schedule: 'one_cycle'")
     assert "performance" not in refused and "power" not in refused
+
+
+def test_a_studys_run_measure_is_measured_on_the_keras_runs_too(run_quick):
+    from dnnconf.studies.mc_dropout import COLUMNS
+
+    code, out, _ = run_quick("mc-dropout", "--reference", "keras")
+    both = read(out / "reference-keras" / "results.csv")
+    assert code == 0 and {(r["implementation"], r["seed"]) for r in both} == {(i, s) for i in ("dnnconf", "keras")
+                                                                                for s in "01"}
+    for row in both:
+        assert 0 <= float(row["mc_test_accuracy"]) <= 1 and float(row["mc_test_nll"]) > 0, row
+        assert 0 <= float(row["test_ece"]) <= 1 and 0 <= float(row["mc_test_ece"]) <= 1, row
+    assert all(column in both[0] for column in COLUMNS)
+    summary = (out / "reference-keras" / "summary.md").read_text()
+    assert "| dnnconf MC test acc | Keras MC test acc | dnnconf − Keras |" in summary and "Not compared" not in summary
+    claims = summary.split("## The note's claims, on the Keras runs")[1]  # judged on the Keras rows alone
+    assert "| dropout | dropout (test ECE) | MC test ECE | < 0 | 2 |" in claims

@@ -136,8 +136,8 @@ def test_every_full_profile_has_five_seeds_and_the_published_ones_the_whole_set(
     from dnnconf.studies import STUDIES, get_study
 
     profiles = {name: get_study(name).FULL for name in STUDIES if hasattr(get_study(name), "FULL")}
-    assert len(profiles) == 7 and all(profile.seeds == 5 for profile in profiles.values())
-    assert all(profiles[name].train_size is None for name in ("optimizers", "schedules", "selu-deep"))
+    assert len(profiles) == 8 and all(profile.seeds == 5 for profile in profiles.values())
+    assert all(profiles[name].train_size is None for name in ("optimizers", "schedules", "selu-deep", "mc-dropout"))
 
 
 def test_train_size_all_on_the_command_line(run_quick):

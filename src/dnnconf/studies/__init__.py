@@ -20,6 +20,7 @@ STUDIES: dict[str, str] = {
     "schedules": "dnnconf.studies.schedules",  # §4: every schedule, 1cycle with the lr-find suggestion
     "regularization": "dnnconf.studies.regularization",  # §5: none, early stopping, l2, dropout, max-norm
     "selu-deep": "dnnconf.studies.selu_deep",  # §1.2: 100-layer SELU vs ReLU, 5 epochs
+    "mc-dropout": "dnnconf.studies.mc_dropout",  # §5.4: MC dropout vs eval mode: accuracy, NLL, ECE
 }
 
 

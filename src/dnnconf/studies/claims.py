@@ -3,7 +3,9 @@
 A study module lists its `Claim`s: a variant compared with a baseline variant (the pairs share the
 seed: the same initial weights where the shapes agree, the same batch order and data), or with its
 published single number (`baseline` None: the variant's `published`, compared on its
-`published_metric`). `compare` computes each claim's difference with its 95% t interval
+`published_metric`). A claim may compare two columns of the same runs: `baseline_metric` names the
+baseline's column (e.g. MC dropout's test accuracy against the deterministic one, baseline the variant
+itself). `compare` computes each claim's difference with its 95% t interval
 (`stats.paired_difference`, `stats.one_sample`) and the verdict (`stats.verdict`): "agrees",
 "disagrees", or "not resolved at N seeds" when the interval allows both.
 
@@ -30,7 +32,9 @@ from dnnconf.studies.stats import AGREES, DISAGREES, Paired, one_sample, paired_
 PUBLISHED_TOLERANCE = 0.01  # the book: its single runs vary by about ±1 point
 CENSORED_METRICS = ("epochs_to_target",)
 METRIC_NAMES = {"final_val_accuracy": "final val acc", "best_val_accuracy": "best val acc",
-                "test_accuracy": "test acc", "epochs_to_target": "epochs to target"}
+                "test_accuracy": "test acc", "epochs_to_target": "epochs to target",
+                "test_nll": "test NLL", "test_ece": "test ECE", "mc_test_accuracy": "MC test acc",
+                "mc_test_nll": "MC test NLL", "mc_test_ece": "MC test ECE"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class Claim:
     metric: str = "test_accuracy"  # the held-out test set: larger than validation, and no run selected on it
     tolerance: float = 0.0
     claim_zh: str = ""  # the claim in Chinese, for `dnnconf study report --lang zh`
+    baseline_metric: str | None = None  # the baseline's column when not `metric` (two columns of the same runs)
 
     def text(self, lang: str = "en") -> str:
         """The claim in `lang` (the English words where no translation was written)."""
@@ -109,11 +114,13 @@ def compare(claims: Iterable[Claim], variants: Iterable[Any], rows: list[dict[st
                 continue
             seeds = sorted(set(mine) & set(theirs))
             budget = max(float(r.get("epochs_run") or 0) for r in [*mine.values(), *theirs.values()])
-            pairs = [(_value(theirs[s], claim.metric, budget), _value(mine[s], claim.metric, budget)) for s in seeds]
+            theirs_metric = claim.baseline_metric or claim.metric
+            pairs = [(_value(theirs[s], theirs_metric, budget), _value(mine[s], claim.metric, budget)) for s in seeds]
             pairs = [(b, a) for b, a in pairs if b[0] is not None and a[0] is not None]
             interval = paired_difference([b[0] for b, _ in pairs], [a[0] for _, a in pairs])
             censored_variant, censored_baseline = sum(a[1] for _, a in pairs), sum(b[1] for b, _ in pairs)
-            text = claim.baseline
+            text = claim.baseline if claim.baseline_metric is None else \
+                f"{claim.baseline} ({METRIC_NAMES.get(theirs_metric, theirs_metric)})"
         said = verdict(interval, claim.expect, claim.tolerance)
         if (censored_variant and (claim.expect, said) in UNSAFE_WHEN_VARIANT_CENSORED) or \
                 (censored_baseline and (claim.expect, said) in UNSAFE_WHEN_BASELINE_CENSORED):
@@ -135,7 +142,9 @@ ZH_INTRO = ("每个差值都是变体 − 参照，取两者共有的种子按�
             "公布的数字在 ±1 个百分点内（原书自己的误差）即算复现。")
 ZH_CENSORED = "达到目标的 epoch 数：从未达到目标的运行按 epoch 预算计（删失）；删失运行可能推翻的判定不予给出。"
 ZH_METRICS = {"final_val_accuracy": "最终验证准确率", "best_val_accuracy": "最佳验证准确率",
-              "test_accuracy": "测试准确率", "epochs_to_target": "达到目标的 epoch 数"}
+              "test_accuracy": "测试准确率", "epochs_to_target": "达到目标的 epoch 数",
+              "test_nll": "测试 NLL", "test_ece": "测试 ECE", "mc_test_accuracy": "MC dropout 测试准确率",
+              "mc_test_nll": "MC dropout 测试 NLL", "mc_test_ece": "MC dropout 测试 ECE"}
 
 
 def comparison_lines(comparisons: list[Comparison], target: float | None = None, lang: str = "en") -> list[str]:
@@ -169,6 +178,15 @@ def comparison_lines(comparisons: list[Comparison], target: float | None = None,
     return lines
 
 
+def _reference_zh(c: Comparison) -> str:
+    """What the variant was compared with, in Chinese words (the published number; the baseline's column)."""
+    if c.claim.baseline is None:
+        return c.reference.replace("published", "公布值", 1)
+    if c.claim.baseline_metric is not None:
+        return f"{c.claim.baseline}（{ZH_METRICS.get(c.claim.baseline_metric, c.claim.baseline_metric)}）"
+    return c.reference
+
+
 def _comparison_lines_zh(comparisons: list[Comparison], target: float | None) -> list[str]:
     lines = ["## 笔记的结论，实测", "", ZH_INTRO + (ZH_CENSORED if any(c.censored for c in comparisons) else "")]
     groups: dict[str, list[Comparison]] = {}
@@ -183,7 +201,7 @@ def _comparison_lines_zh(comparisons: list[Comparison], target: float | None) ->
                 metric = f"达到 {target:g} 的 epoch 数"
             digits = 2 if c.metric in CENSORED_METRICS else 4
             censored = f"（{c.censored} 次删失）" if c.censored else ""
-            reference = c.reference.replace("published", "公布值", 1) if c.claim.baseline is None else c.reference
+            reference = _reference_zh(c)
             lines.append(f"| {c.claim.variant} | {reference} | {metric} | {_expectation(c.claim, 'zh')} | "
                          f"{c.interval.n} | {signed_interval(c.interval, digits)}{censored} | "
                          f"{verdict_text(c.verdict, 'zh')} |")
@@ -200,8 +218,7 @@ def glance_cells(comparisons: list[Comparison], lang: str = "en") -> list[tuple[
         if len(members) == 1:
             c = members[0]
             digits = 2 if c.metric in CENSORED_METRICS else 4
-            reference = c.reference.replace("published", "公布值", 1) if lang == "zh" and c.claim.baseline is None \
-                else c.reference
+            reference = _reference_zh(c) if lang == "zh" else c.reference
             versus = "对比" if lang == "zh" else "vs"
             measured = (f"{c.claim.variant} {versus} {reference}: {signed_interval(c.interval, digits)} "
                         f"(n = {c.interval.n})")

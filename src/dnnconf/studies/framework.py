@@ -12,6 +12,8 @@ each member equals its solo run within float rounding and lands in the same `see
 variant whose config cannot be batched (see `dnnconf.train.parallel_seeds.check_supported`) runs its seeds
 one by one, as without the option.
 
+A study may measure more of each finished run (`Study.measure`: `dnnconf.studies.run_measure`).
+
 A study lists the note's claims as data (`Study.claims`, `dnnconf.studies.claims`): summary.md reports
 each comparison's difference, paired by seed, with its 95% interval and verdict. study.json holds the
 folder's profile and a record of every invocation (`dnnconf.studies.metadata`), which `dnnconf study
@@ -42,6 +44,7 @@ from typing import Any
 from dnnconf.arguments import at_most
 from dnnconf.limits import MAX_JOBS, MAX_STUDY_SEEDS, MAX_THREADS
 from dnnconf.studies.claims import Claim
+from dnnconf.studies.run_measure import RunMeasure, measured
 
 ROW_FILE = "study-row.json"
 DATASETS = ("fashion_mnist", "digits")
@@ -105,6 +108,7 @@ class Study:
     extra_summary: Callable[..., list[str]] | None = None  # (study, rows, lang="en") → more summary lines
     claims: list[Claim] = field(default_factory=list)  # the note's comparisons (`dnnconf.studies.claims`)
     parameters: dict[str, Any] = field(default_factory=dict)  # the study's own options, saved in study.json
+    measure: RunMeasure | None = None  # more columns of each finished run (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,7 @@ class Task:
     folder: str
     target: float | None
     chance: float
+    measure: RunMeasure | None = None
 
 
 def add_common_arguments(parser: Any, full: Profile, quick: Profile, out: str) -> None:
@@ -201,7 +206,8 @@ def run_config(study: Study, variant: Variant, seed: int, options: Options, thre
 
 def tasks_of(study: Study, options: Options) -> list[Task]:
     return [Task(study.name, v.name, v.labels, seed, run_config(study, v, seed, options, options.threads),
-                 str(options.out / v.name / f"seed-{seed}"), study.target, 1 / CLASSES[options.dataset])
+                 str(options.out / v.name / f"seed-{seed}"), study.target, 1 / CLASSES[options.dataset],
+                 study.measure)
             for seed in range(options.seeds) for v in study.variants]  # seed-major: load drift spreads evenly
 
 
@@ -216,7 +222,12 @@ def run_one(task: Task) -> tuple[dict[str, Any], bool]:
 
     folder = Path(task.folder)
     if (folder / ROW_FILE).is_file():
-        return json.loads((folder / ROW_FILE).read_text()), False
+        row = json.loads((folder / ROW_FILE).read_text())
+        if task.measure is None or all(column in row for column in task.measure.columns):
+            return row, False
+        row = measured(task, folder, row)  # finished before the study measured this: measured now, not retrained
+        write_atomic(folder / ROW_FILE, json.dumps(row))
+        return row, False
     config = config_from_dict(task.raw, task.raw["name"])
     resume = folder if (folder / "checkpoint" / "LATEST").is_file() else None
     diverged = False
@@ -225,7 +236,7 @@ def run_one(task: Task) -> tuple[dict[str, Any], bool]:
             train(config, None if resume else folder, resume=resume, force=True, quiet=True, plots=False)
     except Diverged:
         diverged = True
-    row = row_of(task, folder, diverged)
+    row = measured(task, folder, row_of(task, folder, diverged))
     write_atomic(folder / ROW_FILE, json.dumps(row))
     return row, True
 
@@ -259,7 +270,7 @@ def run_group(tasks: list[Task]) -> list[tuple[dict[str, Any], bool]]:
     for task in tasks:
         member = Path(task.folder)
         metrics = json.loads((member / "metrics.json").read_text())
-        row = row_of(task, member, metrics.get("stop_reason") == DIVERGED)
+        row = measured(task, member, row_of(task, member, metrics.get("stop_reason") == DIVERGED))
         write_atomic(member / ROW_FILE, json.dumps(row))
         out.append((row, True))
     return out

@@ -5,7 +5,10 @@ Writes OUT/reference-keras/: <variant>/seed-<s>.json (one finished Keras run eac
 results.csv (dnnconf's rows and Keras's, an `implementation` column), summary.md: per variant, both
 implementations' mean final validation and test accuracy, and dnnconf − Keras paired by seed with its 95%
 t-interval ("within noise" when the interval holds 0, else "differs"). A variant Keras cannot express
-(e.g. 1cycle) is listed with the one-line reason and left out, the others still run.
+(e.g. 1cycle) is listed with the one-line reason and left out, the others still run. A study's per-run
+measurement (`framework.RunMeasure`) is compared too when it has a Keras form (`RunMeasure.keras`), else
+the summary says its columns were not measured in Keras. The study's paired claims (variant against a
+baseline, by seed) are then judged on the Keras runs alone, as summary.md judges them on dnnconf's.
 
 `--jobs J` trains the Keras runs in J spawned processes (each with one torch thread), as the dnnconf runs
 (`framework.run_tasks`); every run seeds Keras's streams itself (`keras.utils.set_random_seed`), so a run's
@@ -53,6 +56,10 @@ def keras_study_row(task: Any, folder: Path) -> tuple[dict[str, Any], bool]:
            "epochs_run": len(history.get("loss", [])), "final_val_accuracy": accuracies[-1] if accuracies else None,
            "best_val_accuracy": max(accuracies, default=None),
            "test_accuracy": None if diverged else result["test_accuracy"], "diverged": int(diverged)}
+    measure = getattr(task, "measure", None)
+    if measure is not None:
+        values = measure.keras(result) if measure.keras is not None and not diverged else {}
+        row.update({column: values.get(column) for column in measure.columns})
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(row))
     return row, True
@@ -136,9 +143,12 @@ def run_reference(study: Any, options: Any, rows: list[dict[str, Any]], log: Cal
     ours = [{**row, "implementation": "dnnconf"} for row in rows]
     labels = list(dict.fromkeys(k for v in study.variants for k in v.labels))
     columns = ["variant", *labels, "implementation", "seed", "epochs_run", "final_val_accuracy", "best_val_accuracy",
-               "test_accuracy", "diverged"]
+               "test_accuracy", "diverged", *(study.measure.columns if study.measure else ())]
     write_atomic(out / "results.csv", csv_text([{k: r.get(k) for k in columns} for r in ours + theirs], columns))
-    lines = summary_lines(study, ours, theirs, refused)
+    lines = summary_lines(study, ours, theirs, refused, measures=measures_of(study))
+    if study.measure is not None and study.measure.keras is None:
+        lines += ["", f"Not compared: {', '.join(study.measure.columns)} (this study measures them in dnnconf only)."]
+    lines += keras_claims(study, theirs)
     write_atomic(out / "summary.md", "\n".join(lines) + "\n")
     log(f"wrote {out / 'results.csv'}, {out / 'summary.md'}")
     return lines
@@ -172,8 +182,26 @@ class Comparison:
     refused: str | None = None
 
 
-def compare_implementations(ours: list[dict[str, Any]], theirs: list[dict[str, Any]],
-                            refused: dict[str, str]) -> list[Comparison]:
+def measures_of(study: Any) -> tuple[tuple[str, str], ...]:
+    """The accuracies, then the study's per-run measurement's columns when Keras measures them too."""
+    from dnnconf.studies.claims import METRIC_NAMES
+
+    measure = getattr(study, "measure", None)
+    return MEASURES + tuple((column, METRIC_NAMES.get(column, column.replace("_", " ")))
+                            for column in (measure.columns if measure is not None and measure.keras else ()))
+
+
+def keras_claims(study: Any, keras_rows: list[dict[str, Any]]) -> list[str]:
+    """The study's paired claims judged on the Keras runs (`claims.comparison_lines`), under their own heading."""
+    from dnnconf.studies.claims import compare, comparison_lines
+
+    paired = [claim for claim in study.claims if claim.baseline is not None]
+    lines = comparison_lines(compare(paired, study.variants, keras_rows), study.target)
+    return ["", "## The note's claims, on the Keras runs", *lines[1:]] if lines else []
+
+
+def compare_implementations(ours: list[dict[str, Any]], theirs: list[dict[str, Any]], refused: dict[str, str],
+                            measures: tuple[tuple[str, str], ...] = MEASURES) -> list[Comparison]:
     """Per variant (dnnconf's order), per measure: each implementation's mean ± sd over the seeds both ran and
     dnnconf − Keras paired by seed with its 95% t-interval; "within noise" when every interval holds 0."""
     from dnnconf.studies.stats import mean_std, paired_difference, plus_minus
@@ -186,7 +214,7 @@ def compare_implementations(ours: list[dict[str, Any]], theirs: list[dict[str, A
             out.append(Comparison(variant, len(mine), [], None, refused.get(variant)))
             continue
         cells, verdicts = [], []
-        for key, _ in MEASURES:
+        for key, _ in measures:
             seeds = [s for s in sorted(mine) if mine[s].get(key) is not None and other.get(s, {}).get(key) is not None]
             a, b = [other[s][key] for s in seeds], [mine[s][key] for s in seeds]
             cells += [plus_minus(mean_std(b)), plus_minus(mean_std(a))]
@@ -202,16 +230,18 @@ def compare_implementations(ours: list[dict[str, Any]], theirs: list[dict[str, A
 
 
 def summary_lines(study: Any, ours: list[dict[str, Any]], theirs: list[dict[str, Any]],
-                  refused: dict[str, str], lang: str = "en") -> list[str]:
-    """reference-keras/summary.md (and the study's block on the studies page) in `lang` (en, zh)."""
+                  refused: dict[str, str], lang: str = "en", measures: tuple[tuple[str, str], ...] = MEASURES
+                  ) -> list[str]:
+    """reference-keras/summary.md (all `measures`) and the study's block on the studies page (the accuracies)
+    in `lang` (en, zh)."""
     words = WORDS[lang]
     colon = "：" if lang == "zh" else ": "
     header = f"| {words['variant']} | {words['seeds']} | " + " | ".join(
-        f"dnnconf {words['measures'][label]} | Keras {words['measures'][label]} | dnnconf − Keras"
-        for _, label in MEASURES) + " | |"
+        f"dnnconf {words['measures'].get(label, label)} | Keras {words['measures'].get(label, label)} | dnnconf − Keras"
+        for _, label in measures) + " | |"
     lines = [f"# {study.title}{colon}{words['title']}", "", words["intro"], "", header,
-             "|---|---|" + "---|---|---|" * len(MEASURES) + "---|"]
-    for row in compare_implementations(ours, theirs, refused):
+             "|---|---|" + "---|---|---|" * len(measures) + "---|"]
+    for row in compare_implementations(ours, theirs, refused, measures):
         if row.verdict is None:
             why = words["refused"].format(why=row.refused) if row.refused else words["missing"]
             lines.append(f"| {row.variant} | – | {why} |")

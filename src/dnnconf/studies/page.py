@@ -152,6 +152,14 @@ def _framework_folder(path: Path, name: str, module: Any, metadata: dict[str, An
                       train_size=metadata.get("train_size"), out=path, jobs=1, quick=bool(metadata.get("quick")),
                       read_only=True)
     study = prepare(module.build(options, **metadata.get("parameters", {})), options)  # no run trains here
+    for row in rows:  # read as labels (text) above: the study's measured columns are numbers
+        for column in study.measure.columns if study.measure else ():
+            text = row.get(column)
+            try:
+                row[column] = float(text) if text not in (None, "") else None
+            except ValueError:
+                raise RunFolderError(f"{path / 'results.csv'}: column {column} holds {text[:40]!r}, not a "
+                                     "number") from None
     present = {row["variant"] for row in rows}
     unknown = sorted(present - {v.name for v in study.variants})
     if unknown:

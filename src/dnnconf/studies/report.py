@@ -47,7 +47,7 @@ def columns(study: Study) -> list[str]:
     labels: list[str] = []
     for variant in study.variants:
         labels += [k for k in variant.labels if k not in labels]
-    return ["study", "variant", *labels, *RUN_COLUMNS]
+    return ["study", "variant", *labels, *RUN_COLUMNS, *(study.measure.columns if study.measure else ())]
 
 
 def results_csv(study: Study, rows: list[dict[str, Any]]) -> str:
@@ -56,7 +56,8 @@ def results_csv(study: Study, rows: list[dict[str, Any]]) -> str:
 
 def summary_table(study: Study, rows: list[dict[str, Any]], lang: str = "en") -> list[str]:
     """The markdown table: one line a variant, mean ± std over its seeds, the published number beside."""
-    labels = [c for c in columns(study)[2:] if c not in RUN_COLUMNS]
+    measured = study.measure.columns if study.measure else ()
+    labels = [c for c in columns(study)[2:] if c not in RUN_COLUMNS and c not in measured]
     head = [*labels, "n", "diverged", "final val acc", "best val acc", "test acc"]
     if study.target is not None:
         head += [f"epochs to {study.target:g}", "reached"]
