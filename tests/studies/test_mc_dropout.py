@@ -127,10 +127,10 @@ def test_batched_seeds_and_worker_processes_measure_the_same(quick_study, run_qu
 
 def test_the_keras_summary_says_which_columns_it_did_not_compare():
     from dnnconf.studies.framework import Study, Variant
-    from dnnconf.studies.keras_study import summary_lines
+    from dnnconf.studies.keras_study import reference_summary
 
     study = Study("toy", "toy", {}, [Variant("a", {})], measure=RunMeasure(("extra",), lambda folder: {}))
     row = {"variant": "a", "seed": 0, "final_val_accuracy": 0.5, "test_accuracy": 0.5}
-    lines = summary_lines(study, [row], [row], {})
+    lines = reference_summary(study, [row], [row], {})
     assert lines[-1] == "Not compared: extra (this study measures them in dnnconf only)."
     assert "extra" not in lines[4]  # the table's header: the framework's two measures only

@@ -145,10 +145,7 @@ def run_reference(study: Any, options: Any, rows: list[dict[str, Any]], log: Cal
     columns = ["variant", *labels, "implementation", "seed", "epochs_run", "final_val_accuracy", "best_val_accuracy",
                "test_accuracy", "diverged", *(study.measure.columns if study.measure else ())]
     write_atomic(out / "results.csv", csv_text([{k: r.get(k) for k in columns} for r in ours + theirs], columns))
-    lines = summary_lines(study, ours, theirs, refused, measures=measures_of(study))
-    if study.measure is not None and study.measure.keras is None:
-        lines += ["", f"Not compared: {', '.join(study.measure.columns)} (this study measures them in dnnconf only)."]
-    lines += keras_claims(study, theirs)
+    lines = reference_summary(study, ours, theirs, refused)
     write_atomic(out / "summary.md", "\n".join(lines) + "\n")
     log(f"wrote {out / 'results.csv'}, {out / 'summary.md'}")
     return lines
@@ -189,6 +186,17 @@ def measures_of(study: Any) -> tuple[tuple[str, str], ...]:
     measure = getattr(study, "measure", None)
     return MEASURES + tuple((column, METRIC_NAMES.get(column, column.replace("_", " ")))
                             for column in (measure.columns if measure is not None and measure.keras else ()))
+
+
+def reference_summary(study: Any, ours: list[dict[str, Any]], theirs: list[dict[str, Any]],
+                      refused: dict[str, str]) -> list[str]:
+    """reference-keras/summary.md: the side-by-side table over every measure Keras has, the columns it has
+    not, and the study's paired claims judged on the Keras runs."""
+    lines = summary_lines(study, ours, theirs, refused, measures=measures_of(study))
+    measure = getattr(study, "measure", None)
+    if measure is not None and measure.keras is None:
+        lines += ["", f"Not compared: {', '.join(measure.columns)} (this study measures them in dnnconf only)."]
+    return lines + keras_claims(study, theirs)
 
 
 def keras_claims(study: Any, keras_rows: list[dict[str, Any]]) -> list[str]:
