@@ -125,3 +125,13 @@ def test_missing_keras_is_one_line_naming_the_install(monkeypatch):
     monkeypatch.setenv("KERAS_BACKEND", "jax")
     with pytest.raises(BadInput, match="KERAS_BACKEND=jax"):
         import_keras()
+
+
+def test_a_schedule_keras_lacks_is_refused_without_its_settings_and_one_it_has_with_them():
+    def refusal(schedule: dict) -> str:
+        with pytest.raises(ConfigError) as error:
+            keras_schedule(resolved({"schedule": schedule}), 10)
+        return str(error.value)
+
+    assert refusal({"name": "one_cycle", "max_lr": 0.1}).startswith("schedule: 'one_cycle' has no Keras counterpart")
+    assert "'staircase': True" in refusal({"name": "cosine", "decay_steps": 100, "staircase": True})

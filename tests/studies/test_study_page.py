@@ -189,3 +189,10 @@ def test_every_claim_of_every_study_is_written_in_chinese(tmp_path):
             if study.published_source:
                 assert re.search(r"[\u4e00-\u9fff]", study.published_source_zh), name
     assert seen > 30
+
+
+def test_counts_are_singular_for_one():
+    from dnnconf.studies.language import plural
+
+    assert (plural(1, "variant"), plural(5, "variant"), plural(0, "seed")) == ("1 variant", "5 variants", "0 seeds")
+

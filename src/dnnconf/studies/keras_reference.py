@@ -160,7 +160,8 @@ def keras_schedule(config: Any, steps_per_epoch: int) -> tuple[Any, list[Any]]:
         start = rate if spec["initial_learning_rate"] is None else spec["initial_learning_rate"]
         return schedules.CosineDecay(start, int(steps(spec["decay_steps"], spec["decay_epochs"])), spec["alpha"],
                                      warmup_target=spec["warmup_target"], warmup_steps=int(warmup)), []
-    raise ConfigError(f"schedule: {name!r} with {spec} has no Keras counterpart (constant, performance, power with "
+    settings = f" with {spec}" if name in ("power", "cosine") else ""  # Keras has these, not with these settings
+    raise ConfigError(f"schedule: {name!r}{settings} has no Keras counterpart (constant, performance, power with "
                       "power 1, exponential, piecewise_constant and cosine without staircase have)")
 
 

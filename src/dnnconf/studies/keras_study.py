@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dnnconf.studies.language import plural
+
 REFERENCE_FOLDER = "reference-keras"
 REFERENCES = ("keras",)
 MEASURES = (("final_val_accuracy", "final val acc"), ("test_accuracy", "test acc"))
@@ -262,7 +264,7 @@ def summary_lines(study: Any, ours: list[dict[str, Any]], theirs: list[dict[str,
 GLANCE_WORDS = {
     "en": {"claim": "the study's numbers are its recipes', not dnnconf's: Keras 3 trains the same configs "
                     "(`--reference keras`)",
-           "measured": "dnnconf − Keras, final val acc and test acc, paired by seed, {compared} variants: ",
+           "measured": "dnnconf − Keras, final val acc and test acc, paired by seed, {compared}: ",
            "counts": {"within noise": "{n} within noise", "differs": "{n} differ", "too few seeds": "{n} too few seeds",
                       None: "{n} not in Keras"},
            "within": "within noise", "differs": "differs: {names}", "heading": "## {title} (`--reference keras`)"},
@@ -293,7 +295,8 @@ def page_part(study: Any, rows: list[dict[str, Any]], metadata: dict[str, Any], 
     glance = GLANCE_WORDS[lang]
     compared = compare_implementations(ours, theirs, refused)
     counts = {verdict: sum(c.verdict == verdict for c in compared) for verdict in glance["counts"]}
-    measured = glance["measured"].format(compared=len(compared)) + ("，" if lang == "zh" else ", ").join(
+    how_many = len(compared) if lang == "zh" else plural(len(compared), "variant")
+    measured = glance["measured"].format(compared=how_many) + ("，" if lang == "zh" else ", ").join(
         text.format(n=counts[verdict]) for verdict, text in glance["counts"].items() if counts[verdict])
     differing = ("、" if lang == "zh" else ", ").join(f"`{c.variant}`" for c in compared if c.verdict == "differs")
     verdict = (glance["differs"].format(names=differing) if differing else

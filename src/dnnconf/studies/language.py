@@ -27,6 +27,11 @@ ZH_COLUMNS = {
 EPOCHS_TO = re.compile(r"^epochs to ([\d.]+)$")
 
 
+def plural(count: int, noun: str) -> str:
+    """English counts: "1 variant", "5 variants" (the Chinese pages count without a plural)."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def check_language(lang: str) -> str:
     """`lang` if it is one the page can be written in, else a BadInput naming the accepted ones."""
     from dnnconf.errors import BadInput

@@ -16,7 +16,7 @@ from typing import Any
 from dnnconf.csv_text import csv_text
 from dnnconf.studies.claims import ZH_METRICS, Claim, compare, comparison_lines
 from dnnconf.studies.framework import METRICS, RUN_COLUMNS, Options, Study, Variant, format_cell, read_history
-from dnnconf.studies.language import header_row
+from dnnconf.studies.language import header_row, plural
 from dnnconf.studies.stats import mean_std, plus_minus
 
 
@@ -96,7 +96,8 @@ def summary_lines(study: Study, options: Options, rows: list[dict[str, Any]], la
     data = options.dataset + (f", the first {options.train_size} training images" if options.train_size else "")
     seeds = sorted({r["seed"] for r in rows})
     lines = [f"# {study.title}", "",
-             f"{len(study.variants)} variants × {len(seeds)} seeds ({', '.join(map(str, seeds))}), {options.epochs} "
+             f"{plural(len(study.variants), 'variant')} × {plural(len(seeds), 'seed')} ({', '.join(map(str, seeds))}), "
+             f"{options.epochs} "
              f"epochs, {data}{' (--quick: a CI profile, not comparable with the note)' if options.quick else ''}.",
              "Each cell: mean ± sample std over the seeds (diverged runs included, with the accuracy of the weights "
              "rolled back to the last good epoch).", ""]

@@ -13,6 +13,7 @@ from typing import Any
 from dnnconf.studies.framework import ROW_FILE, Options, Profile, Study, options_from, run_tasks, tasks_of
 from dnnconf.studies.keras_reference import import_keras
 from dnnconf.studies.keras_study import run_reference
+from dnnconf.studies.language import plural
 from dnnconf.studies.metadata import finish_invocation, start_invocation
 from dnnconf.studies.report import summary_table, write_outputs
 
@@ -42,7 +43,8 @@ def run_study(study: Study, options: Options, log: Callable[[str], None] = print
                                 {"command": command_line(study, options, reference), "seeds": options.seeds,
                                  "runs": len(tasks), "jobs": options.jobs, "threads": options.threads,
                                  "vectorize": options.vectorize})
-    log(f"study {study.name}: {len(study.variants)} variants × {options.seeds} seeds = {len(tasks)} runs, "
+    log(f"study {study.name}: {plural(len(study.variants), 'variant')} × {plural(options.seeds, 'seed')} = "
+        f"{plural(len(tasks), 'run')}, "
         f"{options.epochs} epochs, {options.dataset}"
         + (f" (first {options.train_size} training images)" if options.train_size else "") + f", --jobs {options.jobs}"
         + (", seeds batched (--vectorize)" if options.vectorize else ""))
