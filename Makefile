@@ -70,11 +70,12 @@ docs: setup
 # results.csv, study.json, summary.md and plots; tests/docs/test_studies_page.py checks they agree)
 # Keep a finished study folder for the page: make studies-keep FROM=runs/optimizers-full STUDY=optimizers
 # copies what the page reads (results.csv, study.json, summary.md, lr-find.json, the plots, and with
-# --reference keras reference-keras/results.csv) into docs/studies-data/STUDY/; not the runs, nor Keras's per-seed files.
+# --reference keras reference-keras/results.csv and summary.md) into docs/studies-data/STUDY/; not the runs, nor
+# Keras's per-seed files.
 studies-keep:
 	@test -n "$(FROM)" -a -n "$(STUDY)" -a -f "$(FROM)/results.csv" \
 	  || { echo "usage: make studies-keep FROM=<study folder with a results.csv> STUDY=<study name>"; exit 2; }
-	@for file in results.csv study.json summary.md lr-find.json reference-keras/results.csv; do \
+	@for file in results.csv study.json summary.md lr-find.json reference-keras/results.csv reference-keras/summary.md; do \
 	  if [ -f "$(FROM)/$$file" ]; then mkdir -p "$$(dirname docs/studies-data/$(STUDY)/$$file)" \
 	    && cp "$(FROM)/$$file" "docs/studies-data/$(STUDY)/$$file" && echo "kept $$file"; fi; \
 	done

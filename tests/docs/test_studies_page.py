@@ -56,7 +56,8 @@ def test_the_kept_folders_hold_only_small_text_and_plots():
             assert path.suffix in (".csv", ".json", ".md", ".png") and path.stat().st_size < 512 * 1024, path
 
 
-def test_a_kept_keras_reference_is_its_results_file_only():
-    """`make studies-keep` keeps reference-keras/results.csv (what the page reads), not Keras's per-seed files."""
+def test_a_kept_keras_reference_is_its_results_and_summary_only():
+    """`make studies-keep` keeps reference-keras/results.csv (what the page reads) and summary.md (the claims
+    judged on the Keras runs, for a reader), not Keras's per-seed files."""
     for reference in DATA.glob("*/reference-keras"):
-        assert sorted(p.name for p in reference.iterdir()) == ["results.csv"], reference
+        assert sorted(p.name for p in reference.iterdir()) == ["results.csv", "summary.md"], reference

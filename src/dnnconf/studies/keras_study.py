@@ -164,7 +164,7 @@ WORDS = {
     "zh": {"title": "dnnconf 与 Keras 3 对照",
            "intro": "同样的配置、数据划分、输入缩放和种子；Keras 从种子抽取它自己的初始权重和批次顺序，"
                     "所以每一对共享数据，不共享随机性。dnnconf − Keras：各种子差值的均值及其 95% t 区间。",
-           "variant": "变体", "seeds": "种子数", "refused": "Keras 无法表达：{why}", "missing": "没有 Keras 运行",
+           "variant": "变体", "seeds": "种子数", "refused": "Keras 没有对应的 {why}", "missing": "没有 Keras 运行",
            "measures": {"final val acc": "最终验证准确率", "test acc": "测试准确率"},
            "verdicts": {"within noise": "在噪声范围内", "differs": "有差别", "too few seeds": "种子太少"}},
 }
@@ -253,7 +253,8 @@ def summary_lines(study: Any, ours: list[dict[str, Any]], theirs: list[dict[str,
              "|---|---|" + "---|---|---|" * len(measures) + "---|"]
     for row in compare_implementations(ours, theirs, refused, measures):
         if row.verdict is None:
-            why = words["refused"].format(why=row.refused) if row.refused else words["missing"]
+            reason = row.refused if lang == "en" else f"`{refused_setting(row.refused)}`" if row.refused else None
+            why = words["refused"].format(why=reason) if reason else words["missing"]
             lines.append(f"| {row.variant} | – | {why} |")
             continue
         verdict = words["verdicts"].get(row.verdict, row.verdict)
@@ -274,6 +275,14 @@ GLANCE_WORDS = {
                       "too few seeds": "{n} 个种子太少", None: "{n} 个 Keras 无法表达或没有运行"},
            "within": "在噪声范围内", "differs": "有差别：{names}", "heading": "## {title}（`--reference keras`）"},
 }
+
+
+def refused_setting(reason: str) -> str:
+    """The setting a refusal names ("schedule: 'one_cycle'"), without the English explanation after it:
+    the Chinese page shows the setting as code."""
+    for cut in (" has no Keras counterpart", " with {", "; "):
+        reason = reason.split(cut)[0]
+    return reason.replace("`", "'")
 
 
 def recorded_refusals(metadata: dict[str, Any]) -> dict[str, str]:
