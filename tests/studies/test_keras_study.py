@@ -86,3 +86,14 @@ def test_a_studys_run_measure_is_measured_on_the_keras_runs_too(run_quick):
     assert "| dnnconf MC test acc | Keras MC test acc | dnnconf − Keras |" in summary and "Not compared" not in summary
     claims = summary.split("## The note's claims, on the Keras runs")[1]  # judged on the Keras rows alone
     assert "| dropout | dropout (test ECE) | MC test ECE | < 0 | 2 |" in claims
+
+
+def test_runs_that_agree_to_float_rounding_are_within_noise_not_different():
+    from dnnconf.studies.keras_study import compare_implementations
+
+    ours = [{"variant": "stuck", "seed": s, "final_val_accuracy": 0.0994, "test_accuracy": 0.1} for s in range(5)]
+    theirs = [{**row, "final_val_accuracy": 0.09939999878406525, "test_accuracy": 0.10000000149011612}
+              for row in ours]  # the same accuracies, as float32
+    assert compare_implementations(ours, theirs, {})[0].verdict == "within noise"
+    apart = [{**row, "test_accuracy": 0.1 + 0.0001 * (1 + row["seed"] % 2)} for row in ours]  # 1-2 examples
+    assert compare_implementations(ours, apart, {})[0].verdict == "differs"
