@@ -196,3 +196,29 @@ def test_counts_are_singular_for_one():
 
     assert (plural(1, "variant"), plural(5, "variant"), plural(0, "seed")) == ("1 variant", "5 variants", "0 seeds")
 
+
+
+def test_study_all_passes_reference_keras_to_the_studies_that_take_it(tmp_path):
+    import argparse
+
+    from dnnconf.studies.suite import study_arguments
+
+    args = argparse.Namespace(seeds=None, jobs=2, threads=None, reference="keras", quick=True, vectorize=False)
+    assert study_arguments("optimizers", args, tmp_path).reference == "keras"
+    assert not hasattr(study_arguments("regularization", args, tmp_path), "reference")  # Keras: not this study
+    assert study_arguments("optimizers", args, tmp_path).jobs == 2
+
+
+def test_study_all_without_keras_is_one_line_before_any_study_runs(tmp_path, capsys, monkeypatch):
+    from dnnconf.errors import BadInput
+    from dnnconf.studies import keras_reference
+
+    def missing():
+        raise BadInput("--reference keras: Keras 3 is not installed; pip install keras")
+
+    monkeypatch.setattr(keras_reference, "import_keras", missing)
+    code = main(["study", "all", "--quick", "--only", "optimizers", "--reference", "keras",
+                 "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Keras 3 is not installed" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s").exists()

@@ -1,7 +1,8 @@
 """`dnnconf study all` (every study into DIR/<name>, then DIR/studies.md) and `dnnconf study report` (the page).
 
 `study all` runs the registered studies one after another, each with its own parser and defaults, passing
-on --seeds, --quick, --jobs, --threads and --vectorize where the study has them; each study resumes from
+on --seeds, --quick, --jobs, --threads, --vectorize and --reference where the study has them (a missing
+Keras is one line before any study runs); each study resumes from
 what its folder holds, so rerunning `study all` finishes an interrupted suite and more --seeds only adds
 runs. It prints each study's start and duration and the total, then writes the page
 (`dnnconf.studies.page`) over the folders it ran.
@@ -15,7 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-PASSED_ON = ("seeds", "jobs", "threads")  # valued options `study all` passes to the studies that have them
+from dnnconf.studies.keras_study import REFERENCES
+
+PASSED_ON = ("seeds", "jobs", "threads", "reference")  # valued options `study all` passes to the studies that have them
 FLAGS = ("quick", "vectorize")
 
 
@@ -34,6 +37,9 @@ def add_all_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default 1)")
     parser.add_argument("--quick", action="store_true", help="every study's CI profile (digits, seconds)")
     parser.add_argument("--vectorize", action="store_true", help="batch each variant's seeds (where supported)")
+    parser.add_argument("--reference", choices=REFERENCES, default=None,
+                        help="also train every run of the studies Keras can express in Keras 3 (torch backend), side "
+                             "by side on the page (pip install keras)")
     parser.add_argument("--template", default=None, help="the page's template (default: a plain page)")
 
 
@@ -89,6 +95,10 @@ def run_all(args: argparse.Namespace, log: Any = print) -> int:
     from dnnconf.studies.page import write_page
 
     names = chosen_studies(args.only)
+    if getattr(args, "reference", None):
+        from dnnconf.studies.keras_reference import import_keras
+
+        import_keras()  # a missing Keras is one line now, not after the first studies' runs
     out = Path(args.out)
     started = time.perf_counter()
     folders = []
