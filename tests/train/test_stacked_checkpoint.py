@@ -37,14 +37,21 @@ def test_a_checkpoint_of_the_former_parallel_format_resumes_exactly(tmp_path):
     config = load_run_config(run)
     resumed = quiet_train(config, resume=run)
     whole = quiet_train(config, tmp_path / "whole")
+    assert_members_equal(whole, resumed, epochs=2)
     before = load_file(str(FIXTURE / "uninterrupted-final-weights.safetensors"))
+    for member in resumed.members:
+        for name, value in member.network.state_dict().items():
+            assert torch.equal(value, before[f"{member.config.seed}.{name}"]), name
+
+
+def assert_members_equal(whole, resumed, epochs):
+    """Each member of the resumed run ended where the uninterrupted one did: epochs, history, weights."""
     for a, b in zip(whole.members, resumed.members, strict=True):
-        assert a.state.epoch == b.state.epoch == 2
+        assert a.state.epoch == b.state.epoch == epochs
         drop_time = [{k: v for k, v in row.items() if k != "time"} for row in a.state.history]
         assert drop_time == [{k: v for k, v in row.items() if k != "time"} for row in b.state.history]
         for name, value in b.network.state_dict().items():
             assert torch.equal(value, a.network.state_dict()[name]), name
-            assert torch.equal(value, before[f"{b.config.seed}.{name}"]), name
 
 
 class InterruptAtStep:
@@ -70,13 +77,7 @@ def test_a_batched_run_cut_in_the_middle_of_an_epoch_resumes_exactly(tmp_path):
         quiet_train(config, tmp_path / "cut", listeners=(InterruptAtStep(55),))
     latest = (tmp_path / "cut" / "checkpoint" / "LATEST").read_text().strip()
     assert latest.startswith("step-000000050-")
-    resumed = quiet_train(config, resume=tmp_path / "cut")
-    for a, b in zip(whole.members, resumed.members, strict=True):
-        assert a.state.epoch == b.state.epoch == 3
-        drop_time = [{k: v for k, v in row.items() if k != "time"} for row in a.state.history]
-        assert drop_time == [{k: v for k, v in row.items() if k != "time"} for row in b.state.history]
-        for name, value in b.network.state_dict().items():
-            assert torch.equal(value, a.network.state_dict()[name]), name
+    assert_members_equal(whole, quiet_train(config, resume=tmp_path / "cut"), epochs=3)
 
 
 def rewrite_state(checkpoint, change):
