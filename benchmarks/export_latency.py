@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from arguments import Parser, positive_int  # noqa: E402
 
 from dnnconf.config import config_from_dict  # noqa: E402
+from dnnconf.config.layers import model_layers  # noqa: E402
 from dnnconf.exporting.exporter import (  # noqa: E402
     ExportedModel,
     export_onnx,
@@ -36,7 +37,7 @@ from dnnconf.exporting.exporter import (  # noqa: E402
     to_dtype,
     torch_latency,
 )
-from dnnconf.nn.build import build_network, model_layers  # noqa: E402
+from dnnconf.nn.build import build_network  # noqa: E402
 from dnnconf.nn.layers import BatchNorm  # noqa: E402
 
 BATCHES = (1, 256)

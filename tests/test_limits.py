@@ -6,9 +6,9 @@ import pytest
 
 from dnnconf import limits
 from dnnconf.config import config_from_dict
+from dnnconf.config.layers import model_layers
 from dnnconf.errors import BadInput
 from dnnconf.limits import check_fits, memory_available, shorten
-from dnnconf.nn.build import model_layers
 from dnnconf.nn.memory import TrainingEstimate, check_network_fits, weight_copies
 
 GIB = 2**30

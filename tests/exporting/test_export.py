@@ -10,6 +10,7 @@ import torch
 import yaml
 
 from dnnconf.config import config_from_dict
+from dnnconf.config.layers import model_layers
 from dnnconf.exporting.exporter import (
     ExportedModel,
     append_report,
@@ -24,7 +25,7 @@ from dnnconf.exporting.exporter import (
     quantize_int8,
     to_dtype,
 )
-from dnnconf.nn.build import build_network, model_layers
+from dnnconf.nn.build import build_network
 from dnnconf.nn.layers import BatchNorm
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,8 +2,9 @@ import pytest
 import torch
 
 from dnnconf.config import config_from_dict
+from dnnconf.config.layers import model_layers
 from dnnconf.errors import ConfigError
-from dnnconf.nn.build import build_network, model_layers
+from dnnconf.nn.build import build_network
 
 
 def network_of(model, units=10, head="softmax", shape=(28, 28)):

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from dnnconf.config import config_from_dict
+from dnnconf.config.layers import model_layers
 from dnnconf.errors import ConfigError
-from dnnconf.nn.build import build_network, model_layers
+from dnnconf.nn.build import build_network
 from dnnconf.nn.constraints import MaxNorm
 from dnnconf.nn.layers import LAYERS, BatchNorm, Maps, keras_shape, resolve_layer
 

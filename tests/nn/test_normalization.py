@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from dnnconf.config import config_from_dict
+from dnnconf.config.layers import model_layers
 from dnnconf.errors import DataError
-from dnnconf.nn.build import build_network, model_layers
+from dnnconf.nn.build import build_network
 from dnnconf.nn.normalization import STD_FLOOR, InputNormalization, fit_statistics, resolve_axis
 
 

@@ -3,7 +3,7 @@ dense/conv layers with the activation acting on them (`Kernel`), initializer fam
 momentum, the schedule, the regularizers.
 
 Rules read the resolved config (`dnnconf.config.load_config` / `config_from_dict`). The compact model
-form is read through the explicit layers it stands for (`dnnconf.nn.build.expand_compact`), and a
+form is read through the explicit layers it stands for (`dnnconf.config.layers.expand_compact`), and a
 finding names the key the user wrote: `model.activation` in the compact form, `model.layers.3` in
 the explicit one.
 """
@@ -65,7 +65,7 @@ class Kernel:
 
 def hidden_layers(config: Any) -> list[Layer]:
     """The hidden layers (output excluded) in explicit form."""
-    from dnnconf.nn.build import expand_compact
+    from dnnconf.config.layers import expand_compact
 
     model = config.model
     if model.layers is not None:

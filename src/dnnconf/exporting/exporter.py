@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from dnnconf.config import config_from_dict, dump_config
+from dnnconf.config.layers import model_layers
 from dnnconf.data import load_data
 from dnnconf.errors import BadInput, RunFolderError
 from dnnconf.exporting.fold import KERNELS, FoldReport, fold, fold_batch_norm, folded_layers
@@ -45,7 +46,7 @@ from dnnconf.exporting.onnx_file import ONNX_OPSET, export_onnx, onnx_logits, on
 from dnnconf.exporting.precision import DTYPES, QUANTIZATION, ExportedModel, quantize_int8, to_dtype
 from dnnconf.exporting.prune import check_prune, kernel_sparsity, prune
 from dnnconf.exporting.report import ExportResult, Stage, append_report, print_table, report_markdown, table_rows
-from dnnconf.nn.build import Network, model_layers
+from dnnconf.nn.build import Network
 from dnnconf.safe_write import write_atomic, write_tensors
 from dnnconf.train import setup
 from dnnconf.train.losses import loss_function, metric_name, metric_sum

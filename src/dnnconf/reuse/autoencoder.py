@@ -1,6 +1,6 @@
 """Autoencoders made of a model's hidden layers (for `dnnconf.reuse.pretrain`).
 
-The *encoder* is the model's hidden stack: its explicit layers (`nn.build.model_layers`) without the
+The *encoder* is the model's hidden stack: its explicit layers (`config.layers.model_layers`) without the
 output, grouped as `tools.transfer.layer_groups` groups modules: a dense layer with the batch norm,
 activation and dropout that follow it (what precedes the first dense, e.g. flatten, goes with it).
 The *decoder* mirrors the dense layers: for hidden sizes n₁ … n_k it is dense(n_{k-1}) … dense(n₁),
@@ -27,9 +27,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from dnnconf.config.layers import model_layers
 from dnnconf.config.schema import Config, NoiseConfig
 from dnnconf.errors import ConfigError
-from dnnconf.nn.build import Network, model_layers
+from dnnconf.nn.build import Network
 from dnnconf.plots import plt, save_figure
 
 ENCODER_KINDS = ("flatten", "dense", "batch_norm", "activation", "dropout", "alpha_dropout", "mc_dropout")

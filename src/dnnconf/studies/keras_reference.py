@@ -2,7 +2,7 @@
 apart from a dnnconf artefact.
 
 `keras_model`, `keras_optimizer` and `keras_schedule` translate a resolved dnnconf config into Keras objects
-with Keras's own classes and defaults: the config's layers (`dnnconf.nn.build.model_layers`: dense with its
+with Keras's own classes and defaults: the config's layers (`dnnconf.config.layers.model_layers`: dense with its
 initializer, activation, l1/l2 and max-norm; batch normalization; dropout and alpha dropout), the optimizer
 by name with its parameters (dnnconf's names and defaults are Keras 3's: `dnnconf.optim.optimizers`), the
 schedules Keras has (`keras.optimizers.schedules`; `performance` is Keras's ReduceLROnPlateau callback).
@@ -105,7 +105,7 @@ def _dense(params: dict[str, Any], key: str, model_layers: list[Any]) -> None:
 def keras_model(config: Any) -> Any:
     """The Keras Sequential of a config resolved for its data (`dnnconf.train.setup.resolve_with_data`): the
     same layers, sizes, initializers and activations; inputs are expected already scaled."""
-    from dnnconf.nn.build import model_layers
+    from dnnconf.config.layers import model_layers
 
     keras = import_keras()
     output = config.model.output

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from dnnconf.config.layers import model_layers
 from dnnconf.config.schema import Config
 from dnnconf.errors import ConfigError
-from dnnconf.nn.build import Network, build_network, model_layers
+from dnnconf.nn.build import Network, build_network
 from dnnconf.nn.memory import check_network_fits
 from dnnconf.optim.clipping import Clipping
 from dnnconf.optim.optimizers import OPTIMIZERS
