@@ -16,18 +16,7 @@ TASK_A = [1, 3, 4, 5, 6, 7, 8, 9]
 REAL = Path("/usr/share/datasets/fashion-mnist")
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """Only the files a test writes: no real home, cache, system copy or network."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DNNCONF_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("DNNCONF_DATA", raising=False)
-    monkeypatch.setattr(fm, "SYSTEM_DIRS", [])
-
-    def offline(dest):
-        raise OSError("network is unreachable (test)")
-
-    monkeypatch.setattr(fm, "download", offline)
+pytestmark = pytest.mark.usefixtures("offline_fashion_mnist")
 
 
 @pytest.fixture

@@ -15,18 +15,7 @@ from dnnconf.errors import DataError
 REAL_DOWNLOAD = fm.download
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No real home, cache, system copy or network: each test sees only the files it writes."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("DNNCONF_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("DNNCONF_DATA", raising=False)
-    monkeypatch.setattr(fm, "SYSTEM_DIRS", [])
-
-    def offline(dest):
-        raise OSError("network is unreachable (test)")
-
-    monkeypatch.setattr(fm, "download", offline)
+pytestmark = pytest.mark.usefixtures("offline_fashion_mnist")
 
 
 def fake_fashion(folder, n_train=30, n_test=10, gz=True, seed=0, shape=(28, 28)):
