@@ -29,6 +29,20 @@ def dnnconf(*args):
     return [sys.executable, "-m", "dnnconf", *map(str, args)]
 
 
+def kill_resume_and_compare(process: subprocess.Popen, run: Path, config: Path, expected: dict) -> None:
+    """SIGKILL the training `process`, resume `run` with `dnnconf train --resume`, and check that it ends with
+    the uninterrupted run's weights, bit for bit."""
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (run / "model.safetensors").exists(), "the run finished before it could be killed"
+    resumed = subprocess.run(dnnconf("train", config, "--resume", run, "--quiet"), env=ENV, capture_output=True,
+                             text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    weights = load_file(str(run / "model.safetensors"))
+    assert weights.keys() == expected.keys()
+    assert all(torch.equal(weights[k], expected[k]) for k in expected)
+
+
 def latest_step(run: Path) -> int:
     try:
         return int((run / "checkpoint" / "LATEST").read_text().strip().split("-")[1])  # step-<steps>-<serial>
@@ -58,15 +72,7 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(reference, tmp_path, 
     while latest_step(run) < target and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     time.sleep(rng.uniform(0, 0.05))  # land anywhere: inside a step, an epoch end, a checkpoint write
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (run / "model.safetensors").exists(), "the run finished before it could be killed"
-    resumed = subprocess.run(dnnconf("train", config, "--resume", run, "--quiet"), env=ENV, capture_output=True,
-                             text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr
-    weights = load_file(str(run / "model.safetensors"))
-    assert weights.keys() == expected.keys()
-    assert all(torch.equal(weights[k], expected[k]) for k in expected)
+    kill_resume_and_compare(process, run, config, expected)
     history = (run / "history.csv").read_text().splitlines()
     assert len(history) == 1 + 12
 
@@ -108,11 +114,4 @@ def test_a_transfer_run_killed_after_unfreezing_resumes_to_the_same_weights(tmp_
             break
         time.sleep(0.005)  # epoch 5 is done: the reused layers were unfrozen after epoch 3
     time.sleep(0.03)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (run / "model.safetensors").exists(), "the run finished before it could be killed"
-    resumed = subprocess.run(dnnconf("train", config, "--resume", run, "--quiet"), env=ENV, capture_output=True,
-                             text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr
-    weights = load_file(str(run / "model.safetensors"))
-    assert all(torch.equal(weights[k], expected[k]) for k in expected)
+    kill_resume_and_compare(process, run, config, expected)
