@@ -40,7 +40,7 @@ import torch
 from dnnconf.data import load_data
 from dnnconf.errors import BadInput, DataError, RunFolderError
 from dnnconf.exporting.exporter import ExportedModel, export_run, is_export_folder, load_model, read_export_info
-from dnnconf.nn.build import summary_lines
+from dnnconf.nn.build import head_output, summary_lines
 from dnnconf.train.loop import Split, evaluate
 from dnnconf.uncertainty.mc_dropout import MCPrediction, mc_predict
 
@@ -149,7 +149,7 @@ class Model:
         """The output layer's activations (Keras's `model.predict`): softmax (N, k), sigmoid (N, 1),
         linear (N, units); float32. One example without the batch axis gives one row without it."""
         tensor, single = self._inputs(x)
-        out = _activate(self._logits(tensor, batch_size), self.head).numpy()
+        out = head_output(self._logits(tensor, batch_size), self.head).numpy()
         return out[0] if single else out
 
     def predict_proba(self, x: Any, batch_size: int = BATCH_SIZE) -> np.ndarray:
@@ -282,14 +282,6 @@ def _probabilities(logits: torch.Tensor, head: str) -> torch.Tensor:
         z = logits[:, :1]
         return torch.cat([torch.sigmoid(-z), torch.sigmoid(z)], dim=1)
     return torch.softmax(logits, dim=-1)
-
-
-def _activate(logits: torch.Tensor, head: str) -> torch.Tensor:
-    if head == "softmax":
-        return torch.softmax(logits, dim=-1)
-    if head == "sigmoid":
-        return torch.sigmoid(logits)
-    return logits
 
 
 def evaluate_run(folder: Path | str, split: str = "test") -> dict[str, float]:
