@@ -43,3 +43,28 @@ def _denormal_mode_restored():
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_flush_denormal(bool(flushing))
+
+
+@pytest.fixture
+def run_parts():
+    """A factory: the pieces `dnnconf.run.train` builds for a solo run of a config (data loaded, config
+    resolved, global seed, network, splits, optimizer and clipping, schedule), as a namespace."""
+    import types
+
+    import torch
+
+    from dnnconf.data import load_data
+    from dnnconf.train import setup
+
+    def make(config):
+        dataset = load_data(config.data)
+        config = setup.resolve_with_data(config, dataset)
+        setup.seed_everything(config.seed)
+        network = setup.make_network(config, dataset.normalization)
+        splits = setup.to_splits(dataset, torch.device("cpu"))
+        optimizer, clipping = setup.make_optimizer(config, network)
+        schedule = setup.make_schedule(config, setup.steps_per_epoch(config, len(splits.train)))
+        return types.SimpleNamespace(config=config, network=network, splits=splits, optimizer=optimizer,
+                                     clipping=clipping, schedule=schedule)
+
+    return make

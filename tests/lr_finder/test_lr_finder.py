@@ -26,21 +26,13 @@ from dnnconf.train.steps import SoloStep
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def built(config):
-    """Network, optimizer, splits, schedule and generator exactly as `dnnconf.run.train` builds them."""
-    from dnnconf.data import load_data
-
-    dataset = load_data(config.data)
-    config = setup.resolve_with_data(config, dataset)
-    setup.seed_everything(config.seed)
-    network = setup.make_network(config, dataset.normalization)
-    splits = setup.to_splits(dataset, torch.device("cpu"))
-    optimizer, clipping = setup.make_optimizer(config, network)
-    schedule = setup.make_schedule(config, setup.steps_per_epoch(config, len(splits.train)))
-    generator = torch.Generator().manual_seed(config.seed + setup.SHUFFLE_STREAM)
-    loop = Loop(LoopSpec(SoloStep(network), optimizer, schedule, config.loss, splits.train, splits.valid,
-                         config.training.epochs, config.training.batch_size, clipping, [], generator))
-    return config, loop
+def built(parts):
+    """The config and a loop exactly as `dnnconf.run.train` builds them (`parts`: the `run_parts` fixture's)."""
+    generator = torch.Generator().manual_seed(parts.config.seed + setup.SHUFFLE_STREAM)
+    loop = Loop(LoopSpec(SoloStep(parts.network), parts.optimizer, parts.schedule, parts.config.loss,
+                         parts.splits.train, parts.splits.valid, parts.config.training.epochs,
+                         parts.config.training.batch_size, parts.clipping, [], generator))
+    return parts.config, loop
 
 
 def lr_sweep(config, loop, **options):
@@ -201,20 +193,20 @@ def test_sgd_on_least_squares_diverges_near_2_over_lambda(tmp_path):
 
 
 @pytest.mark.parametrize("optimizer", [None, {"name": "adam"}])
-def test_fit_after_a_sweep_on_the_built_pieces_equals_fit_alone(digits_config, optimizer):
+def test_fit_after_a_sweep_on_the_built_pieces_equals_fit_alone(digits_config, run_parts, optimizer):
     sections = {"model": {"hidden": [32, 16], "batch_norm": "before_activation", "dropout": {"rate": 0.2}},
                 "training": {"epochs": 2, "batch_size": 32}}
     if optimizer:
         sections["optimizer"] = optimizer
     config = digits_config(**sections)
 
-    config, reference = built(config)
+    config, reference = built(run_parts(config))
     reference.epochs = 1
     reference.run()
     reference.epochs = 2
     reference.run()
 
-    config, loop = built(config)
+    config, loop = built(run_parts(config))
     lr_sweep(config, loop, steps=60, repeats=2)  # before any training: an empty optimizer state
     loop.epochs = 1
     loop.run()
@@ -254,8 +246,8 @@ def test_lr_find_then_train_equals_train_alone(tmp_path, digits_config):
     assert same_weights(after.network, alone.network)
 
 
-def test_the_weights_come_back_when_the_sweep_fails(digits_config, monkeypatch):
-    config, loop = built(digits_config())
+def test_the_weights_come_back_when_the_sweep_fails(digits_config, run_parts, monkeypatch):
+    config, loop = built(run_parts(digits_config()))
     before = {k: v.clone() for k, v in loop.network.state_dict().items()}
     record = SweepRecorder.on_batch_end
 

@@ -7,8 +7,6 @@ import math
 import pytest
 import torch
 
-from dnnconf.data import load_data
-from dnnconf.train import setup
 from dnnconf.train.callbacks import Listener
 from dnnconf.train.loop import Loop, LoopSpec
 from dnnconf.train.steps import SoloStep
@@ -34,28 +32,23 @@ class Events(Listener):
         self.seen.append(("epoch_end", loop.state.epoch, loop.state.step))
 
 
-def make_spec(config, step_class):
-    dataset = load_data(config.data)
-    config = setup.resolve_with_data(config, dataset)
-    setup.seed_everything(config.seed)
-    network = setup.make_network(config, dataset.normalization)
-    splits = setup.to_splits(dataset, torch.device("cpu"))
-    optimizer, clipping = setup.make_optimizer(config, network)
-    schedule = setup.make_schedule(config, setup.steps_per_epoch(config, len(splits.train)))
-    return LoopSpec(step_class(network), optimizer, schedule, config.loss, splits.train, splits.valid,
-                    config.training.epochs, config.training.batch_size, clipping, [Events()],
-                    torch.Generator().manual_seed(7))
+def make_spec(parts, step_class):
+    """A spec of `run_parts`' pieces with `step_class` as its step."""
+    config = parts.config
+    return LoopSpec(step_class(parts.network), parts.optimizer, parts.schedule, config.loss, parts.splits.train,
+                    parts.splits.valid, config.training.epochs, config.training.batch_size, parts.clipping,
+                    [Events()], torch.Generator().manual_seed(7))
 
 
-def test_the_spec_is_one_frozen_object(digits_config):
-    spec = make_spec(digits_config(), SoloStep)
+def test_the_spec_is_one_frozen_object(digits_config, run_parts):
+    spec = make_spec(run_parts(digits_config()), SoloStep)
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.batch_size = 64  # type: ignore[misc]
 
 
-def test_a_step_of_its_own_runs_in_the_same_loop_with_the_same_results(digits_config):
+def test_a_step_of_its_own_runs_in_the_same_loop_with_the_same_results(digits_config, run_parts):
     config = digits_config(training={"epochs": 2, "batch_size": 64})
-    solo, counted = make_spec(config, SoloStep), make_spec(config, CountingStep)
+    solo, counted = make_spec(run_parts(config), SoloStep), make_spec(run_parts(config), CountingStep)
     solo_state, counted_state = Loop(solo).run(), Loop(counted).run()
     steps = 2 * math.ceil(len(solo.train) / 64)
     assert counted.step.updates == steps == counted_state.step
