@@ -47,4 +47,14 @@ def main(folder: str, variant: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    from dnnconf.errors import DnnconfError
+
+    if len(sys.argv) != 3:
+        print("usage: python docs/snippets/keras_loss_check.py STUDY_FOLDER VARIANT (e.g. runs/init "
+              "random_normal_1-relu-shallow)", file=sys.stderr)
+        sys.exit(2)
+    try:
+        main(*sys.argv[1:3])
+    except DnnconfError as error:  # a missing folder or config, or no Keras: one line, exit 2
+        print(f"keras_loss_check: {error}", file=sys.stderr)
+        sys.exit(2)
