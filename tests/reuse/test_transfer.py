@@ -6,24 +6,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from digits_tasks import bn_digits_config
 
-from dnnconf.config import config_from_dict, dump_config, load_config
+from dnnconf.config import dump_config, load_config
 from dnnconf.errors import ConfigError
 from dnnconf.reuse.transfer import build_transferred, layer_groups
 from dnnconf.run import train
 from dnnconf.train.run_folder.loading import load_run
 
-DATA = {"dataset": "digits", "valid_size": 0.15}
 A_CLASSES = [0, 1, 2, 3, 5, 6, 7, 8]
 
 
-def config(**sections):
-    raw = {"name": "t", "data": dict(DATA), "model": {"hidden": [24, 16], "batch_norm": "before_activation"},
-           "optimizer": {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9}, "schedule": {"name": "constant"},
-           "training": {"epochs": 2, "early_stopping": None}}
-    for key, value in sections.items():
-        raw[key] = {**raw[key], **value} if isinstance(raw.get(key), dict) else value
-    return config_from_dict(raw)
+config = bn_digits_config  # the shared small digits MLP (tests/shared/digits_tasks.py)
 
 
 def task_b(source, **transfer):

@@ -4,21 +4,12 @@ import json
 
 import pytest
 import torch
+from digits_tasks import bn_digits_config
 
-from dnnconf.config import config_from_dict
 from dnnconf.run import train
 from dnnconf.train.callbacks import Listener
 
-DATA = {"dataset": "digits", "valid_size": 0.15}
-
-
-def config(**sections):
-    raw = {"name": "t", "data": dict(DATA), "model": {"hidden": [24, 16], "batch_norm": "before_activation"},
-           "optimizer": {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9}, "schedule": {"name": "constant"},
-           "training": {"epochs": 2, "early_stopping": None}}
-    for key, value in sections.items():
-        raw[key] = {**raw[key], **value} if isinstance(raw.get(key), dict) else value
-    return config_from_dict(raw)
+config = bn_digits_config  # the shared small digits MLP (tests/shared/digits_tasks.py)
 
 
 def task_b(source, epochs=4, **transfer):
